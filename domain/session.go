@@ -1,0 +1,155 @@
+package domain
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"time"
+)
+
+// SessionID identifies a session. It is a UUID in text form and becomes the
+// sid claim of access tokens.
+type SessionID string
+
+// Session is one login: it lives until its absolute expiry or until it is
+// revoked, and is extended by rotating its refresh token.
+type Session struct {
+	id        SessionID
+	userID    UserID
+	clientID  string
+	ip        string
+	userAgent string
+	createdAt time.Time
+	expiresAt time.Time
+}
+
+// SessionSnapshot is the stored form of a Session, for storage adapters only.
+type SessionSnapshot struct {
+	ID        SessionID
+	UserID    UserID
+	ClientID  string
+	IP        string
+	UserAgent string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// NewSession opens a session for a user that lasts at most ttl.
+func NewSession(id SessionID, userID UserID, client Client, now time.Time, ttl time.Duration) (*Session, error) {
+	if id == "" || userID == "" {
+		return nil, Errorf(CodeInternal, "new session: empty id")
+	}
+	if ttl <= 0 {
+		return nil, Errorf(CodeInternal, "new session: non-positive lifetime %v", ttl)
+	}
+	return &Session{
+		id:        id,
+		userID:    userID,
+		clientID:  client.ID,
+		ip:        client.IP,
+		userAgent: client.UserAgent,
+		createdAt: now,
+		expiresAt: now.Add(ttl),
+	}, nil
+}
+
+// RestoreSession rebuilds a Session from its stored form.
+func RestoreSession(s SessionSnapshot) *Session {
+	return &Session{
+		id:        s.ID,
+		userID:    s.UserID,
+		clientID:  s.ClientID,
+		ip:        s.IP,
+		userAgent: s.UserAgent,
+		createdAt: s.CreatedAt,
+		expiresAt: s.ExpiresAt,
+	}
+}
+
+// Snapshot returns the stored form of s.
+func (s *Session) Snapshot() SessionSnapshot {
+	return SessionSnapshot{
+		ID:        s.id,
+		UserID:    s.userID,
+		ClientID:  s.clientID,
+		IP:        s.ip,
+		UserAgent: s.userAgent,
+		CreatedAt: s.createdAt,
+		ExpiresAt: s.expiresAt,
+	}
+}
+
+// ID returns the session's id.
+func (s *Session) ID() SessionID { return s.id }
+
+// UserID returns the id of the session's user.
+func (s *Session) UserID() UserID { return s.userID }
+
+// ClientID returns the id of the client the session was opened through.
+func (s *Session) ClientID() string { return s.clientID }
+
+// ExpiresAt returns the absolute expiry: no refresh extends a session past it.
+func (s *Session) ExpiresAt() time.Time { return s.expiresAt }
+
+// Client describes who asked for a request: the calling service and, when it
+// says so, the end user's address and user agent.
+type Client struct {
+	ID        string
+	IP        string
+	UserAgent string
+}
+
+// RefreshTokenBytes is the entropy of a refresh token: 256 bits.
+const RefreshTokenBytes = 32
+
+// RefreshToken is the stored half of an opaque refresh token: only the
+// SHA-256 of the secret is kept, so a copy of the database cannot be used to
+// refresh. A plain hash suffices because the secret has 256 bits of entropy.
+type RefreshToken struct {
+	Hash      []byte
+	SessionID SessionID
+	CreatedAt time.Time
+	ExpiresAt time.Time // idle expiry, never past the session's
+}
+
+// NewRefreshToken draws a fresh secret from random for a session. It returns
+// the secret, which goes to the client once and is never stored, and the
+// token to store. The token expires after idle, or with the session if sooner.
+func NewRefreshToken(random io.Reader, s *Session, now time.Time, idle time.Duration) (string, RefreshToken, error) {
+	var b [RefreshTokenBytes]byte
+	if _, err := io.ReadFull(random, b[:]); err != nil {
+		return "", RefreshToken{}, fmt.Errorf("draw refresh token: %w", err)
+	}
+	secret := base64.RawURLEncoding.EncodeToString(b[:])
+	expires := now.Add(idle)
+	if expires.After(s.expiresAt) {
+		expires = s.expiresAt
+	}
+	return secret, RefreshToken{
+		Hash:      HashRefreshToken(secret),
+		SessionID: s.id,
+		CreatedAt: now,
+		ExpiresAt: expires,
+	}, nil
+}
+
+// HashRefreshToken returns the stored form of a refresh token secret.
+func HashRefreshToken(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// Matches reports, in constant time, whether secret is this token's secret.
+func (t RefreshToken) Matches(secret string) bool {
+	return subtle.ConstantTimeCompare(t.Hash, HashRefreshToken(secret)) == 1
+}
+
+// SessionRepository stores sessions and their refresh tokens.
+type SessionRepository interface {
+	// CreateSession stores a new session together with its first refresh
+	// token, atomically. It returns CodeUnavailable when the store is down.
+	CreateSession(ctx context.Context, s *Session, first RefreshToken) error
+}

@@ -1,0 +1,181 @@
+package domain
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// UserID identifies a user. It is a UUID in text form and becomes the sub
+// claim of access tokens.
+type UserID string
+
+// Email is a syntactically valid, normalised e-mail address: the key users
+// log in with. Two spellings that differ only in letter case are one address.
+type Email string
+
+// Limits on an e-mail address, from RFC 5321.
+const (
+	maxEmailLen      = 254
+	maxEmailLocalLen = 64
+)
+
+// ParseEmail validates and normalises s. It returns a CodeInvalid error for
+// field "email" when s is not a plain address such as "ada@example.com".
+func ParseEmail(s string) (Email, error) {
+	if !utf8.ValidString(s) {
+		return "", Invalid("email", "email is not a valid address")
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return "", Invalid("email", "email is required")
+	}
+	if len(s) > maxEmailLen {
+		return "", Invalid("email", "email is not a valid address")
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Name != "" || addr.Address != s {
+		return "", Invalid("email", "email is not a valid address")
+	}
+	local, domainPart, _ := strings.Cut(s, "@")
+	if len(local) > maxEmailLocalLen || !strings.Contains(domainPart, ".") {
+		return "", Invalid("email", "email is not a valid address")
+	}
+	return Email(s), nil
+}
+
+// String returns the address.
+func (e Email) String() string { return string(e) }
+
+// UserStatus says whether a user may log in.
+type UserStatus string
+
+// User statuses.
+const (
+	UserActive   UserStatus = "active"
+	UserDisabled UserStatus = "disabled"
+)
+
+// User is an account. Its fields are unexported so that every change goes
+// through a method that keeps it valid.
+type User struct {
+	id           UserID
+	email        Email
+	passwordHash string
+	status       UserStatus
+	createdAt    time.Time
+	updatedAt    time.Time
+}
+
+// NewUser returns a new active user. passwordHash is the encoded hash of the
+// password (a PHC string), never the password itself.
+func NewUser(id UserID, email Email, passwordHash string, now time.Time) (*User, error) {
+	if id == "" {
+		return nil, Errorf(CodeInternal, "new user: empty id")
+	}
+	if email == "" {
+		return nil, Invalid("email", "email is required")
+	}
+	if passwordHash == "" {
+		return nil, Errorf(CodeInternal, "new user: empty password hash")
+	}
+	return &User{
+		id:           id,
+		email:        email,
+		passwordHash: passwordHash,
+		status:       UserActive,
+		createdAt:    now,
+		updatedAt:    now,
+	}, nil
+}
+
+// UserSnapshot is the stored form of a User, for storage adapters only.
+type UserSnapshot struct {
+	ID           UserID
+	Email        Email
+	PasswordHash string
+	Status       UserStatus
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// RestoreUser rebuilds a User from its stored form.
+func RestoreUser(s UserSnapshot) *User {
+	return &User{
+		id:           s.ID,
+		email:        s.Email,
+		passwordHash: s.PasswordHash,
+		status:       s.Status,
+		createdAt:    s.CreatedAt,
+		updatedAt:    s.UpdatedAt,
+	}
+}
+
+// Snapshot returns the stored form of u.
+func (u *User) Snapshot() UserSnapshot {
+	return UserSnapshot{
+		ID:           u.id,
+		Email:        u.email,
+		PasswordHash: u.passwordHash,
+		Status:       u.status,
+		CreatedAt:    u.createdAt,
+		UpdatedAt:    u.updatedAt,
+	}
+}
+
+// ID returns the user's id.
+func (u *User) ID() UserID { return u.id }
+
+// Email returns the user's e-mail address.
+func (u *User) Email() Email { return u.email }
+
+// PasswordHash returns the encoded password hash.
+func (u *User) PasswordHash() string { return u.passwordHash }
+
+// Status returns the user's status.
+func (u *User) Status() UserStatus { return u.status }
+
+// CanLogIn reports whether the user may open sessions.
+func (u *User) CanLogIn() bool { return u.status == UserActive }
+
+// SetPasswordHash replaces the password hash, e.g. after a rehash with
+// stronger parameters.
+func (u *User) SetPasswordHash(hash string, now time.Time) error {
+	if hash == "" {
+		return Errorf(CodeInternal, "set password hash: empty hash")
+	}
+	u.passwordHash = hash
+	u.updatedAt = now
+	return nil
+}
+
+// Disable stops the user from logging in.
+func (u *User) Disable(now time.Time) {
+	u.status = UserDisabled
+	u.updatedAt = now
+}
+
+// UserRepository stores users. PostgreSQL is the source of truth.
+type UserRepository interface {
+	// CreateUser stores a new user. It returns CodeConflict when the e-mail
+	// address is taken and CodeUnavailable when the store is down.
+	CreateUser(ctx context.Context, u *User) error
+
+	// UserByEmail returns the user with the address. It returns
+	// CodeNotFound when there is none and CodeUnavailable when the store is
+	// down.
+	UserByEmail(ctx context.Context, email Email) (*User, error)
+
+	// UpdateUser loads the user, locked against concurrent updates, passes it
+	// to update, and saves it if update returns nil, all in one transaction:
+	//
+	//	err := users.UpdateUser(ctx, id, func(u *domain.User) error {
+	//		return u.SetPasswordHash(newHash, now)
+	//	})
+	//
+	// It returns CodeNotFound when there is no such user, update's error as
+	// is, and CodeUnavailable when the store is down.
+	UpdateUser(ctx context.Context, id UserID, update func(*User) error) error
+}

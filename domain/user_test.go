@@ -1,0 +1,88 @@
+package domain_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authworker/authworker/domain"
+)
+
+func TestParseEmail(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		want  domain.Email
+		valid bool
+	}{
+		{"OK", "ada@example.com", "ada@example.com", true},
+		{"LowerCased", "Ada.Lovelace@Example.COM", "ada.lovelace@example.com", true},
+		{"Trimmed", "  ada@example.com\t", "ada@example.com", true},
+		{"PlusTag", "ada+auth@example.com", "ada+auth@example.com", true},
+		{"Empty", "", "", false},
+		{"NoAt", "ada.example.com", "", false},
+		{"NoDomainDot", "ada@localhost", "", false},
+		{"DisplayName", "Ada <ada@example.com>", "", false},
+		{"TwoAddresses", "ada@example.com, bob@example.com", "", false},
+		{"LocalPartTooLong", strings.Repeat("a", 65) + "@example.com", "", false},
+		{"TooLong", "a@" + strings.Repeat("b", 250) + ".com", "", false},
+		{"InvalidUTF8", "ad\xffa@example.com", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := domain.ParseEmail(tt.in)
+			if !tt.valid {
+				if domain.ErrorCode(err) != domain.CodeInvalid {
+					t.Fatalf("ParseEmail(%q) error = %v, want invalid", tt.in, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseEmail(%q): %v", tt.in, err)
+			}
+			if got != tt.want {
+				t.Errorf("ParseEmail(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewUser(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	u, err := domain.NewUser("u1", "ada@example.com", "$argon2id$...", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.CanLogIn() {
+		t.Error("new user cannot log in, want active")
+	}
+	if got, want := u.Snapshot(), (domain.UserSnapshot{
+		ID: "u1", Email: "ada@example.com", PasswordHash: "$argon2id$...",
+		Status: domain.UserActive, CreatedAt: now, UpdatedAt: now,
+	}); got != want {
+		t.Errorf("Snapshot = %+v, want %+v", got, want)
+	}
+	if _, err := domain.NewUser("u1", "ada@example.com", "", now); err == nil {
+		t.Error("NewUser with empty hash succeeded, want error")
+	}
+}
+
+func TestUserChanges(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	t1 := t0.Add(time.Hour)
+	u, err := domain.NewUser("u1", "ada@example.com", "old", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.SetPasswordHash("new", t1); err != nil {
+		t.Fatal(err)
+	}
+	u.Disable(t1)
+	restored := domain.RestoreUser(u.Snapshot())
+	if restored.PasswordHash() != "new" || restored.CanLogIn() || restored.Snapshot().UpdatedAt != t1 {
+		t.Errorf("after changes got %+v, want hash new, disabled, updated at %v", restored.Snapshot(), t1)
+	}
+	if err := u.SetPasswordHash("", t1); err == nil {
+		t.Error("SetPasswordHash(\"\") succeeded, want error")
+	}
+}

@@ -150,6 +150,10 @@ func (t RefreshToken) Matches(secret string) bool {
 // SessionRepository stores sessions and their refresh tokens.
 type SessionRepository interface {
 	// CreateSession stores a new session together with its first refresh
-	// token, atomically. It returns CodeUnavailable when the store is down.
+	// token, atomically: on error neither is stored. It returns CodeNotFound
+	// when the session's user does not exist (e.g. deleted since it was
+	// loaded), CodeConflict when a session with the same ID or a token with
+	// the same hash is already stored, CodeInternal when first belongs to
+	// another session, and CodeUnavailable when the store is down.
 	CreateSession(ctx context.Context, s *Session, first RefreshToken) error
 }

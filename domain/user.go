@@ -159,8 +159,10 @@ func (u *User) Disable(now time.Time) {
 
 // UserRepository stores users. PostgreSQL is the source of truth.
 type UserRepository interface {
-	// CreateUser stores a new user. It returns CodeConflict when the e-mail
-	// address is taken and CodeUnavailable when the store is down.
+	// CreateUser stores a new user. It returns CodeConflict with the
+	// message "email already registered" when the e-mail address is taken,
+	// CodeConflict when the ID is, and CodeUnavailable when the store is
+	// down.
 	CreateUser(ctx context.Context, u *User) error
 
 	// UserByEmail returns the user with the address. It returns

@@ -1,0 +1,76 @@
+package inmem_test
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/inmem"
+	"github.com/authworker/authworker/storagetest"
+)
+
+func TestUserRepository(t *testing.T) {
+	storagetest.RunUserRepositoryTests(t, func(*testing.T) domain.UserRepository {
+		return inmem.NewUserRepository()
+	})
+}
+
+func TestSessionRepository(t *testing.T) {
+	storagetest.RunSessionRepositoryTests(t, func(*testing.T) (domain.UserRepository, domain.SessionRepository) {
+		users := inmem.NewUserRepository()
+		return users, inmem.NewSessionRepository(users)
+	})
+}
+
+func TestSigningKeyRepository(t *testing.T) {
+	storagetest.RunSigningKeyRepositoryTests(t, func(*testing.T) domain.SigningKeyRepository {
+		return inmem.NewSigningKeyRepository()
+	})
+}
+
+// TestSessionInspection covers the accessors that handler tests assert with.
+func TestSessionInspection(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 6789, time.UTC)
+	users := inmem.NewUserRepository()
+	sessions := inmem.NewSessionRepository(users)
+	u, err := domain.NewUser(domain.UserID(storagetest.NewUUID()), "ada@example.com", "hash", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := users.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	s, err := domain.NewSession(domain.SessionID(storagetest.NewUUID()), u.ID(), domain.Client{ID: "web"}, now, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, tok, err := domain.NewRefreshToken(rand.Reader, s, now, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sessions.CreateSession(ctx, s, tok); err != nil {
+		t.Fatal(err)
+	}
+
+	got, ok := sessions.Session(s.ID())
+	if !ok || got.UserID() != u.ID() || got.ClientID() != "web" {
+		t.Errorf("Session = %+v, %v; want the stored session", got, ok)
+	}
+	if !got.ExpiresAt().Equal(now.Add(time.Hour).Truncate(time.Microsecond)) {
+		t.Errorf("ExpiresAt = %v, want %v truncated to microseconds", got.ExpiresAt(), now.Add(time.Hour))
+	}
+	toks := sessions.RefreshTokens(s.ID())
+	if len(toks) != 1 || !toks[0].Matches(secret) {
+		t.Fatalf("RefreshTokens = %+v, want the first token", toks)
+	}
+	toks[0].Hash[0] ^= 0xff
+	if again := sessions.RefreshTokens(s.ID()); !again[0].Matches(secret) {
+		t.Error("RefreshTokens returned the stored hash, not a copy")
+	}
+	if _, ok := sessions.Session(domain.SessionID(storagetest.NewUUID())); ok {
+		t.Error("Session found an unknown session")
+	}
+}

@@ -1,0 +1,30 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/postgres"
+	"github.com/authworker/authworker/storagetest"
+)
+
+func TestUserRepository(t *testing.T) {
+	storagetest.RunUserRepositoryTests(t, func(t *testing.T) domain.UserRepository {
+		db, _ := openDB(t)
+		return postgres.NewUserRepository(db)
+	})
+}
+
+func TestSessionRepository(t *testing.T) {
+	storagetest.RunSessionRepositoryTests(t, func(t *testing.T) (domain.UserRepository, domain.SessionRepository) {
+		db, _ := openDB(t)
+		return postgres.NewUserRepository(db), postgres.NewSessionRepository(db)
+	})
+}
+
+func TestSigningKeyRepository(t *testing.T) {
+	storagetest.RunSigningKeyRepositoryTests(t, func(t *testing.T) domain.SigningKeyRepository {
+		db, _ := openDB(t)
+		return postgres.NewSigningKeyRepository(db)
+	})
+}

@@ -1,0 +1,134 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authworker/authworker/domain"
+)
+
+const userStore = "user store"
+
+// UserRepository stores users in the users table.
+type UserRepository struct {
+	db *DB
+}
+
+var _ domain.UserRepository = (*UserRepository)(nil)
+
+// NewUserRepository returns a UserRepository on db.
+func NewUserRepository(db *DB) *UserRepository {
+	return &UserRepository{db: db}
+}
+
+const userColumns = `id, email, password_hash, status, created_at, updated_at`
+
+// CreateUser implements domain.UserRepository. It returns CodeConflict
+// "email already registered" when the address is taken, CodeConflict when
+// the id is, and CodeInternal when the id is not a UUID.
+func (r *UserRepository) CreateUser(ctx context.Context, u *domain.User) error {
+	s := u.Snapshot()
+	if !isUUID(string(s.ID)) {
+		return domain.Errorf(domain.CodeInternal, "user id is not a UUID")
+	}
+	_, err := r.db.pool.Exec(ctx,
+		`INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		string(s.ID), string(s.Email), s.PasswordHash, string(s.Status), dbTime(s.CreatedAt), dbTime(s.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("create user: %w", userError(err))
+	}
+	return nil
+}
+
+// UserByEmail implements domain.UserRepository.
+func (r *UserRepository) UserByEmail(ctx context.Context, email domain.Email) (*domain.User, error) {
+	u, err := scanUser(r.db.pool.QueryRow(ctx,
+		`SELECT `+userColumns+` FROM users WHERE email = $1`, string(email)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errUserNotFound()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load user: %w", userError(err))
+	}
+	return u, nil
+}
+
+// UpdateUser implements domain.UserRepository. The row stays locked (SELECT
+// ... FOR UPDATE) from load to commit, so concurrent updates of one user run
+// one after the other, each seeing the last one's result. Nothing is written
+// when update leaves the user unchanged. An id that is not a UUID names no
+// user: CodeNotFound.
+func (r *UserRepository) UpdateUser(ctx context.Context, id domain.UserID, update func(*domain.User) error) error {
+	if !isUUID(string(id)) {
+		return errUserNotFound()
+	}
+	tx, err := r.db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("update user: %w", userError(err))
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
+
+	u, err := scanUser(tx.QueryRow(ctx,
+		`SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, string(id)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errUserNotFound()
+	}
+	if err != nil {
+		return fmt.Errorf("update user: load: %w", userError(err))
+	}
+	before := u.Snapshot()
+	if err := update(u); err != nil {
+		return err
+	}
+	after := u.Snapshot()
+	if after == before {
+		return nil
+	}
+	if after.ID != before.ID {
+		return domain.Errorf(domain.CodeInternal, "update changed the user id")
+	}
+	_, err = tx.Exec(ctx,
+		`UPDATE users SET email = $2, password_hash = $3, status = $4, updated_at = $5 WHERE id = $1`,
+		string(after.ID), string(after.Email), after.PasswordHash, string(after.Status), dbTime(after.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("update user: save: %w", userError(err))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("update user: commit: %w", userError(err))
+	}
+	return nil
+}
+
+func scanUser(row pgx.Row) (*domain.User, error) {
+	var (
+		s                 domain.UserSnapshot
+		id, email, status string
+	)
+	if err := row.Scan(&id, &email, &s.PasswordHash, &status, &s.CreatedAt, &s.UpdatedAt); err != nil {
+		return nil, err
+	}
+	s.ID, s.Email, s.Status = domain.UserID(id), domain.Email(email), domain.UserStatus(status)
+	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	return domain.RestoreUser(s), nil
+}
+
+func errUserNotFound() error {
+	return domain.Errorf(domain.CodeNotFound, "user not found")
+}
+
+// userError translates err, naming the users constraints a caller can break.
+func userError(err error) error {
+	code, constraint := sqlState(err)
+	if code == uniqueViolation {
+		switch constraint {
+		case "users_email_key":
+			return &domain.Error{Code: domain.CodeConflict, Message: "email already registered", Err: err}
+		case "users_pkey":
+			return &domain.Error{Code: domain.CodeConflict, Message: "user already exists", Err: err}
+		}
+	}
+	return storeError(userStore, err)
+}

@@ -1,0 +1,267 @@
+package schemas
+
+import (
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hamba/avro/v2"
+)
+
+// files holds the current schemas and their history. It is read-only.
+//
+//go:embed auth_request.avsc auth_response.avsc auth_event.avsc history
+var files embed.FS
+
+// HeaderSize is the length of a single-object encoding header: the two marker
+// bytes and the eight-byte fingerprint.
+const HeaderSize = 10
+
+// Single-object encoding marker bytes, from the Avro specification.
+const (
+	soeMagic0 = 0xC3
+	soeMagic1 = 0x01
+)
+
+// ErrUnknownEnvelope is returned for an Envelope value that names no schema.
+var ErrUnknownEnvelope = errors.New("schemas: unknown envelope")
+
+// Envelope names one of the top-level wire schemas.
+type Envelope int
+
+// The envelopes, one per .avsc file.
+const (
+	EnvelopeRequest  Envelope = iota + 1 // auth_request.avsc, record authworker.AuthRequest
+	EnvelopeResponse                     // auth_response.avsc, record authworker.AuthResponse
+	EnvelopeEvent                        // auth_event.avsc, record authworker.AuthEvent
+)
+
+// Envelopes returns every envelope, in a stable order.
+func Envelopes() []Envelope {
+	return []Envelope{EnvelopeRequest, EnvelopeResponse, EnvelopeEvent}
+}
+
+// String returns the envelope's file stem, such as "auth_request".
+func (e Envelope) String() string {
+	switch e {
+	case EnvelopeRequest:
+		return "auth_request"
+	case EnvelopeResponse:
+		return "auth_response"
+	case EnvelopeEvent:
+		return "auth_event"
+	default:
+		return "Envelope(" + strconv.Itoa(int(e)) + ")"
+	}
+}
+
+func (e Envelope) valid() bool {
+	return e >= EnvelopeRequest && e <= EnvelopeEvent
+}
+
+// Source returns the text of the current schema of e, as embedded.
+func Source(e Envelope) ([]byte, error) {
+	return source(files, e)
+}
+
+func source(fsys fs.FS, e Envelope) ([]byte, error) {
+	if !e.valid() {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownEnvelope, int(e))
+	}
+	b, err := fs.ReadFile(fsys, e.String()+".avsc")
+	if err != nil {
+		return nil, fmt.Errorf("read %s schema: %w", e, err)
+	}
+	return b, nil
+}
+
+// Parse parses the current schema of e. Each call returns a fresh schema.
+func Parse(e Envelope) (avro.Schema, error) {
+	src, err := Source(e)
+	if err != nil {
+		return nil, err
+	}
+	return parse(src)
+}
+
+// History returns every published version of e, oldest first; the last one is
+// the current schema.
+func History(e Envelope) ([]avro.Schema, error) {
+	versions, err := loadHistory(files, e)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]avro.Schema, len(versions))
+	for i, v := range versions {
+		out[i] = v.schema
+	}
+	return out, nil
+}
+
+// parse parses schema text with a private name cache: avro.Parse would record
+// every named type in hamba's process-wide cache, where two versions of one
+// record would overwrite each other.
+func parse(src []byte) (avro.Schema, error) {
+	s, err := avro.ParseBytesWithCache(src, "", &avro.SchemaCache{})
+	if err != nil {
+		return nil, fmt.Errorf("parse schema: %w", err)
+	}
+	return s, nil
+}
+
+// version is one published schema of an envelope.
+type version struct {
+	number      int
+	schema      avro.Schema
+	fingerprint uint64
+}
+
+// loadHistory reads history/<e>/v1.avsc, v2.avsc, ... from fsys.
+func loadHistory(fsys fs.FS, e Envelope) ([]version, error) {
+	if !e.valid() {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownEnvelope, int(e))
+	}
+	dir := path.Join("history", e.String())
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read %s history: %w", e, err)
+	}
+	var versions []version
+	for _, ent := range entries {
+		name := ent.Name()
+		if ent.IsDir() || path.Ext(name) != ".avsc" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, "v"), ".avsc"))
+		if err != nil || !strings.HasPrefix(name, "v") || n < 1 {
+			return nil, fmt.Errorf("%s history: file %s is not named vN.avsc", e, name)
+		}
+		src, err := fs.ReadFile(fsys, path.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("read %s history: %w", e, err)
+		}
+		s, err := parse(src)
+		if err != nil {
+			return nil, fmt.Errorf("%s history v%d: %w", e, n, err)
+		}
+		versions = append(versions, version{number: n, schema: s, fingerprint: Fingerprint(s)})
+	}
+	slices.SortFunc(versions, func(a, b version) int { return a.number - b.number })
+	for i, v := range versions {
+		if v.number != i+1 {
+			return nil, fmt.Errorf("%s history: versions must be numbered 1..N without gaps, found v%d at position %d", e, v.number, i+1)
+		}
+	}
+	if len(versions) == 0 {
+		return nil, fmt.Errorf("%s history: no versions", e)
+	}
+	return versions, nil
+}
+
+// CanonicalForm returns the Parsing Canonical Form of s as the Avro
+// specification defines it, and as Apache Avro's Java SchemaNormalization
+// computes it. It differs from hamba's Schema.String, which keeps
+// logicalType and the decimal attributes that the specification strips.
+func CanonicalForm(s avro.Schema) string {
+	var b strings.Builder
+	writeCanonical(&b, s)
+	return b.String()
+}
+
+// writeCanonical writes the canonical form of s. Names and symbols need no
+// JSON escaping: the parser only admits [A-Za-z_][A-Za-z0-9_]* and dots.
+func writeCanonical(b *strings.Builder, s avro.Schema) {
+	switch s := s.(type) {
+	case *avro.PrimitiveSchema:
+		b.WriteString(`"` + string(s.Type()) + `"`)
+	case *avro.RecordSchema:
+		// Java writes "record" for error types too.
+		b.WriteString(`{"name":"` + s.FullName() + `","type":"record","fields":[`)
+		for i, f := range s.Fields() {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"name":"` + f.Name() + `","type":`)
+			writeCanonical(b, f.Type())
+			b.WriteByte('}')
+		}
+		b.WriteString(`]}`)
+	case *avro.EnumSchema:
+		b.WriteString(`{"name":"` + s.FullName() + `","type":"enum","symbols":[`)
+		for i, sym := range s.Symbols() {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`"` + sym + `"`)
+		}
+		b.WriteString(`]}`)
+	case *avro.ArraySchema:
+		b.WriteString(`{"type":"array","items":`)
+		writeCanonical(b, s.Items())
+		b.WriteByte('}')
+	case *avro.MapSchema:
+		b.WriteString(`{"type":"map","values":`)
+		writeCanonical(b, s.Values())
+		b.WriteByte('}')
+	case *avro.UnionSchema:
+		b.WriteByte('[')
+		for i, t := range s.Types() {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeCanonical(b, t)
+		}
+		b.WriteByte(']')
+	case *avro.FixedSchema:
+		b.WriteString(`{"name":"` + s.FullName() + `","type":"fixed","size":` + strconv.Itoa(s.Size()) + `}`)
+	case *avro.RefSchema:
+		b.WriteString(`"` + s.Schema().FullName() + `"`)
+	default:
+		// Every schema hamba can parse is one of the above; fall back to
+		// hamba's own form rather than guess.
+		b.WriteString(s.String())
+	}
+}
+
+// Fingerprint returns the CRC-64-AVRO fingerprint of the Parsing Canonical
+// Form of s, the value single-object encoding puts in its header.
+func Fingerprint(s avro.Schema) uint64 {
+	return crc64Avro([]byte(CanonicalForm(s)))
+}
+
+// Header returns the single-object encoding header for data written with s:
+// C3 01, then Fingerprint(s) in little-endian byte order.
+func Header(s avro.Schema) [HeaderSize]byte {
+	return header(Fingerprint(s))
+}
+
+func header(fp uint64) [HeaderSize]byte {
+	var h [HeaderSize]byte
+	h[0], h[1] = soeMagic0, soeMagic1
+	binary.LittleEndian.PutUint64(h[2:], fp)
+	return h
+}
+
+// crc64Empty is the CRC-64-AVRO polynomial and initial value from the Avro
+// specification.
+const crc64Empty = 0xc15d213aa4d7a795
+
+// crc64Avro computes the CRC-64-AVRO (Rabin) fingerprint of b bit by bit. It
+// runs only when a codec is built or a header is asked for, so it does without
+// the specification's 256-entry table.
+func crc64Avro(b []byte) uint64 {
+	fp := uint64(crc64Empty)
+	for _, c := range b {
+		fp ^= uint64(c)
+		for range 8 {
+			fp = (fp >> 1) ^ (crc64Empty & -(fp & 1))
+		}
+	}
+	return fp
+}

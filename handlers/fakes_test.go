@@ -1,0 +1,143 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/authworker/authworker/domain"
+)
+
+// fakeHasher "hashes" by prefixing, so tests can read what was stored.
+// Hashes starting with "old:" verify but ask to be rehashed.
+type fakeHasher struct {
+	mu      sync.Mutex
+	dummies int
+}
+
+func (h *fakeHasher) Hash(password string) (string, error) { return "hash:" + password, nil }
+
+func (h *fakeHasher) Verify(password, encoded string) (bool, bool, error) {
+	switch {
+	case strings.HasPrefix(encoded, "hash:"):
+		return encoded == "hash:"+password, false, nil
+	case strings.HasPrefix(encoded, "old:"):
+		return encoded == "old:"+password, encoded == "old:"+password, nil
+	}
+	return false, false, fmt.Errorf("unreadable hash")
+}
+
+func (h *fakeHasher) VerifyDummy(string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.dummies++
+}
+
+func (h *fakeHasher) dummyCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dummies
+}
+
+// fakePolicy refuses passwords shorter than 15 bytes.
+type fakePolicy struct{}
+
+func (fakePolicy) Check(password string) error {
+	if len(password) < 15 {
+		return domain.Invalid("password", "password must have at least 15 characters")
+	}
+	return nil
+}
+
+// fakeThrottle counts failures per account and source.
+type fakeThrottle struct {
+	mu        sync.Mutex
+	lockAfter int
+	failures  map[domain.Email]int
+	sources   map[string]int
+	down      bool
+}
+
+func newFakeThrottle(lockAfter int) *fakeThrottle {
+	return &fakeThrottle{lockAfter: lockAfter, failures: map[domain.Email]int{}, sources: map[string]int{}}
+}
+
+func (t *fakeThrottle) Check(_ context.Context, a domain.LoginAttempt) (domain.ThrottleVerdict, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.down {
+		return domain.ThrottleVerdict{}, domain.Unavailable("throttle store", fmt.Errorf("connection refused"))
+	}
+	v := domain.ThrottleVerdict{AccountLocked: t.failures[a.Account] >= t.lockAfter}
+	if a.Source != "" && t.sources[a.Source] >= 100 {
+		v.SourceRetryAfter = time.Minute
+	}
+	return v, nil
+}
+
+func (t *fakeThrottle) Failed(_ context.Context, a domain.LoginAttempt) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failures[a.Account]++
+	if a.Source != "" {
+		t.sources[a.Source]++
+	}
+	return nil
+}
+
+func (t *fakeThrottle) Succeeded(_ context.Context, a domain.LoginAttempt) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.failures, a.Account)
+	return nil
+}
+
+func (t *fakeThrottle) failuresOf(e domain.Email) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failures[e]
+}
+
+// fakeIssuer returns readable tokens.
+type fakeIssuer struct{ now func() time.Time }
+
+func (i fakeIssuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (domain.AccessToken, error) {
+	return domain.AccessToken{
+		Token:     fmt.Sprintf("at.%s.%s", c.UserID, c.SessionID),
+		ID:        "jti-1",
+		ExpiresAt: i.now().Add(15 * time.Minute),
+	}, nil
+}
+
+// failingUsers is a user store that is down.
+type failingUsers struct{}
+
+func (failingUsers) CreateUser(context.Context, *domain.User) error {
+	return domain.Unavailable("user store", fmt.Errorf("connection refused"))
+}
+
+func (failingUsers) UserByEmail(context.Context, domain.Email) (*domain.User, error) {
+	return nil, domain.Unavailable("user store", fmt.Errorf("connection refused"))
+}
+
+func (failingUsers) UpdateUser(context.Context, domain.UserID, func(*domain.User) error) error {
+	return domain.Unavailable("user store", fmt.Errorf("connection refused"))
+}
+
+// sequentialIDs returns UUIDs that differ in their last digits.
+func sequentialIDs() func() string {
+	var mu sync.Mutex
+	n := 0
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return fmt.Sprintf("00000000-0000-7000-8000-%012d", n)
+	}
+}
+
+var testNow = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+func fixedClock() time.Time { return testNow }

@@ -1,0 +1,225 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/handlers"
+	"github.com/authworker/authworker/inmem"
+)
+
+// loginFixture is a LoginHandler over in-memory stores holding
+// ada@example.com (active), dora@example.com (disabled) and
+// olga@example.com (hash made with old parameters).
+type loginFixture struct {
+	users    *inmem.UserRepository
+	sessions *inmem.SessionRepository
+	hasher   *fakeHasher
+	throttle *fakeThrottle
+	handler  *handlers.LoginHandler
+}
+
+const (
+	adaID  = domain.UserID("00000000-0000-7000-8000-00000000ada0")
+	doraID = domain.UserID("00000000-0000-7000-8000-00000000d0a0")
+)
+
+func newLoginFixture(t *testing.T) *loginFixture {
+	t.Helper()
+	f := &loginFixture{
+		users:    inmem.NewUserRepository(),
+		hasher:   &fakeHasher{},
+		throttle: newFakeThrottle(3),
+	}
+	f.sessions = inmem.NewSessionRepository(f.users)
+	for _, u := range []struct {
+		id       domain.UserID
+		email    domain.Email
+		hash     string
+		disabled bool
+	}{
+		{adaID, "ada@example.com", "hash:" + goodPassword, false},
+		{doraID, "dora@example.com", "hash:" + goodPassword, true},
+		{"00000000-0000-7000-8000-000000000019", "olga@example.com", "old:" + goodPassword, false},
+	} {
+		user, err := domain.NewUser(u.id, u.email, u.hash, testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.disabled {
+			user.Disable(testNow)
+		}
+		if err := f.users.CreateUser(context.Background(), user); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.handler = handlers.NewLoginHandler(handlers.LoginDeps{
+		Users:    f.users,
+		Sessions: f.sessions,
+		Hasher:   f.hasher,
+		Throttle: f.throttle,
+		Tokens:   fakeIssuer{now: fixedClock},
+		NewID:    sequentialIDs(),
+		Now:      fixedClock,
+		Random:   bytes.NewReader(bytes.Repeat([]byte{42}, 1024)),
+	}, handlers.SessionConfig{SessionTTL: 30 * 24 * time.Hour, RefreshIdleTTL: 7 * 24 * time.Hour})
+	return f
+}
+
+func login(email, password string) handlers.Login {
+	return handlers.Login{Email: email, Password: password, Client: domain.Client{ID: "web", IP: "192.0.2.1", UserAgent: "test"}}
+}
+
+func TestLoginOK(t *testing.T) {
+	f := newLoginFixture(t)
+	f.throttle.failures["ada@example.com"] = 2
+
+	got, err := f.handler.Handle(context.Background(), login("ADA@example.com", goodPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UserID != adaID {
+		t.Errorf("UserID = %q, want %q", got.UserID, adaID)
+	}
+	if want := "at." + string(adaID) + "." + string(got.SessionID); got.AccessToken.Token != want {
+		t.Errorf("access token = %q, want %q", got.AccessToken.Token, want)
+	}
+	if want := testNow.Add(7 * 24 * time.Hour); !got.RefreshTokenExpiresAt.Equal(want) {
+		t.Errorf("refresh expiry = %v, want %v", got.RefreshTokenExpiresAt, want)
+	}
+	session, ok := f.sessions.Session(got.SessionID)
+	if !ok {
+		t.Fatal("session not stored")
+	}
+	if session.UserID() != adaID || session.ClientID() != "web" {
+		t.Errorf("session = %+v, want user %q client web", session.Snapshot(), adaID)
+	}
+	tokens := f.sessions.RefreshTokens(got.SessionID)
+	if len(tokens) != 1 || !tokens[0].Matches(got.RefreshToken) {
+		t.Fatalf("stored refresh tokens %+v do not match the returned secret", tokens)
+	}
+	if bytes.Equal(tokens[0].Hash, []byte(got.RefreshToken)) {
+		t.Error("refresh token stored in the clear")
+	}
+	if n := f.throttle.failuresOf("ada@example.com"); n != 0 {
+		t.Errorf("failures after success = %d, want cleared", n)
+	}
+}
+
+// TestLoginFailuresLookAlike checks that every kind of failed login gets the
+// same error and does the same work.
+func TestLoginFailuresLookAlike(t *testing.T) {
+	tests := []struct {
+		name       string
+		prepare    func(*loginFixture)
+		cmd        handlers.Login
+		wantDummy  int // dummy verifications, standing in for real ones
+		wantCounts int // failures recorded for the account
+	}{
+		{"WrongPassword", nil, login("ada@example.com", "wrong password, long enough"), 0, 1},
+		{"UnknownUser", nil, login("nobody@example.com", goodPassword), 1, 1},
+		{"Disabled", nil, login("dora@example.com", goodPassword), 0, 1},
+		{"Locked", func(f *loginFixture) { f.throttle.failures["ada@example.com"] = 3 }, login("ada@example.com", goodPassword), 1, 3},
+		{"LockedUnknownUser", func(f *loginFixture) { f.throttle.failures["nobody@example.com"] = 3 }, login("nobody@example.com", goodPassword), 1, 3},
+	}
+	var first error
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newLoginFixture(t)
+			if tt.prepare != nil {
+				tt.prepare(f)
+			}
+			_, err := f.handler.Handle(context.Background(), tt.cmd)
+			e, ok := errors.AsType[*domain.Error](err)
+			if !ok || e.Code != domain.CodeUnauthorized {
+				t.Fatalf("error = %v, want unauthorized", err)
+			}
+			if first == nil {
+				first = err
+			} else if err.Error() != first.Error() {
+				t.Errorf("error %q differs from %q", err, first)
+			}
+			if got := f.hasher.dummyCount(); got != tt.wantDummy {
+				t.Errorf("dummy verifications = %d, want %d", got, tt.wantDummy)
+			}
+			email, _ := domain.ParseEmail(tt.cmd.Email)
+			if got := f.throttle.failuresOf(email); got != tt.wantCounts {
+				t.Errorf("recorded failures = %d, want %d", got, tt.wantCounts)
+			}
+		})
+	}
+}
+
+func TestLoginLocksAfterRepeatedFailures(t *testing.T) {
+	f := newLoginFixture(t)
+	for range 3 {
+		if _, err := f.handler.Handle(context.Background(), login("ada@example.com", "wrong password, long enough")); domain.ErrorCode(err) != domain.CodeUnauthorized {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	if _, err := f.handler.Handle(context.Background(), login("ada@example.com", goodPassword)); domain.ErrorCode(err) != domain.CodeUnauthorized {
+		t.Errorf("right password on a locked account: %v, want unauthorized", err)
+	}
+}
+
+func TestLoginRefused(t *testing.T) {
+	tests := []struct {
+		name     string
+		prepare  func(*loginFixture)
+		cmd      handlers.Login
+		wantCode domain.Code
+	}{
+		{"InvalidEmail", nil, login("ada", goodPassword), domain.CodeInvalid},
+		{"EmptyPassword", nil, login("ada@example.com", ""), domain.CodeInvalid},
+		{"SourceLimited", func(f *loginFixture) { f.throttle.sources["192.0.2.1"] = 100 }, login("ada@example.com", goodPassword), domain.CodeRateLimited},
+		{"ThrottleDown", func(f *loginFixture) { f.throttle.down = true }, login("ada@example.com", goodPassword), domain.CodeUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newLoginFixture(t)
+			if tt.prepare != nil {
+				tt.prepare(f)
+			}
+			_, err := f.handler.Handle(context.Background(), tt.cmd)
+			if code := domain.ErrorCode(err); code != tt.wantCode {
+				t.Fatalf("error = %v, want %q", err, tt.wantCode)
+			}
+			if tt.wantCode == domain.CodeRateLimited {
+				if e, _ := errors.AsType[*domain.Error](err); e.RetryAfter <= 0 {
+					t.Errorf("RetryAfter = %v, want positive", e.RetryAfter)
+				}
+			}
+		})
+	}
+}
+
+func TestLoginUserStoreDown(t *testing.T) {
+	h := handlers.NewLoginHandler(handlers.LoginDeps{
+		Users:    failingUsers{},
+		Hasher:   &fakeHasher{},
+		Throttle: newFakeThrottle(3),
+		Now:      fixedClock,
+	}, handlers.SessionConfig{})
+	_, err := h.Handle(context.Background(), login("ada@example.com", goodPassword))
+	if code := domain.ErrorCode(err); code != domain.CodeUnavailable {
+		t.Fatalf("error = %v, want unavailable", err)
+	}
+}
+
+func TestLoginRehashesOldHash(t *testing.T) {
+	f := newLoginFixture(t)
+	if _, err := f.handler.Handle(context.Background(), login("olga@example.com", goodPassword)); err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.users.UserByEmail(context.Background(), "olga@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := u.PasswordHash(), "hash:"+goodPassword; got != want {
+		t.Errorf("hash after login = %q, want rehashed %q", got, want)
+	}
+}

@@ -1,0 +1,80 @@
+package handlers_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/handlers"
+	"github.com/authworker/authworker/inmem"
+)
+
+const goodPassword = "correct horse battery staple"
+
+func newRegisterHandler(users domain.UserRepository) *handlers.RegisterHandler {
+	return handlers.NewRegisterHandler(handlers.RegisterDeps{
+		Users:  users,
+		Policy: fakePolicy{},
+		Hasher: &fakeHasher{},
+		NewID:  sequentialIDs(),
+		Now:    fixedClock,
+	})
+}
+
+func TestRegister(t *testing.T) {
+	tests := []struct {
+		name      string
+		users     func() domain.UserRepository
+		cmd       handlers.Register
+		wantCode  domain.Code
+		wantField string
+	}{
+		{"OK", existingUsers, handlers.Register{Email: "Ada@Example.com", Password: goodPassword}, "", ""},
+		{"InvalidEmail", existingUsers, handlers.Register{Email: "ada", Password: goodPassword}, domain.CodeInvalid, "email"},
+		{"WeakPassword", existingUsers, handlers.Register{Email: "ada@example.com", Password: "short"}, domain.CodeInvalid, "password"},
+		{"EmailTaken", existingUsers, handlers.Register{Email: "bob@example.com", Password: goodPassword}, domain.CodeConflict, ""},
+		{"EmailTakenOtherCase", existingUsers, handlers.Register{Email: "BOB@example.com", Password: goodPassword}, domain.CodeConflict, ""},
+		{"StoreDown", func() domain.UserRepository { return failingUsers{} }, handlers.Register{Email: "ada@example.com", Password: goodPassword}, domain.CodeUnavailable, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			users := tt.users()
+			got, err := newRegisterHandler(users).Handle(context.Background(), tt.cmd)
+			if code := domain.ErrorCode(err); code != tt.wantCode {
+				t.Fatalf("error = %v, want code %q", err, tt.wantCode)
+			}
+			if tt.wantField != "" {
+				if e, ok := errors.AsType[*domain.Error](err); !ok || e.Field != tt.wantField {
+					t.Errorf("error field = %+v, want %q", err, tt.wantField)
+				}
+			}
+			if tt.wantCode != "" {
+				return
+			}
+			u, err := users.UserByEmail(context.Background(), "ada@example.com")
+			if err != nil {
+				t.Fatalf("registered user not stored: %v", err)
+			}
+			if u.ID() != got.UserID {
+				t.Errorf("stored id %q, returned %q", u.ID(), got.UserID)
+			}
+			if u.PasswordHash() != "hash:"+goodPassword {
+				t.Errorf("stored hash %q, want the hasher's output", u.PasswordHash())
+			}
+		})
+	}
+}
+
+// existingUsers returns a store holding bob@example.com.
+func existingUsers() domain.UserRepository {
+	users := inmem.NewUserRepository()
+	bob, err := domain.NewUser("00000000-0000-7000-8000-b0b000000000", "bob@example.com", "hash:"+goodPassword, testNow)
+	if err != nil {
+		panic(err)
+	}
+	if err := users.CreateUser(context.Background(), bob); err != nil {
+		panic(err)
+	}
+	return users
+}

@@ -1,0 +1,107 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/httpapi"
+)
+
+func get(t *testing.T, h http.Handler, path string) (*http.Response, map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	res := rec.Result()
+	var body map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatalf("GET %s: body is not JSON: %v", path, err)
+	}
+	return res, body
+}
+
+func ok(context.Context) error { return nil }
+
+func down(context.Context) error {
+	return domain.Unavailable("redis", errors.New("dial tcp 127.0.0.1:6379: connection refused"))
+}
+
+func TestHealthz(t *testing.T) {
+	h := httpapi.NewHandler(httpapi.Config{JWKS: func() []byte { return []byte(`{"keys":[]}`) }, Checks: []httpapi.Check{{"redis", down}}})
+	res, body := get(t, h, "/healthz")
+	if res.StatusCode != http.StatusOK || body["status"] != "ok" {
+		t.Errorf("GET /healthz = %d %v, want 200 ok even when a dependency is down", res.StatusCode, body)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	tests := []struct {
+		name       string
+		checks     []httpapi.Check
+		wantCode   int
+		wantChecks map[string]string
+	}{
+		{"AllReady", []httpapi.Check{{"postgres", ok}, {"redis", ok}, {"kafka", ok}}, http.StatusOK,
+			map[string]string{"postgres": "ok", "redis": "ok", "kafka": "ok"}},
+		{"RedisDown", []httpapi.Check{{"postgres", ok}, {"redis", down}, {"kafka", ok}}, http.StatusServiceUnavailable,
+			map[string]string{"postgres": "ok", "redis": "redis unavailable", "kafka": "ok"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := httpapi.NewHandler(httpapi.Config{JWKS: func() []byte { return nil }, Checks: tt.checks})
+			res, body := get(t, h, "/readyz")
+			if res.StatusCode != tt.wantCode {
+				t.Errorf("status = %d, want %d", res.StatusCode, tt.wantCode)
+			}
+			checks, _ := body["checks"].(map[string]any)
+			for name, want := range tt.wantChecks {
+				if got := checks[name]; got != want {
+					t.Errorf("checks[%s] = %v, want %q", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestReadyzHidesCauses(t *testing.T) {
+	h := httpapi.NewHandler(httpapi.Config{JWKS: func() []byte { return nil }, Checks: []httpapi.Check{{"redis", down}}})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if body := rec.Body.String(); contains(body, "127.0.0.1") {
+		t.Errorf("readyz body %q exposes the cause", body)
+	}
+}
+
+func TestJWKS(t *testing.T) {
+	const jwks = `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"abc","kid":"k1","alg":"EdDSA","use":"sig"}]}`
+	h := httpapi.NewHandler(httpapi.Config{JWKS: func() []byte { return []byte(jwks) }})
+	res, body := get(t, h, "/.well-known/jwks.json")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status = %d, want 200", res.StatusCode)
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	if cc := res.Header.Get("Cache-Control"); cc != "public, max-age=300" {
+		t.Errorf("Cache-Control = %q, want public, max-age=300", cc)
+	}
+	if keys, _ := body["keys"].([]any); len(keys) != 1 {
+		t.Errorf("keys = %v, want the one key", body["keys"])
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	h := httpapi.NewHandler(httpapi.Config{JWKS: func() []byte { return nil }})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/.well-known/jwks.json", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST jwks = %d, want 405", rec.Code)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,195 @@
+package tokens
+
+import (
+	"crypto"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authworker/authworker/domain"
+)
+
+// Algorithms a signing key can use. EdDSA (Ed25519) is the default: small,
+// fast and free of parameter pitfalls. ES256 and RS256 exist for verifiers
+// that predate EdDSA.
+const (
+	EdDSA = "EdDSA"
+	ES256 = "ES256"
+	RS256 = "RS256"
+)
+
+// rsaBits is the RSA modulus size for RS256 keys: 3072 bits gives about 128
+// bits of security, matching P-256 and Ed25519.
+const rsaBits = 3072
+
+// signingMethod returns the JWS implementation of alg.
+func signingMethod(alg string) (jwt.SigningMethod, error) {
+	switch alg {
+	case EdDSA:
+		return jwt.SigningMethodEdDSA, nil
+	case ES256:
+		return jwt.SigningMethodES256, nil
+	case RS256:
+		return jwt.SigningMethodRS256, nil
+	}
+	return nil, fmt.Errorf("unsupported signing algorithm %q (want %s, %s or %s)", alg, EdDSA, ES256, RS256)
+}
+
+// generateKey returns a new private key for alg.
+func generateKey(alg string, random io.Reader) (crypto.Signer, error) {
+	switch alg {
+	case EdDSA:
+		_, priv, err := ed25519.GenerateKey(random)
+		return priv, err
+	case ES256:
+		return ecdsa.GenerateKey(elliptic.P256(), random)
+	case RS256:
+		return rsa.GenerateKey(random, rsaBits)
+	}
+	return nil, fmt.Errorf("unsupported signing algorithm %q", alg)
+}
+
+// newSigningKey generates a key pair for alg and seals its private half.
+func newSigningKey(alg string, aead cipher.AEAD, random io.Reader, now time.Time) (domain.SigningKey, error) {
+	priv, err := generateKey(alg, random)
+	if err != nil {
+		return domain.SigningKey{}, fmt.Errorf("generate %s key: %w", alg, err)
+	}
+	jwk, err := publicJWK(priv.Public(), alg)
+	if err != nil {
+		return domain.SigningKey{}, err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		return domain.SigningKey{}, fmt.Errorf("marshal public key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return domain.SigningKey{}, fmt.Errorf("marshal private key: %w", err)
+	}
+	sealed, err := seal(aead, random, jwk.Kid, der)
+	if err != nil {
+		return domain.SigningKey{}, err
+	}
+	return domain.SigningKey{
+		ID:               jwk.Kid,
+		Algorithm:        alg,
+		PublicKey:        pub,
+		SealedPrivateKey: sealed,
+		CreatedAt:        now,
+		SignFrom:         now,
+	}, nil
+}
+
+// Sealing of private keys: AES-256-GCM under the key-encryption key, with
+// the kid as associated data so that a sealed key cannot be swapped onto
+// another row. Layout: version (1 byte) | nonce (12 bytes) | ciphertext.
+const sealVersion = 1
+
+func sealAD(kid string) []byte { return []byte("authworker signing key " + kid) }
+
+func seal(aead cipher.AEAD, random io.Reader, kid string, plaintext []byte) ([]byte, error) {
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plaintext)+aead.Overhead())
+	out[0] = sealVersion
+	if _, err := io.ReadFull(random, out[1:]); err != nil {
+		return nil, fmt.Errorf("draw nonce: %w", err)
+	}
+	return aead.Seal(out, out[1:], plaintext, sealAD(kid)), nil
+}
+
+var errUnseal = errors.New("cannot unseal signing key: wrong key-encryption key or corrupt data")
+
+func unseal(aead cipher.AEAD, kid string, sealed []byte) ([]byte, error) {
+	n := aead.NonceSize()
+	if len(sealed) < 1+n+aead.Overhead() || sealed[0] != sealVersion {
+		return nil, errUnseal
+	}
+	plain, err := aead.Open(nil, sealed[1:1+n], sealed[1+n:], sealAD(kid))
+	if err != nil {
+		return nil, errUnseal
+	}
+	return plain, nil
+}
+
+// JWK is a public JSON Web Key (RFC 7517) as published in the JWKS.
+type JWK struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv,omitempty"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
+	Kid string `json:"kid"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+}
+
+// JWKS is a JSON Web Key Set.
+type JWKS struct {
+	Keys []JWK `json:"keys"`
+}
+
+var b64 = base64.RawURLEncoding
+
+// publicJWK describes pub as a JWK whose kid is its RFC 7638 thumbprint, so
+// the same key always has the same id.
+func publicJWK(pub crypto.PublicKey, alg string) (JWK, error) {
+	var k JWK
+	var thumbprintInput []byte
+	var err error
+	switch p := pub.(type) {
+	case ed25519.PublicKey:
+		k = JWK{Kty: "OKP", Crv: "Ed25519", X: b64.EncodeToString(p)}
+		thumbprintInput, err = json.Marshal(struct {
+			Crv string `json:"crv"`
+			Kty string `json:"kty"`
+			X   string `json:"x"`
+		}{k.Crv, k.Kty, k.X})
+	case *ecdsa.PublicKey:
+		if p.Curve != elliptic.P256() {
+			return JWK{}, errors.New("unsupported elliptic curve")
+		}
+		ecdhKey, e := p.ECDH()
+		if e != nil {
+			return JWK{}, fmt.Errorf("encode EC key: %w", e)
+		}
+		point := ecdhKey.Bytes() // 0x04 | X | Y, each 32 bytes
+		k = JWK{Kty: "EC", Crv: "P-256", X: b64.EncodeToString(point[1:33]), Y: b64.EncodeToString(point[33:])}
+		thumbprintInput, err = json.Marshal(struct {
+			Crv string `json:"crv"`
+			Kty string `json:"kty"`
+			X   string `json:"x"`
+			Y   string `json:"y"`
+		}{k.Crv, k.Kty, k.X, k.Y})
+	case *rsa.PublicKey:
+		k = JWK{Kty: "RSA", N: b64.EncodeToString(p.N.Bytes()), E: b64.EncodeToString(big.NewInt(int64(p.E)).Bytes())}
+		thumbprintInput, err = json.Marshal(struct {
+			E   string `json:"e"`
+			Kty string `json:"kty"`
+			N   string `json:"n"`
+		}{k.E, k.Kty, k.N})
+	default:
+		return JWK{}, fmt.Errorf("unsupported public key type %T", pub)
+	}
+	if err != nil {
+		return JWK{}, fmt.Errorf("encode JWK: %w", err)
+	}
+	sum := sha256.Sum256(thumbprintInput)
+	k.Kid = b64.EncodeToString(sum[:])
+	k.Alg = alg
+	k.Use = "sig"
+	return k, nil
+}

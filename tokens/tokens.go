@@ -1,0 +1,347 @@
+// Package tokens issues access tokens as JWTs (RFC 9068 profile, typ
+// at+jwt) and publishes the keys that verify them as a JWKS, so that any
+// service can verify tokens offline with a standard JWT library.
+//
+// Signing keys live in PostgreSQL, behind domain.SigningKeyRepository, with
+// their private halves sealed under a key-encryption key that only the
+// workers hold. Every worker signs with the same current key and publishes
+// the same set.
+package tokens
+
+import (
+	"context"
+	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authworker/authworker/domain"
+)
+
+// TokenType is the typ header of access tokens (RFC 9068).
+const TokenType = "at+jwt"
+
+// KeyEncryptionKeySize is the size of the key-encryption key: AES-256.
+const KeyEncryptionKeySize = 32
+
+// Config configures an Issuer.
+type Config struct {
+	Issuer    string        // the iss claim, e.g. "https://auth.example.com"
+	Audience  []string      // the aud claim
+	AccessTTL time.Duration // lifetime of access tokens; default 15 minutes
+	Algorithm string        // EdDSA (default), ES256 or RS256
+
+	// KeyEncryptionKey seals private keys at rest. Every worker must have
+	// the same one.
+	KeyEncryptionKey []byte
+
+	// ReloadInterval is how often keys are reloaded from the store, to pick
+	// up keys that other workers created; default one minute.
+	ReloadInterval time.Duration
+
+	Now    func() time.Time // default time.Now
+	Random io.Reader        // default crypto/rand
+	Logger *slog.Logger     // default discards
+}
+
+func (c *Config) setDefaults() {
+	if c.AccessTTL == 0 {
+		c.AccessTTL = 15 * time.Minute
+	}
+	if c.Algorithm == "" {
+		c.Algorithm = EdDSA
+	}
+	if c.ReloadInterval == 0 {
+		c.ReloadInterval = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Random == nil {
+		c.Random = rand.Reader
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Issuer == "":
+		return errors.New("token issuer is required")
+	case len(c.Audience) == 0:
+		return errors.New("token audience is required")
+	case c.AccessTTL < time.Second:
+		return fmt.Errorf("access token lifetime %v is too short", c.AccessTTL)
+	case len(c.KeyEncryptionKey) != KeyEncryptionKeySize:
+		return fmt.Errorf("key-encryption key must be %d bytes, got %d", KeyEncryptionKeySize, len(c.KeyEncryptionKey))
+	case c.ReloadInterval <= 0:
+		return errors.New("key reload interval must be positive")
+	}
+	_, err := signingMethod(c.Algorithm)
+	return err
+}
+
+// Issuer signs access tokens with the current signing key and serves the
+// published key set. It is safe for concurrent use.
+type Issuer struct {
+	cfg   Config
+	store domain.SigningKeyRepository
+	aead  cipher.AEAD
+	keys  atomic.Pointer[keySet]
+}
+
+// keySet is an immutable snapshot of the keys, swapped whole on reload.
+type keySet struct {
+	signer   *privateKey             // signs new tokens; nil when none may
+	verifier map[string]verifyingKey // every published key by kid
+	jwks     []byte
+}
+
+type privateKey struct {
+	kid    string
+	method jwt.SigningMethod
+	key    crypto.Signer
+}
+
+type verifyingKey struct {
+	method jwt.SigningMethod
+	key    crypto.PublicKey
+}
+
+// NewIssuer returns an Issuer over the store. On first start it creates the
+// signing key; afterwards it loads the keys other workers share.
+func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Config) (*Issuer, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(cfg.KeyEncryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	i := &Issuer{cfg: cfg, store: store, aead: aead}
+	if err := i.ensureSigningKey(ctx); err != nil {
+		return nil, err
+	}
+	if err := i.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+// ensureSigningKey creates a key for the configured algorithm unless one that
+// signs now exists. The repository serialises workers starting together.
+func (i *Issuer) ensureSigningKey(ctx context.Context) error {
+	now := i.cfg.Now()
+	return i.store.UpdateSigningKeys(ctx, now, func(keys []domain.SigningKey) ([]domain.SigningKey, error) {
+		for _, k := range keys {
+			if k.Algorithm == i.cfg.Algorithm && k.Signs(now) {
+				return nil, nil
+			}
+		}
+		k, err := newSigningKey(i.cfg.Algorithm, i.aead, i.cfg.Random, now)
+		if err != nil {
+			return nil, err
+		}
+		i.cfg.Logger.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
+		return []domain.SigningKey{k}, nil
+	})
+}
+
+// Reload loads the keys from the store and swaps them in. On failure the
+// previous keys stay in use.
+func (i *Issuer) Reload(ctx context.Context) error {
+	now := i.cfg.Now()
+	stored, err := i.store.SigningKeys(ctx, now)
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	set := &keySet{verifier: make(map[string]verifyingKey, len(stored))}
+	jwks := JWKS{Keys: []JWK{}}
+	var newest *domain.SigningKey
+	for _, k := range stored {
+		method, err := signingMethod(k.Algorithm)
+		if err != nil {
+			return fmt.Errorf("signing key %s: %w", k.ID, err)
+		}
+		pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
+		if err != nil {
+			return fmt.Errorf("signing key %s: parse public key: %w", k.ID, err)
+		}
+		jwk, err := publicJWK(pub, k.Algorithm)
+		if err != nil {
+			return fmt.Errorf("signing key %s: %w", k.ID, err)
+		}
+		jwk.Kid = k.ID
+		set.verifier[k.ID] = verifyingKey{method: method, key: pub}
+		jwks.Keys = append(jwks.Keys, jwk)
+		if k.Algorithm == i.cfg.Algorithm && k.Signs(now) && (newest == nil || !k.SignFrom.Before(newest.SignFrom)) {
+			newest = &k
+		}
+	}
+	if newest != nil {
+		set.signer, err = i.openPrivateKey(*newest)
+		if err != nil {
+			return err
+		}
+	}
+	set.jwks, err = json.Marshal(jwks)
+	if err != nil {
+		return fmt.Errorf("encode JWKS: %w", err)
+	}
+	i.keys.Store(set)
+	return nil
+}
+
+func (i *Issuer) openPrivateKey(k domain.SigningKey) (*privateKey, error) {
+	der, err := unseal(i.aead, k.ID, k.SealedPrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: parse private key: %w", k.ID, err)
+	}
+	signer, ok := parsed.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("signing key %s: unsupported private key type %T", k.ID, parsed)
+	}
+	method, err := signingMethod(k.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	return &privateKey{kid: k.ID, method: method, key: signer}, nil
+}
+
+// Run reloads the keys every ReloadInterval until ctx ends. A failed reload
+// keeps the previous keys and is retried at the next tick.
+func (i *Issuer) Run(ctx context.Context) {
+	t := time.NewTicker(i.cfg.ReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := i.Reload(ctx); err != nil && ctx.Err() == nil {
+				i.cfg.Logger.Warn("reload signing keys", "err", err)
+			}
+		}
+	}
+}
+
+// claims are the claims of an access token.
+type claims struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid"`
+	ClientID  string `json:"client_id,omitempty"`
+}
+
+var _ domain.TokenIssuer = (*Issuer)(nil)
+
+// IssueAccessToken signs an access token for c with the current key. It
+// returns CodeUnavailable when no key may sign.
+func (i *Issuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (domain.AccessToken, error) {
+	signer := i.keys.Load().signer
+	if signer == nil {
+		return domain.AccessToken{}, &domain.Error{Code: domain.CodeUnavailable, Message: "no signing key available"}
+	}
+	var id [16]byte
+	if _, err := io.ReadFull(i.cfg.Random, id[:]); err != nil {
+		return domain.AccessToken{}, fmt.Errorf("draw token id: %w", err)
+	}
+	now := i.cfg.Now().Truncate(time.Second)
+	expires := now.Add(i.cfg.AccessTTL)
+	jti := b64.EncodeToString(id[:])
+	t := jwt.NewWithClaims(signer.method, claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    i.cfg.Issuer,
+			Subject:   string(c.UserID),
+			Audience:  i.cfg.Audience,
+			ExpiresAt: jwt.NewNumericDate(expires),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        jti,
+		},
+		SessionID: string(c.SessionID),
+		ClientID:  c.ClientID,
+	})
+	t.Header["typ"] = TokenType
+	t.Header["kid"] = signer.kid
+	signed, err := t.SignedString(signer.key)
+	if err != nil {
+		return domain.AccessToken{}, fmt.Errorf("sign access token: %w", err)
+	}
+	return domain.AccessToken{Token: signed, ID: jti, ExpiresAt: expires}, nil
+}
+
+// Claims are the verified claims of an access token.
+type Claims struct {
+	domain.AccessClaims
+	ID        string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// VerifyAccessToken checks token's signature against the published keys, its
+// type, issuer, audience and expiry, and returns its claims. Any failure is
+// CodeUnauthorized.
+func (i *Issuer) VerifyAccessToken(token string) (Claims, error) {
+	set := i.keys.Load()
+	var c claims
+	parsed, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); typ != TokenType {
+			return nil, fmt.Errorf("token type %q is not %s", typ, TokenType)
+		}
+		kid, _ := t.Header["kid"].(string)
+		k, ok := set.verifier[kid]
+		if !ok {
+			return nil, errors.New("unknown signing key")
+		}
+		if t.Method.Alg() != k.method.Alg() {
+			return nil, errors.New("algorithm does not match the key")
+		}
+		return k.key, nil
+	},
+		jwt.WithValidMethods([]string{EdDSA, ES256, RS256}),
+		jwt.WithIssuer(i.cfg.Issuer),
+		jwt.WithAudience(i.cfg.Audience...),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(i.cfg.Now),
+	)
+	if err != nil || !parsed.Valid {
+		return Claims{}, &domain.Error{Code: domain.CodeUnauthorized, Message: "invalid access token", Err: err}
+	}
+	return Claims{
+		AccessClaims: domain.AccessClaims{
+			UserID:    domain.UserID(c.Subject),
+			SessionID: domain.SessionID(c.SessionID),
+			ClientID:  c.ClientID,
+		},
+		ID:        c.ID,
+		IssuedAt:  c.IssuedAt.Time,
+		ExpiresAt: c.ExpiresAt.Time,
+	}, nil
+}
+
+// JWKS returns the published key set as JSON: every key that may still
+// verify a live token, public halves only.
+func (i *Issuer) JWKS() []byte {
+	return i.keys.Load().jwks
+}

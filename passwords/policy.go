@@ -1,0 +1,173 @@
+package passwords
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+
+	"github.com/authworker/authworker/domain"
+)
+
+// Defaults of PolicyConfig: NIST SP 800-63B-4 asks for at least 15
+// characters when a password is the only factor, and for accepting at least
+// 64.
+const (
+	DefaultMinLength = 15
+	DefaultMaxLength = 128
+)
+
+// Floors of PolicyConfig. NIST SP 800-63B-4 never allows a minimum below 8,
+// and requires a maximum of at least 64.
+const (
+	minMinLength = 8
+	minMaxLength = 64
+)
+
+// maxRepeatPeriod is the longest unit whose repetition makes a password
+// "repeated": "aaaa…", "abab…", "abcabc…", "1234 1234…" without the spaces.
+const maxRepeatPeriod = 4
+
+// blocklist holds common passwords, one a line; see the header of the file
+// for its source. It is read once by each NewPolicy.
+//
+//go:embed blocklist.txt
+var blocklist string
+
+// PolicyConfig configures a Policy. Zero fields take the defaults.
+type PolicyConfig struct {
+	// MinLength is the minimum length in Unicode code points of the NFKC form.
+	MinLength int
+	// MaxLength is the maximum length in code points of the NFKC form. It must
+	// be at least 64.
+	MaxLength int
+	// MaxBytes is the hard cap on the length in bytes, checked first. Keep it
+	// equal to the Hasher's.
+	MaxBytes int
+}
+
+func (c *PolicyConfig) setDefaults() {
+	if c.MinLength == 0 {
+		c.MinLength = DefaultMinLength
+	}
+	if c.MaxLength == 0 {
+		c.MaxLength = DefaultMaxLength
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+}
+
+// Validate reports whether c is usable. NewPolicy fills in the defaults
+// before it calls Validate.
+func (c PolicyConfig) Validate() error {
+	switch {
+	case c.MinLength < minMinLength:
+		return fmt.Errorf("passwords: policy config: min length %d below %d", c.MinLength, minMinLength)
+	case c.MaxLength < minMaxLength:
+		return fmt.Errorf("passwords: policy config: max length %d below %d", c.MaxLength, minMaxLength)
+	case c.MinLength > c.MaxLength:
+		return fmt.Errorf("passwords: policy config: min length %d above max length %d", c.MinLength, c.MaxLength)
+	case c.MaxBytes < 4*c.MaxLength:
+		// Every password of MaxLength code points must fit.
+		return fmt.Errorf("passwords: policy config: max bytes %d below 4 × max length %d", c.MaxBytes, c.MaxLength)
+	}
+	return nil
+}
+
+// Policy decides which passwords may be set, following NIST SP 800-63B:
+// lengths counted in code points after NFKC normalisation, every printable
+// character and space allowed, no composition rules, and a blocklist of
+// common passwords matched without regard to case. It is safe for concurrent
+// use.
+type Policy struct {
+	cfg     PolicyConfig
+	blocked map[string]struct{}
+}
+
+var _ domain.PasswordPolicy = (*Policy)(nil)
+
+// NewPolicy returns a Policy built from cfg, with the embedded blocklist.
+func NewPolicy(cfg PolicyConfig) (*Policy, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Policy{cfg: cfg, blocked: make(map[string]struct{}, 4096)}
+	for line := range strings.Lines(blocklist) {
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		p.blocked[fold(normalize(line))] = struct{}{}
+	}
+	if len(p.blocked) == 0 {
+		return nil, errors.New("passwords: embedded blocklist is empty")
+	}
+	return p, nil
+}
+
+// Check returns nil when password may be set, and otherwise a CodeInvalid
+// error for field "password" whose message names the rule it breaks, checked
+// in this order: longer than MaxBytes; not valid UTF-8; shorter than
+// MinLength; longer than MaxLength; containing a control character (Unicode
+// Cc: no one types those on purpose, and they are how broken clients and
+// injected input show up); one character or a short sequence of at most four
+// repeated; on the blocklist.
+func (p *Policy) Check(password string) error {
+	if len(password) > p.cfg.MaxBytes {
+		return domain.Invalid("password", "password must be at most %d bytes long", p.cfg.MaxBytes)
+	}
+	if !utf8.ValidString(password) {
+		return domain.Invalid("password", "password must be valid UTF-8 text")
+	}
+	n := normalize(password)
+	runes := []rune(n)
+	if len(runes) < p.cfg.MinLength {
+		return domain.Invalid("password", "password must be at least %d characters long", p.cfg.MinLength)
+	}
+	if len(runes) > p.cfg.MaxLength {
+		return domain.Invalid("password", "password must be at most %d characters long", p.cfg.MaxLength)
+	}
+	for _, r := range runes {
+		if unicode.IsControl(r) {
+			return domain.Invalid("password", "password must not contain control characters")
+		}
+	}
+	if repeated(runes) {
+		return domain.Invalid("password", "password must not be one character or a short sequence repeated")
+	}
+	if _, ok := p.blocked[fold(n)]; ok {
+		return domain.Invalid("password", "password is too common: it appears in lists of leaked passwords")
+	}
+	return nil
+}
+
+// fold returns the Unicode case folding of s, so that "PassWord" and
+// "password" meet in the blocklist. A Caser is not safe for concurrent use,
+// so each call makes its own.
+func fold(s string) string {
+	return cases.Fold().String(s)
+}
+
+// repeated reports whether runes is a unit of at most maxRepeatPeriod code
+// points repeated, the last repetition possibly cut short.
+func repeated(runes []rune) bool {
+	for period := 1; period <= maxRepeatPeriod && 2*period <= len(runes); period++ {
+		same := true
+		for i := period; i < len(runes); i++ {
+			if runes[i] != runes[i-period] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,101 @@
+package passwords_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/passwords"
+)
+
+func newPolicy(tb testing.TB, cfg passwords.PolicyConfig) *passwords.Policy {
+	tb.Helper()
+	p, err := passwords.NewPolicy(cfg)
+	if err != nil {
+		tb.Fatalf("NewPolicy: %v", err)
+	}
+	return p
+}
+
+func TestPolicyCheck(t *testing.T) {
+	def := newPolicy(t, passwords.PolicyConfig{})
+	short := newPolicy(t, passwords.PolicyConfig{MinLength: 8})
+
+	tests := []struct {
+		name     string
+		policy   *passwords.Policy
+		password string
+		wantMsg  string // "" when the password is accepted
+	}{
+		{"OK", def, "correct horse battery staple", ""},
+		{"OKExactlyMin", def, "tr0ub4dor&3xyzw", ""},
+		{"OKSpacesAndSymbols", def, "  ~!@#$%^&*()_+ `  ", ""},
+		{"OKUnicode", def, "пароль-из-кириллицы", ""},
+		{"OKEmoji", def, "🦊🐻🐼🐨🐯🦁🐮🐷🐸🐵🐔🐧🐦🐤🐣", ""},
+		{"OKNoCompositionRules", def, "all lower case words", ""},
+		{"OKExactlyMax", def, strings.Repeat("abcde", 25) + "xyz", ""},
+		{"TooShort", def, "fourteen chars", "password must be at least 15 characters long"},
+		{"TooShortCountsCodePoints", def, "ééééééééééééé", "password must be at least 15 characters long"}, // 14 code points, 28 bytes
+		{"TooShortAfterNFKCComposition", def, strings.Repeat("e\u0301", 8), "password must be at least 15 characters long"},
+		{"OKLigatureExpandsUnderNFKC", def, "\ufb01\ufb02\ufb03\ufb04\ufb00xyz", ""}, // 8 code points, 15 after NFKC
+		{"TooLong", def, strings.Repeat("abcde", 25) + "wxyz", "password must be at most 128 characters long"},
+		{"TooLongBytes", def, strings.Repeat("abcde", 205), "password must be at most 1024 bytes long"},
+		{"InvalidUTF8", def, "valid prefix then \xff\xfe bytes", "password must be valid UTF-8 text"},
+		{"ControlCharacterNUL", def, "correct horse\x00battery", "password must not contain control characters"},
+		{"ControlCharacterNewline", def, "correct horse\nbattery", "password must not contain control characters"},
+		{"ControlCharacterC1", def, "correct horse\u0085battery", "password must not contain control characters"},
+		{"RepeatedCharacter", def, strings.Repeat("a", 20), "password must not be one character or a short sequence repeated"},
+		{"RepeatedSequence", def, strings.Repeat("abc1", 5), "password must not be one character or a short sequence repeated"},
+		{"Common", def, "mailcreated5240", "password is too common: it appears in lists of leaked passwords"},
+		{"CommonCaseInsensitive", def, "MailCreated5240", "password is too common: it appears in lists of leaked passwords"},
+		{"CommonFullWidth", def, "ｍａｉｌｃｒｅａｔｅｄ５２４０", "password is too common: it appears in lists of leaked passwords"},
+		{"CommonWithLowerMinimum", short, "PASSWORD", "password is too common: it appears in lists of leaked passwords"},
+		{"CommonQwerty", short, "qwertyuiop", "password is too common: it appears in lists of leaked passwords"},
+		{"OKNotCommonWithLowerMinimum", short, "zebra-quilt", ""},
+		{"TooShortWithLowerMinimum", short, "zq7", "password must be at least 8 characters long"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.policy.Check(tt.password)
+			if tt.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("got %v, want nil", err)
+				}
+				return
+			}
+			var de *domain.Error
+			if !errors.As(err, &de) {
+				t.Fatalf("got %v, want a *domain.Error", err)
+			}
+			if de.Code != domain.CodeInvalid || de.Field != "password" || de.Message != tt.wantMsg {
+				t.Errorf("got %s/%s %q, want %s/password %q", de.Code, de.Field, de.Message, domain.CodeInvalid, tt.wantMsg)
+			}
+			assertNoSecrets(t, err, tt.password)
+		})
+	}
+}
+
+func TestPolicyConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     passwords.PolicyConfig
+		wantErr bool
+	}{
+		{"OKDefaults", passwords.PolicyConfig{}, false},
+		{"OKMinEight", passwords.PolicyConfig{MinLength: 8}, false},
+		{"OKMaxSixtyFour", passwords.PolicyConfig{MinLength: 8, MaxLength: 64}, false},
+		{"MinBelowEight", passwords.PolicyConfig{MinLength: 6}, true},
+		{"MaxBelowSixtyFour", passwords.PolicyConfig{MaxLength: 63}, true},
+		{"MinAboveMax", passwords.PolicyConfig{MinLength: 100, MaxLength: 64}, true},
+		{"MaxBytesTooSmallForMax", passwords.PolicyConfig{MaxLength: 300}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := passwords.NewPolicy(tt.cfg)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("got error %v, want error: %v", err, tt.wantErr)
+			}
+		})
+	}
+}

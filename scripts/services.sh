@@ -549,11 +549,13 @@ take_lock() {
   fi
 }
 
+# Each line keeps a value already in the caller's environment, so tests and
+# the worker can be pointed at other services.
 cmd_env() {
-  printf "export %s='%s'\n" \
-    DATABASE_URL "$DATABASE_URL" \
-    REDIS_URL "$REDIS_URL" \
-    KAFKA_BOOTSTRAP_SERVERS "$KAFKA_BOOTSTRAP_SERVERS"
+  local name
+  for name in DATABASE_URL REDIS_URL KAFKA_BOOTSTRAP_SERVERS; do
+    printf 'export %s="${%s:-%s}"\n' "$name" "$name" "${!name}"
+  done
 }
 
 cmd_up() {

@@ -104,8 +104,8 @@ type Issuer struct {
 
 // keySet is an immutable snapshot of the keys, swapped whole on reload.
 type keySet struct {
-	signer   *privateKey             // signs new tokens; nil when none may
-	verifier map[string]verifyingKey // every published key by kid
+	signer   *privateKey // signs new tokens; nil when none may
+	verifier *KeySet     // every published key
 	jwks     []byte
 }
 
@@ -113,11 +113,6 @@ type privateKey struct {
 	kid    string
 	method jwt.SigningMethod
 	key    crypto.Signer
-}
-
-type verifyingKey struct {
-	method jwt.SigningMethod
-	key    crypto.PublicKey
 }
 
 // NewIssuer returns an Issuer over the store. On first start it creates the
@@ -172,7 +167,7 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
-	set := &keySet{verifier: make(map[string]verifyingKey, len(stored))}
+	set := &keySet{verifier: &KeySet{keys: make(map[string]verifyingKey, len(stored))}}
 	jwks := JWKS{Keys: []JWK{}}
 	var newest *domain.SigningKey
 	for _, k := range stored {
@@ -189,7 +184,7 @@ func (i *Issuer) Reload(ctx context.Context) error {
 			return fmt.Errorf("signing key %s: %w", k.ID, err)
 		}
 		jwk.Kid = k.ID
-		set.verifier[k.ID] = verifyingKey{method: method, key: pub}
+		set.verifier.keys[k.ID] = verifyingKey{method: method, key: pub}
 		jwks.Keys = append(jwks.Keys, jwk)
 		if k.Algorithm == i.cfg.Algorithm && k.Signs(now) && (newest == nil || !k.SignFrom.Before(newest.SignFrom)) {
 			newest = &k
@@ -246,13 +241,6 @@ func (i *Issuer) Run(ctx context.Context) {
 	}
 }
 
-// claims are the claims of an access token.
-type claims struct {
-	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
-	ClientID  string `json:"client_id,omitempty"`
-}
-
 var _ domain.TokenIssuer = (*Issuer)(nil)
 
 // IssueAccessToken signs an access token for c with the current key. It
@@ -290,54 +278,10 @@ func (i *Issuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (dom
 	return domain.AccessToken{Token: signed, ID: jti, ExpiresAt: expires}, nil
 }
 
-// Claims are the verified claims of an access token.
-type Claims struct {
-	domain.AccessClaims
-	ID        string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-}
-
-// VerifyAccessToken checks token's signature against the published keys, its
-// type, issuer, audience and expiry, and returns its claims. Any failure is
-// CodeUnauthorized.
+// VerifyAccessToken checks token against the published keys, this worker's
+// issuer and its first audience. Any failure is CodeUnauthorized.
 func (i *Issuer) VerifyAccessToken(token string) (Claims, error) {
-	set := i.keys.Load()
-	var c claims
-	parsed, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); typ != TokenType {
-			return nil, fmt.Errorf("token type %q is not %s", typ, TokenType)
-		}
-		kid, _ := t.Header["kid"].(string)
-		k, ok := set.verifier[kid]
-		if !ok {
-			return nil, errors.New("unknown signing key")
-		}
-		if t.Method.Alg() != k.method.Alg() {
-			return nil, errors.New("algorithm does not match the key")
-		}
-		return k.key, nil
-	},
-		jwt.WithValidMethods([]string{EdDSA, ES256, RS256}),
-		jwt.WithIssuer(i.cfg.Issuer),
-		jwt.WithAudience(i.cfg.Audience...),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(i.cfg.Now),
-	)
-	if err != nil || !parsed.Valid {
-		return Claims{}, &domain.Error{Code: domain.CodeUnauthorized, Message: "invalid access token", Err: err}
-	}
-	return Claims{
-		AccessClaims: domain.AccessClaims{
-			UserID:    domain.UserID(c.Subject),
-			SessionID: domain.SessionID(c.SessionID),
-			ClientID:  c.ClientID,
-		},
-		ID:        c.ID,
-		IssuedAt:  c.IssuedAt.Time,
-		ExpiresAt: c.ExpiresAt.Time,
-	}, nil
+	return i.keys.Load().verifier.Verify(token, VerifyOptions{Issuer: i.cfg.Issuer, Audience: i.cfg.Audience[0], Now: i.cfg.Now})
 }
 
 // JWKS returns the published key set as JSON: every key that may still

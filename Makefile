@@ -1,0 +1,49 @@
+# authworker: `make run` starts the services and the worker; `make test`
+# starts the services and runs every test with the race detector.
+
+SHELL    := /bin/bash
+GO       ?= go
+SERVICES := scripts/services.sh
+# Exports DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS for the local
+# services, unless they are set already.
+WITH_ENV := eval "$$($(SERVICES) env)" &&
+KEK      := .services/kek
+
+.PHONY: build test lint run services services-down bench fuzz docker clean
+
+build:
+	$(GO) build -trimpath -o bin/ ./cmd/...
+
+services:
+	$(SERVICES) up
+
+services-down:
+	$(SERVICES) down
+
+test: services
+	$(WITH_ENV) $(GO) test -race -count=1 ./...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# A key-encryption key for local runs, made once and kept out of git.
+$(KEK):
+	@mkdir -p $(dir $@)
+	@umask 077 && head -c 32 /dev/urandom | base64 > $@
+
+run: services build $(KEK)
+	$(WITH_ENV) AUTH_KEY_ENCRYPTION_KEY="$${AUTH_KEY_ENCRYPTION_KEY:-$$(cat $(KEK))}" exec bin/authworker
+
+bench: services
+	$(WITH_ENV) $(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeRequest -fuzztime=60s ./schemas/
+
+docker:
+	docker build -t authworker .
+
+clean:
+	rm -rf bin

@@ -1,0 +1,365 @@
+// Package client is the Go SDK for services that authenticate users through
+// authworker: it produces Avro requests on auth.request with the Spring
+// request/reply headers and waits for the correlated reply.
+//
+//	c, err := client.New(ctx, client.Config{BootstrapServers: "kafka:9092", ClientID: "web"})
+//	...
+//	res, err := c.Login(ctx, "ada@example.com", password, client.WithIP(ip))
+//	if domain.ErrorCode(err) == domain.CodeUnauthorized { ... }
+//
+// A Client reads the whole reply topic from the moment it starts and keeps
+// the replies whose correlation id it is waiting for; give each service its
+// own reply topic (allowed by the worker's AUTH_REPLY_TOPICS) so that
+// services do not read each other's replies.
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/producers"
+	"github.com/authworker/authworker/schemas"
+)
+
+// Config configures a Client.
+type Config struct {
+	BootstrapServers string
+	// ClientID names the calling service; it becomes the client_id claim.
+	ClientID string
+	// RequestTopic defaults to "auth.request".
+	RequestTopic string
+	// ReplyTopic defaults to "auth.response". It must exist.
+	ReplyTopic string
+	// ReplyPartition, when set, asks replies on that partition only and
+	// reads only it. By default replies may come on any partition.
+	ReplyPartition *int32
+	// Timeout bounds a request whose context has no deadline. Default 10s.
+	Timeout time.Duration
+	// Kafka holds further librdkafka settings (security, SASL, TLS).
+	Kafka  map[string]string
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.RequestTopic == "" {
+		c.RequestTopic = "auth.request"
+	}
+	if c.ReplyTopic == "" {
+		c.ReplyTopic = "auth.response"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.BootstrapServers == "":
+		return errors.New("client: bootstrap servers are required")
+	case c.ClientID == "":
+		return errors.New("client: a client id is required")
+	case c.Timeout <= 0:
+		return errors.New("client: timeout must be positive")
+	}
+	return nil
+}
+
+// Client sends requests and waits for their replies. It is safe for
+// concurrent use.
+type Client struct {
+	cfg      Config
+	codec    *schemas.Codec
+	producer *producers.Producer
+	consumer *kafka.Consumer
+
+	mu      sync.Mutex
+	pending map[string]chan *kafka.Message
+
+	stop      context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// New connects to Kafka and starts reading the reply topic at its end, so
+// every reply to a request sent after New returns is seen.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	codec, err := schemas.NewCodec(schemas.Config{})
+	if err != nil {
+		return nil, err
+	}
+	producer, err := producers.NewProducer(producers.Config{BootstrapServers: cfg.BootstrapServers, Kafka: cfg.Kafka, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	conf := kafka.ConfigMap{
+		"bootstrap.servers":  cfg.BootstrapServers,
+		"group.id":           "authworker-client", // required by librdkafka; unused: partitions are assigned, never committed
+		"enable.auto.commit": false,
+		"client.id":          cfg.ClientID,
+	}
+	for k, v := range cfg.Kafka {
+		conf[k] = v
+	}
+	consumer, err := kafka.NewConsumer(&conf)
+	if err != nil {
+		producer.Close()
+		return nil, fmt.Errorf("client: create reply consumer: %w", err)
+	}
+	c := &Client{cfg: cfg, codec: codec, producer: producer, consumer: consumer, pending: map[string]chan *kafka.Message{}, done: make(chan struct{})}
+	if err := c.assignReplyPartitions(ctx); err != nil {
+		consumer.Close()
+		producer.Close()
+		return nil, err
+	}
+	loopCtx, stop := context.WithCancel(context.Background())
+	c.stop = stop
+	go c.readReplies(loopCtx)
+	return c, nil
+}
+
+// assignReplyPartitions assigns the reply partitions at their current high
+// watermark, resolved now rather than lazily.
+func (c *Client) assignReplyPartitions(ctx context.Context) error {
+	topic := c.cfg.ReplyTopic
+	var partitions []int32
+	if c.cfg.ReplyPartition != nil {
+		partitions = []int32{*c.cfg.ReplyPartition}
+	} else {
+		md, err := c.consumer.GetMetadata(&topic, false, int(timeout(ctx, 10*time.Second).Milliseconds()))
+		if err != nil {
+			return fmt.Errorf("client: reply topic %s: %w", topic, err)
+		}
+		t, ok := md.Topics[topic]
+		if !ok || t.Error.Code() != kafka.ErrNoError || len(t.Partitions) == 0 {
+			return fmt.Errorf("client: reply topic %s does not exist", topic)
+		}
+		for _, p := range t.Partitions {
+			partitions = append(partitions, p.ID)
+		}
+	}
+	assignment := make([]kafka.TopicPartition, 0, len(partitions))
+	for _, p := range partitions {
+		_, high, err := c.consumer.QueryWatermarkOffsets(topic, p, int(timeout(ctx, 10*time.Second).Milliseconds()))
+		if err != nil {
+			return fmt.Errorf("client: reply topic %s partition %d: %w", topic, p, err)
+		}
+		assignment = append(assignment, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(high)})
+	}
+	if err := c.consumer.Assign(assignment); err != nil {
+		return fmt.Errorf("client: assign reply partitions: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) readReplies(ctx context.Context) {
+	defer close(c.done)
+	for ctx.Err() == nil {
+		switch e := c.consumer.Poll(100).(type) {
+		case *kafka.Message:
+			id, ok := header(e.Headers, producers.HeaderCorrelationID)
+			if !ok {
+				continue
+			}
+			c.mu.Lock()
+			ch, ok := c.pending[string(id)]
+			delete(c.pending, string(id))
+			c.mu.Unlock()
+			if ok {
+				ch <- e
+			}
+		case kafka.Error:
+			c.cfg.Logger.Warn("reply consumer error", "err", e)
+		}
+	}
+}
+
+// Close stops reading replies and closes the connections. Requests waiting
+// for a reply fail. It is safe to call more than once.
+func (c *Client) Close() {
+	c.closeOnce.Do(func() {
+		c.stop()
+		<-c.done
+		c.consumer.Close()
+		c.producer.Close()
+	})
+}
+
+// RequestOption adds client metadata to a request.
+type RequestOption func(*schemas.Request)
+
+// WithIP names the end user's IP address, used for per-source throttling.
+func WithIP(ip string) RequestOption {
+	return func(r *schemas.Request) { r.Client.IP = &ip }
+}
+
+// WithUserAgent names the end user's user agent.
+func WithUserAgent(ua string) RequestOption {
+	return func(r *schemas.Request) { r.Client.UserAgent = &ua }
+}
+
+// WithRequestID sets the idempotency key; by default each call draws one.
+func WithRequestID(id string) RequestOption {
+	return func(r *schemas.Request) { r.RequestID = id }
+}
+
+// RegisterResult is a new account.
+type RegisterResult = schemas.RegisterResult
+
+// LoginResult is an opened session and its tokens.
+type LoginResult = schemas.LoginResult
+
+// Register creates an account.
+func (c *Client) Register(ctx context.Context, email, password string, opts ...RequestOption) (*RegisterResult, error) {
+	resp, err := c.Do(ctx, email, &schemas.Register{Email: email, Password: password}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return result[*schemas.RegisterResult](resp)
+}
+
+// Login verifies credentials and opens a session.
+func (c *Client) Login(ctx context.Context, email, password string, opts ...RequestOption) (*LoginResult, error) {
+	resp, err := c.Do(ctx, email, &schemas.Login{Email: email, Password: password}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return result[*schemas.LoginResult](resp)
+}
+
+func result[R schemas.Result](resp *schemas.Response) (R, error) {
+	r, ok := resp.Result.(R)
+	if !ok {
+		var zero R
+		return zero, fmt.Errorf("client: reply carries %T, want %T", resp.Result, zero)
+	}
+	return r, nil
+}
+
+// Do sends an operation keyed by subject and waits for its reply. A reply
+// with an error status is returned as a *domain.Error whose Code is the
+// status's code, so callers branch with domain.ErrorCode.
+func (c *Client) Do(ctx context.Context, subject string, op schemas.Operation, opts ...RequestOption) (*schemas.Response, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+		defer cancel()
+	}
+	deadline, _ := ctx.Deadline()
+	req := &schemas.Request{
+		RequestID: newID(),
+		Deadline:  &deadline,
+		Client:    schemas.ClientMetadata{ClientID: c.cfg.ClientID},
+		Operation: op,
+	}
+	for _, o := range opts {
+		o(req)
+	}
+	value, err := c.codec.EncodeRequest(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: encode request: %w", err)
+	}
+
+	correlation := make([]byte, 16)
+	rand.Read(correlation)
+	reply := make(chan *kafka.Message, 1)
+	c.mu.Lock()
+	c.pending[string(correlation)] = reply
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, string(correlation))
+		c.mu.Unlock()
+	}()
+
+	topic := c.cfg.RequestTopic
+	headers := []kafka.Header{
+		{Key: producers.HeaderReplyTopic, Value: []byte(c.cfg.ReplyTopic)},
+		{Key: producers.HeaderCorrelationID, Value: correlation},
+	}
+	if c.cfg.ReplyPartition != nil {
+		var p [4]byte
+		binary.BigEndian.PutUint32(p[:], uint32(*c.cfg.ReplyPartition))
+		headers = append(headers, kafka.Header{Key: producers.HeaderReplyPartition, Value: p[:]})
+	}
+	if err := c.producer.Send(ctx, &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key:            []byte(subject),
+		Value:          value,
+		Headers:        headers,
+	}); err != nil {
+		return nil, fmt.Errorf("client: send request: %w", err)
+	}
+
+	select {
+	case <-ctx.Done():
+		return nil, &domain.Error{Code: domain.CodeDeadlineExceeded, Message: "no reply before the deadline", Err: ctx.Err()}
+	case <-c.done:
+		return nil, errors.New("client: closed")
+	case msg := <-reply:
+		resp, err := c.codec.DecodeResponse(ctx, msg.Value)
+		if err != nil {
+			return nil, fmt.Errorf("client: decode reply: %w", err)
+		}
+		if resp.Status != schemas.StatusOK {
+			return resp, replyError(resp)
+		}
+		return resp, nil
+	}
+}
+
+// replyError turns an error reply into a *domain.Error.
+func replyError(resp *schemas.Response) error {
+	e := &domain.Error{Code: domain.Code(resp.Status.Code())}
+	if r, ok := resp.Result.(*schemas.Error); ok {
+		e.Message = r.Message
+		if r.Field != nil {
+			e.Field = *r.Field
+		}
+		if r.RetryAfterMs != nil {
+			e.RetryAfter = time.Duration(*r.RetryAfterMs) * time.Millisecond
+		}
+	}
+	return e
+}
+
+func header(hs []kafka.Header, key string) ([]byte, bool) {
+	for _, h := range hs {
+		if h.Key == key {
+			return h.Value, true
+		}
+	}
+	return nil, false
+}
+
+// newID returns a random UUID (version 4) for request ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func timeout(ctx context.Context, def time.Duration) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return time.Until(d)
+	}
+	return def
+}

@@ -1,0 +1,255 @@
+// Command authworker is the authentication worker: it consumes auth requests
+// from Kafka, answers them on correlated reply topics, and serves health and
+// the JWKS over HTTP. See the README for the wire contract and settings.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/authworker/authworker/consumers"
+	"github.com/authworker/authworker/handlers"
+	"github.com/authworker/authworker/httpapi"
+	"github.com/authworker/authworker/passwords"
+	"github.com/authworker/authworker/postgres"
+	"github.com/authworker/authworker/producers"
+	"github.com/authworker/authworker/redis"
+	"github.com/authworker/authworker/schemas"
+	"github.com/authworker/authworker/tokens"
+)
+
+func main() {
+	flag.Usage = func() { fmt.Fprint(flag.CommandLine.Output(), usage()) }
+	flag.Parse()
+
+	cfg, err := LoadConfig(os.Environ())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "authworker: configuration:\n%v\n", err)
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := NewMain(cfg, logger)
+	if err := m.Open(ctx); err != nil {
+		logger.Error("start", "err", err)
+		m.Close()
+		os.Exit(1)
+	}
+	err = m.Run(ctx)
+	m.Close()
+	if err != nil {
+		logger.Error("stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// Main wires the adapters together: Open connects and prepares everything,
+// Run serves until its context ends, Close releases what Open acquired.
+type Main struct {
+	cfg    Config
+	logger *slog.Logger
+
+	db       *postgres.DB
+	redis    *redis.Client
+	producer *producers.Producer
+	issuer   *tokens.Issuer
+	pool     *consumers.Pool
+	http     *httpapi.Server
+}
+
+// NewMain returns a Main for cfg.
+func NewMain(cfg Config, logger *slog.Logger) *Main {
+	return &Main{cfg: cfg, logger: logger}
+}
+
+// startupTimeout bounds connecting to the stores and preparing them.
+const startupTimeout = 60 * time.Second
+
+// Open connects to PostgreSQL, Redis and Kafka, migrates the database,
+// creates missing topics and the first signing key, and binds the HTTP port.
+func (m *Main) Open(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	cfg := m.cfg
+
+	var err error
+	if m.db, err = postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL}); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	if err := m.db.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if m.redis, err = redis.Open(ctx, redis.Config{URL: cfg.RedisURL}); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	if m.producer, err = producers.NewProducer(producers.Config{
+		BootstrapServers: cfg.KafkaBootstrap, Kafka: cfg.Kafka, Logger: m.logger,
+	}); err != nil {
+		return err
+	}
+	if err := m.ensureTopics(ctx); err != nil {
+		return err
+	}
+
+	if m.issuer, err = tokens.NewIssuer(ctx, postgres.NewSigningKeyRepository(m.db), tokens.Config{
+		Issuer:           cfg.Issuer,
+		Audience:         cfg.Audience,
+		AccessTTL:        cfg.AccessTokenTTL,
+		Algorithm:        cfg.SigningAlgorithm,
+		KeyEncryptionKey: cfg.KeyEncryptionKey,
+		Logger:           m.logger,
+	}); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+
+	requests, err := m.requests()
+	if err != nil {
+		return err
+	}
+	if m.pool, err = consumers.NewPool(consumers.Config{
+		BootstrapServers: cfg.KafkaBootstrap,
+		GroupID:          cfg.ConsumerGroup,
+		Topics:           []string{cfg.RequestTopic},
+		Workers:          cfg.Workers,
+		DrainTimeout:     cfg.ShutdownTimeout,
+		Kafka:            cfg.Kafka,
+		Logger:           m.logger,
+	}, requests); err != nil {
+		return err
+	}
+
+	m.http, err = httpapi.Listen(httpapi.Config{
+		Addr: cfg.HTTPAddr,
+		JWKS: m.issuer.JWKS,
+		Checks: []httpapi.Check{
+			{Name: "postgres", Check: m.db.Ping},
+			{Name: "redis", Check: m.redis.Ping},
+			{Name: "kafka", Check: func(ctx context.Context) error { return m.producer.Ping(timeLeft(ctx)) }},
+		},
+		Logger: m.logger,
+	})
+	return err
+}
+
+// ensureTopics creates the request, reply and dead-letter topics if missing.
+func (m *Main) ensureTopics(ctx context.Context) error {
+	admin, err := m.producer.Admin()
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
+	defer admin.Close()
+	cfg := m.cfg
+	err = producers.EnsureTopics(ctx, admin, []producers.Topic{
+		{Name: cfg.RequestTopic, Partitions: cfg.TopicPartitions, Retention: cfg.RequestRetention},
+		{Name: cfg.ResponseTopic, Partitions: cfg.TopicPartitions, Retention: cfg.RequestRetention},
+		{Name: cfg.DeadLetterTopic, Partitions: cfg.TopicPartitions, Retention: cfg.DeadLetterRetain},
+	})
+	if err != nil {
+		return fmt.Errorf("kafka topics: %w", err)
+	}
+	return nil
+}
+
+// requests builds the request handler and the use cases behind it.
+func (m *Main) requests() (*consumers.Requests, error) {
+	cfg := m.cfg
+	codec, err := schemas.NewCodec(schemas.Config{})
+	if err != nil {
+		return nil, err
+	}
+	replies, err := producers.NewReplies(m.producer, producers.ReplyConfig{
+		DefaultTopic: cfg.ResponseTopic, AllowedTopics: cfg.ReplyTopics,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_REPLY_TOPICS: %w", err)
+	}
+	hasher, err := passwords.NewHasher(passwords.HasherConfig{
+		MemoryKiB:   uint32(cfg.Argon2MemoryKiB),
+		Time:        uint32(cfg.Argon2Time),
+		Parallelism: uint8(cfg.Argon2Threads),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_ARGON2_*: %w", err)
+	}
+	policy, err := passwords.NewPolicy(passwords.PolicyConfig{MinLength: cfg.PasswordMinLength})
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_PASSWORD_MIN_LENGTH: %w", err)
+	}
+	throttle, err := redis.NewLoginThrottle(m.redis, redis.ThrottleConfig{
+		LockAfter: cfg.LockAfter, SourceLimit: cfg.SourceLimit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_LOCK_AFTER/AUTH_SOURCE_LIMIT: %w", err)
+	}
+	users := postgres.NewUserRepository(m.db)
+	return consumers.NewRequests(codec, replies, producers.NewDeadLetters(m.producer, cfg.DeadLetterTopic), consumers.UseCases{
+		Register: handlers.NewRegisterHandler(handlers.RegisterDeps{
+			Users: users, Policy: policy, Hasher: hasher, NewID: newID, Now: time.Now,
+		}),
+		Login: handlers.NewLoginHandler(handlers.LoginDeps{
+			Users:    users,
+			Sessions: postgres.NewSessionRepository(m.db),
+			Hasher:   hasher,
+			Throttle: throttle,
+			Tokens:   m.issuer,
+			NewID:    newID,
+			Now:      time.Now,
+			Random:   rand.Reader,
+			Logger:   m.logger,
+		}, handlers.SessionConfig{SessionTTL: cfg.SessionTTL, RefreshIdleTTL: cfg.RefreshIdleTTL}),
+	}, consumers.RequestsConfig{RetryWindow: cfg.RetryWindow, Logger: m.logger}), nil
+}
+
+// Run consumes requests and serves HTTP until ctx ends or either fails.
+func (m *Main) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.logger.Info("authworker started", "http", m.http.Addr(), "request_topic", m.cfg.RequestTopic,
+		"group", m.cfg.ConsumerGroup, "workers", m.cfg.Workers)
+
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	wg.Go(func() { errs[0] = m.pool.Run(ctx); cancel() })
+	wg.Go(func() { errs[1] = m.http.Run(ctx); cancel() })
+	wg.Go(func() { m.issuer.Run(ctx) })
+	wg.Wait()
+	m.logger.Info("authworker stopped")
+	return errors.Join(errs...)
+}
+
+// Close releases the connections. It is safe after a failed Open.
+func (m *Main) Close() {
+	if m.producer != nil {
+		m.producer.Close()
+	}
+	if m.redis != nil {
+		m.redis.Close()
+	}
+	if m.db != nil {
+		m.db.Close()
+	}
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// timeLeft returns the time until ctx's deadline, or two seconds.
+func timeLeft(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return time.Until(d)
+	}
+	return 2 * time.Second
+}

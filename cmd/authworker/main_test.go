@@ -1,0 +1,429 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/authworker/authworker/client"
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/producers"
+	"github.com/authworker/authworker/schemas"
+	"github.com/authworker/authworker/testenv"
+)
+
+// worker is an authworker running in this process against the real
+// services, on topics, a consumer group and a database of its own.
+type worker struct {
+	cfg  Config
+	main *Main
+}
+
+func startWorker(t *testing.T) *worker {
+	t.Helper()
+	env := []string{
+		"DATABASE_URL=" + testenv.Database(t),
+		"REDIS_URL=" + testenv.RedisURL(t),
+		"KAFKA_BOOTSTRAP_SERVERS=" + testenv.KafkaBootstrap(t),
+		"HTTP_ADDR=127.0.0.1:0",
+		"AUTH_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 32)),
+		"AUTH_ISSUER=https://auth.test",
+		"AUTH_AUDIENCE=api",
+		"AUTH_REQUEST_TOPIC=" + testenv.Name(t, "req"),
+		"AUTH_RESPONSE_TOPIC=" + testenv.Name(t, "resp"),
+		"AUTH_DLQ_TOPIC=" + testenv.Name(t, "dlq"),
+		"AUTH_CONSUMER_GROUP=" + testenv.Name(t, "group"),
+		"AUTH_TOPIC_PARTITIONS=3",
+		"AUTH_WORKERS=4",
+	}
+	cfg, err := LoadConfig(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ReplyTopics = []string{cfg.ResponseTopic}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	m := NewMain(cfg, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := m.Open(ctx); err != nil {
+		cancel()
+		m.Close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker stopped with %v", err)
+		}
+		m.Close()
+		deleteTopics(t, cfg.KafkaBootstrap, cfg.RequestTopic, cfg.ResponseTopic, cfg.DeadLetterTopic)
+	})
+	return &worker{cfg: cfg, main: m}
+}
+
+func (w *worker) client(t *testing.T) *client.Client {
+	t.Helper()
+	c, err := client.New(context.Background(), client.Config{
+		BootstrapServers: w.cfg.KafkaBootstrap,
+		ClientID:         "web",
+		RequestTopic:     w.cfg.RequestTopic,
+		ReplyTopic:       w.cfg.ResponseTopic,
+		Timeout:          30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+const password = "correct horse battery staple"
+
+func TestRegisterLoginAndVerifyWithJWKS(t *testing.T) {
+	w := startWorker(t)
+	c := w.client(t)
+	ctx := context.Background()
+	email := testenv.Unique("ada") + "@example.com"
+
+	reg, err := c.Register(ctx, email, password)
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	res, err := c.Login(ctx, email, password, client.WithIP("192.0.2.10"), client.WithUserAgent("test"))
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if res.UserID != reg.UserID {
+		t.Errorf("login user %q, registered %q", res.UserID, reg.UserID)
+	}
+	if len(res.RefreshToken) != 43 {
+		t.Errorf("refresh token has %d characters, want 43 (256 bits, base64url)", len(res.RefreshToken))
+	}
+
+	// Verify the token as any service would: JWKS over HTTP, a standard
+	// JWT library, nothing from this repository.
+	key := fetchJWK(t, "http://"+w.main.http.Addr()+"/.well-known/jwks.json")
+	var claims struct {
+		jwt.RegisteredClaims
+		SID      string `json:"sid"`
+		ClientID string `json:"client_id"`
+	}
+	tok, err := jwt.ParseWithClaims(res.AccessToken, &claims, func(tok *jwt.Token) (any, error) {
+		if tok.Header["kid"] != key.Kid || tok.Header["typ"] != "at+jwt" {
+			t.Errorf("token header %v, want kid %q and typ at+jwt", tok.Header, key.Kid)
+		}
+		return key.public, nil
+	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer("https://auth.test"), jwt.WithAudience("api"), jwt.WithExpirationRequired())
+	if err != nil || !tok.Valid {
+		t.Fatalf("access token does not verify with the JWKS: %v", err)
+	}
+	if claims.Subject != reg.UserID || claims.SID != res.SessionID || claims.ClientID != "web" || claims.ID == "" || claims.IssuedAt == nil {
+		t.Errorf("claims = %+v, want sub %s, sid %s, client_id web, jti and iat", claims, reg.UserID, res.SessionID)
+	}
+}
+
+func TestLoginFailuresGetTypedReplies(t *testing.T) {
+	w := startWorker(t)
+	c := w.client(t)
+	ctx := context.Background()
+	email := testenv.Unique("bob") + "@example.com"
+	if _, err := c.Register(ctx, email, password); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		do       func() error
+		wantCode domain.Code
+	}{
+		{"WrongPassword", func() error { _, err := c.Login(ctx, email, "not the right password at all"); return err }, domain.CodeUnauthorized},
+		{"UnknownUser", func() error { _, err := c.Login(ctx, "nobody-"+email, password); return err }, domain.CodeUnauthorized},
+		{"InvalidEmail", func() error { _, err := c.Login(ctx, "not an email", password); return err }, domain.CodeInvalid},
+		{"DuplicateRegistration", func() error { _, err := c.Register(ctx, email, password); return err }, domain.CodeConflict},
+		{"WeakPassword", func() error { _, err := c.Register(ctx, "x"+email, "short"); return err }, domain.CodeInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			if got := domain.ErrorCode(err); got != tt.wantCode {
+				t.Errorf("error = %v, want code %q", err, tt.wantCode)
+			}
+		})
+	}
+}
+
+// TestSpringHeaders speaks the wire contract by hand, as a Spring
+// ReplyingKafkaTemplate or a client in another language would.
+func TestSpringHeaders(t *testing.T) {
+	w := startWorker(t)
+	codec, err := schemas.NewCodec(schemas.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProducer(t, w.cfg.KafkaBootstrap)
+	email := testenv.Unique("eve") + "@example.com"
+
+	correlation := []byte{0xde, 0xad, 0x00, 0xbe, 0xef, 0xff, 0x01}
+	partition := make([]byte, 4)
+	binary.BigEndian.PutUint32(partition, 2)
+	value := encodeRequest(t, codec, &schemas.Login{Email: email, Password: "wrong password for nobody"})
+	produce(t, p, w.cfg.RequestTopic, email, value,
+		kafka.Header{Key: "kafka_replyTopic", Value: []byte(w.cfg.ResponseTopic)},
+		kafka.Header{Key: "kafka_correlationId", Value: correlation},
+		kafka.Header{Key: "kafka_replyPartition", Value: partition},
+	)
+
+	msg := consumeOne(t, w.cfg.KafkaBootstrap, w.cfg.ResponseTopic, func(m *kafka.Message) bool { return true })
+	if msg.TopicPartition.Partition != 2 {
+		t.Errorf("reply on partition %d, want 2 from kafka_replyPartition", msg.TopicPartition.Partition)
+	}
+	if got := headerValue(msg, "kafka_correlationId"); string(got) != string(correlation) {
+		t.Errorf("correlation id %x, want %x byte for byte", got, correlation)
+	}
+	if got := string(headerValue(msg, "auth_error")); got != "unauthorized" {
+		t.Errorf("auth_error header %q, want unauthorized", got)
+	}
+	resp, err := codec.DecodeResponse(context.Background(), msg.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != schemas.StatusUnauthorized {
+		t.Errorf("status %s, want UNAUTHORIZED", resp.Status)
+	}
+	if e, ok := resp.Result.(*schemas.Error); !ok || e.Message != "invalid email or password" {
+		t.Errorf("result %#v, want the generic credentials error", resp.Result)
+	}
+}
+
+func TestUnanswerableRecordsGoToDeadLetters(t *testing.T) {
+	w := startWorker(t)
+	c := w.client(t)
+	p := newProducer(t, w.cfg.KafkaBootstrap)
+	codec, err := schemas.NewCodec(schemas.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	produce(t, p, w.cfg.RequestTopic, "garbage", []byte("this is not avro"),
+		kafka.Header{Key: "kafka_replyTopic", Value: []byte(w.cfg.ResponseTopic)})
+	produce(t, p, w.cfg.RequestTopic, "elsewhere", encodeRequest(t, codec, &schemas.Login{Email: "a@example.com", Password: "x"}),
+		kafka.Header{Key: "kafka_replyTopic", Value: []byte("attacker.topic")},
+		kafka.Header{Key: "kafka_correlationId", Value: []byte("c1")})
+
+	reasons := map[string]*kafka.Message{}
+	consumeOne(t, w.cfg.KafkaBootstrap, w.cfg.DeadLetterTopic, func(m *kafka.Message) bool {
+		reasons[string(headerValue(m, "auth_dlq_reason"))] = m
+		return len(reasons) == 2
+	})
+	if m := reasons["undecodable"]; m == nil || string(m.Value) != "this is not avro" || string(headerValue(m, "kafka_dlt-original-topic")) != w.cfg.RequestTopic {
+		t.Errorf("undecodable record not dead-lettered unchanged with its origin: %v", m)
+	}
+	if reasons["reply_topic_not_allowed"] == nil {
+		t.Error("request with a foreign reply topic not dead-lettered")
+	}
+
+	// The consumer moved on: the next request is answered.
+	email := testenv.Unique("next") + "@example.com"
+	if _, err := c.Register(context.Background(), email, password); err != nil {
+		t.Fatalf("request after dead letters: %v", err)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	w := startWorker(t)
+	res, err := http.Get("http://" + w.main.http.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("GET /readyz = %d %s, want 200", res.StatusCode, body)
+	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"MissingKEK", nil, "AUTH_KEY_ENCRYPTION_KEY"},
+		{"ShortKEK", []string{"AUTH_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 16))}, "AUTH_KEY_ENCRYPTION_KEY"},
+		{"BadDuration", []string{"AUTH_ACCESS_TOKEN_TTL=soon"}, "AUTH_ACCESS_TOKEN_TTL"},
+		{"NegativeWorkers", []string{"AUTH_WORKERS=-1"}, "AUTH_WORKERS"},
+		{"BadLogLevel", []string{"LOG_LEVEL=loud"}, "LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("LoadConfig error = %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestKafkaPassthrough(t *testing.T) {
+	cfg, err := LoadConfig([]string{
+		"AUTH_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 32)),
+		"KAFKA_SECURITY_PROTOCOL=SASL_SSL",
+		"KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
+		"KAFKA_HEAP_OPTS=-Xmx1g",
+		"KAFKA_BOOTSTRAP_SERVERS=broker:9093",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512"}
+	if len(cfg.Kafka) != len(want) || cfg.Kafka["security.protocol"] != want["security.protocol"] || cfg.Kafka["sasl.mechanism"] != want["sasl.mechanism"] {
+		t.Errorf("Kafka settings = %v, want %v", cfg.Kafka, want)
+	}
+	if cfg.KafkaBootstrap != "broker:9093" {
+		t.Errorf("bootstrap = %q, want broker:9093", cfg.KafkaBootstrap)
+	}
+}
+
+// Helpers.
+
+type jwk struct {
+	Kid    string
+	public ed25519.PublicKey
+}
+
+func fetchJWK(t *testing.T, url string) jwk {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var set struct {
+		Keys []struct {
+			Kty, Crv, X, Kid, Alg, Use string
+		} `json:"keys"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Keys) != 1 || set.Keys[0].Kty != "OKP" || set.Keys[0].Crv != "Ed25519" || set.Keys[0].Alg != "EdDSA" {
+		t.Fatalf("JWKS = %+v, want one Ed25519 key", set)
+	}
+	x, err := base64.RawURLEncoding.DecodeString(set.Keys[0].X)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jwk{Kid: set.Keys[0].Kid, public: ed25519.PublicKey(x)}
+}
+
+func encodeRequest(t *testing.T, codec *schemas.Codec, op schemas.Operation) []byte {
+	t.Helper()
+	v, err := codec.EncodeRequest(&schemas.Request{
+		RequestID: testenv.Unique("req-"),
+		Client:    schemas.ClientMetadata{ClientID: "spring"},
+		Operation: op,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func newProducer(t *testing.T, bootstrap string) *producers.Producer {
+	t.Helper()
+	p, err := producers.NewProducer(producers.Config{BootstrapServers: bootstrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func produce(t *testing.T, p *producers.Producer, topic, key string, value []byte, headers ...kafka.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Send(ctx, &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key:            []byte(key), Value: value, Headers: headers,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consumeOne reads topic from the beginning until done says enough, and
+// returns the last record read.
+func consumeOne(t *testing.T, bootstrap, topic string, done func(*kafka.Message) bool) *kafka.Message {
+	t.Helper()
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{
+		"bootstrap.servers": bootstrap, "group.id": testenv.Name(t, "reader"),
+		"auto.offset.reset": "earliest", "enable.auto.commit": false,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Subscribe(topic, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		msg, err := c.ReadMessage(time.Second)
+		var kerr kafka.Error
+		if errors.As(err, &kerr) && kerr.IsTimeout() {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done(msg) {
+			return msg
+		}
+	}
+	t.Fatalf("nothing expected arrived on %s within 30s", topic)
+	return nil
+}
+
+func headerValue(m *kafka.Message, key string) []byte {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
+}
+
+// deleteTopics removes a test's topics from the shared broker.
+func deleteTopics(t *testing.T, bootstrap string, topics ...string) {
+	t.Helper()
+	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap})
+	if err != nil {
+		t.Errorf("delete topics: %v", err)
+		return
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := admin.DeleteTopics(ctx, topics); err != nil {
+		t.Errorf("delete topics: %v", err)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", p)
+	return len(p), nil
+}

@@ -1,0 +1,67 @@
+package producers
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// Dead-letter headers. The kafka_dlt-* names and encodings are Spring
+// Kafka's, so Spring tooling reads our dead letters as its own.
+const (
+	HeaderDLTOriginalTopic     = "kafka_dlt-original-topic"     // UTF-8
+	HeaderDLTOriginalPartition = "kafka_dlt-original-partition" // 4-byte big-endian
+	HeaderDLTOriginalOffset    = "kafka_dlt-original-offset"    // 8-byte big-endian
+	HeaderDLTOriginalTimestamp = "kafka_dlt-original-timestamp" // 8-byte big-endian, epoch ms
+	HeaderDLTExceptionMessage  = "kafka_dlt-exception-message"  // UTF-8, why
+	// HeaderDeadLetterReason is a short machine-readable reason:
+	// "undecodable", "bad_reply_headers", "reply_topic_not_allowed".
+	HeaderDeadLetterReason = "auth_dlq_reason"
+)
+
+// DeadLetters sends records that cannot be answered to the dead-letter topic,
+// unchanged, with headers that say where they came from and why.
+type DeadLetters struct {
+	producer *Producer
+	topic    string
+}
+
+// NewDeadLetters returns DeadLetters producing to topic.
+func NewDeadLetters(producer *Producer, topic string) *DeadLetters {
+	return &DeadLetters{producer: producer, topic: topic}
+}
+
+// Send copies msg to the dead-letter topic and waits for the broker. reason
+// is one of the HeaderDeadLetterReason values; detail must not contain
+// anything from the record's value.
+func (d *DeadLetters) Send(ctx context.Context, msg *kafka.Message, reason, detail string) error {
+	var partition [4]byte
+	binary.BigEndian.PutUint32(partition[:], uint32(msg.TopicPartition.Partition))
+	var offset, timestamp [8]byte
+	binary.BigEndian.PutUint64(offset[:], uint64(msg.TopicPartition.Offset))
+	binary.BigEndian.PutUint64(timestamp[:], uint64(msg.Timestamp.UnixMilli()))
+
+	headers := make([]kafka.Header, 0, len(msg.Headers)+6)
+	headers = append(headers, msg.Headers...)
+	headers = append(headers,
+		kafka.Header{Key: HeaderDLTOriginalTopic, Value: []byte(topicOf(msg.TopicPartition))},
+		kafka.Header{Key: HeaderDLTOriginalPartition, Value: partition[:]},
+		kafka.Header{Key: HeaderDLTOriginalOffset, Value: offset[:]},
+		kafka.Header{Key: HeaderDLTOriginalTimestamp, Value: timestamp[:]},
+		kafka.Header{Key: HeaderDLTExceptionMessage, Value: []byte(detail)},
+		kafka.Header{Key: HeaderDeadLetterReason, Value: []byte(reason)},
+	)
+	topic := d.topic
+	err := d.producer.Send(ctx, &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Key:            msg.Key,
+		Value:          msg.Value,
+		Headers:        headers,
+	})
+	if err != nil {
+		return fmt.Errorf("send dead letter: %w", err)
+	}
+	return nil
+}

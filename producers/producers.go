@@ -1,0 +1,172 @@
+// Package producers writes to Kafka: correlated replies to requests, dead
+// letters for records that cannot be answered, and the topics they need.
+//
+// Every send waits for the broker's acknowledgement (acks=all, idempotent
+// producer), so a caller that stores a consumer offset after Send returns
+// never loses an outcome.
+package producers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/authworker/authworker/domain"
+)
+
+// Config configures a Producer.
+type Config struct {
+	// BootstrapServers lists the brokers, host:port separated by commas.
+	BootstrapServers string
+	// Kafka holds further librdkafka settings (security.protocol,
+	// sasl.*, ssl.*, ...); they override the defaults below.
+	Kafka map[string]string
+	// FlushTimeout bounds how long Close waits for queued records.
+	// Default 10 seconds.
+	FlushTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.FlushTimeout == 0 {
+		c.FlushTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.BootstrapServers == "" {
+		return errors.New("kafka bootstrap servers are required")
+	}
+	return nil
+}
+
+// Producer sends records and waits for their acknowledgement.
+type Producer struct {
+	p         *kafka.Producer
+	cfg       Config
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// NewProducer connects a producer. It does not wait for the brokers: the
+// first Send does.
+func NewProducer(cfg Config) (*Producer, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	conf := kafka.ConfigMap{
+		"bootstrap.servers":  cfg.BootstrapServers,
+		"enable.idempotence": true, // implies acks=all and ordered, deduplicated retries
+		"acks":               "all",
+		"linger.ms":          1, // replies are latency-bound, not throughput-bound
+		"compression.type":   "lz4",
+		"client.id":          "authworker",
+	}
+	for k, v := range cfg.Kafka {
+		conf[k] = v
+	}
+	p, err := kafka.NewProducer(&conf)
+	if err != nil {
+		return nil, fmt.Errorf("create kafka producer: %w", err)
+	}
+	pr := &Producer{p: p, cfg: cfg, done: make(chan struct{})}
+	go pr.watch()
+	return pr, nil
+}
+
+// watch logs client-level events: broker errors and fatal producer errors.
+func (p *Producer) watch() {
+	defer close(p.done)
+	for e := range p.p.Events() {
+		switch ev := e.(type) {
+		case kafka.Error:
+			if ev.IsFatal() {
+				p.cfg.Logger.Error("kafka producer fatal error", "err", ev)
+			} else {
+				p.cfg.Logger.Warn("kafka producer error", "err", ev)
+			}
+		case *kafka.Message:
+			// Sent without a delivery channel: not done by this package.
+			p.cfg.Logger.Warn("unexpected delivery report", "topic", topicOf(ev.TopicPartition))
+		}
+	}
+}
+
+// Send produces msg and waits until the broker has it, or until ctx ends.
+// When ctx ends first the record may still be delivered: callers that need
+// an outcome stored exactly once must not treat that as a failure to send.
+func (p *Producer) Send(ctx context.Context, msg *kafka.Message) error {
+	delivered := make(chan kafka.Event, 1)
+	for {
+		err := p.p.Produce(msg, delivered)
+		if err == nil {
+			break
+		}
+		var kerr kafka.Error
+		if !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull {
+			return domain.Unavailable("kafka", fmt.Errorf("produce to %s: %w", topicOf(msg.TopicPartition), err))
+		}
+		// The local queue is full: wait for room, as a blocking send would.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case e := <-delivered:
+		m, ok := e.(*kafka.Message)
+		if !ok {
+			return domain.Unavailable("kafka", fmt.Errorf("unexpected delivery event %v", e))
+		}
+		if m.TopicPartition.Error != nil {
+			return domain.Unavailable("kafka", fmt.Errorf("deliver to %s: %w", topicOf(m.TopicPartition), m.TopicPartition.Error))
+		}
+		return nil
+	}
+}
+
+// Ping checks that the brokers answer a metadata request within timeout.
+func (p *Producer) Ping(timeout time.Duration) error {
+	if _, err := p.p.GetMetadata(nil, false, int(timeout.Milliseconds())); err != nil {
+		return domain.Unavailable("kafka", err)
+	}
+	return nil
+}
+
+// Admin returns an admin client sharing the producer's connections. Close
+// it before the producer.
+func (p *Producer) Admin() (*kafka.AdminClient, error) {
+	return kafka.NewAdminClientFromProducer(p.p)
+}
+
+// Close waits up to FlushTimeout for queued records, then closes the
+// producer. It is safe to call more than once.
+func (p *Producer) Close() {
+	p.closeOnce.Do(func() {
+		if left := p.p.Flush(int(p.cfg.FlushTimeout.Milliseconds())); left > 0 {
+			p.cfg.Logger.Error("records left unsent at close", "count", left)
+		}
+		p.p.Close()
+		<-p.done
+	})
+}
+
+func topicOf(tp kafka.TopicPartition) string {
+	if tp.Topic == nil {
+		return ""
+	}
+	return *tp.Topic
+}

@@ -123,7 +123,7 @@ func (r *Requests) Handle(ctx context.Context, msg *kafka.Message) error {
 		return ctx.Err() // shutting down: no outcome yet, consumed again later
 	}
 	r.cfg.Logger.Info("request handled", "op", opName(req.Operation), "request_id", req.RequestID,
-		"client_id", req.Client.ClientID, "code", codeOf(err), "duration", r.cfg.Now().Sub(start))
+		"client_id", req.Client.ClientID, "code", codeOf(err), "duration_ms", r.cfg.Now().Sub(start).Milliseconds())
 	if err != nil {
 		return r.reply(ctx, route, req.RequestID, err)
 	}

@@ -86,3 +86,22 @@ func TestUserChanges(t *testing.T) {
 		t.Error("SetPasswordHash(\"\") succeeded, want error")
 	}
 }
+
+func TestValidID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"01a2237d-f7bb-7b32-8e99-b0eb96087082", true},
+		{"01A2237D-F7BB-7B32-8E99-B0EB96087082", false}, // upper case does not round-trip
+		{"01a2237df7bb7b328e99b0eb96087082", false},
+		{"01a2237d-f7bb-7b32-8e99-b0eb9608708", false},
+		{"01a2237d-f7bb-7b32-8e99_b0eb96087082", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := domain.ValidID(tt.id); got != tt.want {
+			t.Errorf("ValidID(%q) = %v, want %v", tt.id, got, tt.want)
+		}
+	}
+}

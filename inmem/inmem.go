@@ -48,25 +48,3 @@ func (l rowLock) lock(ctx context.Context, what string) error {
 }
 
 func (l rowLock) unlock() { <-l }
-
-// isUUID reports whether s is a UUID in canonical text form, the only form
-// that round-trips through PostgreSQL unchanged.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}

@@ -43,7 +43,7 @@ func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session
 	}
 	snap := s.Snapshot()
 	switch {
-	case !isUUID(string(snap.ID)):
+	case !domain.ValidID(string(snap.ID)):
 		return domain.Errorf(domain.CodeInternal, "session id is not a UUID")
 	case first.SessionID != snap.ID:
 		return domain.Errorf(domain.CodeInternal, "refresh token belongs to another session")

@@ -34,7 +34,7 @@ func (r *UserRepository) CreateUser(ctx context.Context, u *domain.User) error {
 		return err
 	}
 	s := storedUser(u.Snapshot())
-	if !isUUID(string(s.ID)) {
+	if !domain.ValidID(string(s.ID)) {
 		return domain.Errorf(domain.CodeInternal, "user id is not a UUID")
 	}
 	r.mu.Lock()

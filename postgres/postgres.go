@@ -283,26 +283,3 @@ func fromNullTime(t *time.Time) time.Time {
 	}
 	return t.UTC()
 }
-
-// isUUID reports whether s is a UUID in canonical text form: lower-case hex
-// in 8-4-4-4-12 groups. PostgreSQL accepts other spellings but returns this
-// one, so ids in other forms would not round-trip.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}

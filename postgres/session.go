@@ -31,13 +31,13 @@ func NewSessionRepository(db *DB) *SessionRepository {
 func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session, first domain.RefreshToken) error {
 	snap := s.Snapshot()
 	switch {
-	case !isUUID(string(snap.ID)):
+	case !domain.ValidID(string(snap.ID)):
 		return domain.Errorf(domain.CodeInternal, "session id is not a UUID")
 	case first.SessionID != snap.ID:
 		return domain.Errorf(domain.CodeInternal, "refresh token belongs to another session")
 	case len(first.Hash) != sha256.Size:
 		return domain.Errorf(domain.CodeInternal, "refresh token hash is not a SHA-256")
-	case !isUUID(string(snap.UserID)):
+	case !domain.ValidID(string(snap.UserID)):
 		return errSessionUserNotFound(nil) // no user has such an id
 	}
 	_, err := r.db.pool.Exec(ctx, `

@@ -31,7 +31,7 @@ const userColumns = `id, email, password_hash, status, created_at, updated_at`
 // the id is, and CodeInternal when the id is not a UUID.
 func (r *UserRepository) CreateUser(ctx context.Context, u *domain.User) error {
 	s := u.Snapshot()
-	if !isUUID(string(s.ID)) {
+	if !domain.ValidID(string(s.ID)) {
 		return domain.Errorf(domain.CodeInternal, "user id is not a UUID")
 	}
 	_, err := r.db.pool.Exec(ctx,
@@ -62,7 +62,7 @@ func (r *UserRepository) UserByEmail(ctx context.Context, email domain.Email) (*
 // when update leaves the user unchanged. An id that is not a UUID names no
 // user: CodeNotFound.
 func (r *UserRepository) UpdateUser(ctx context.Context, id domain.UserID, update func(*domain.User) error) error {
-	if !isUUID(string(id)) {
+	if !domain.ValidID(string(id)) {
 		return errUserNotFound()
 	}
 	tx, err := r.db.pool.Begin(ctx)

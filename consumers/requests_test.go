@@ -30,7 +30,9 @@ type sentReply struct {
 	value []byte
 }
 
-func (f *fakeReplier) RouteFor(m *kafka.Message) (producers.Route, error) { return f.routes.RouteFor(m) }
+func (f *fakeReplier) RouteFor(m *kafka.Message) (producers.Route, error) {
+	return f.routes.RouteFor(m)
+}
 
 func (f *fakeReplier) Send(_ context.Context, r producers.Route, code domain.Code, value []byte) error {
 	f.mu.Lock()

@@ -8,9 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -19,8 +19,13 @@ import (
 // Handler processes one record. It returns nil once the record's outcome is
 // durable (its reply or dead letter acknowledged by the broker); only then
 // may the record's offset be committed. An error means the outcome is not
-// durable yet: the pool retries the record with backoff until it succeeds or
-// the pool shuts down, and then the record is consumed again after restart.
+// durable yet: the pool retries the record with backoff until it succeeds,
+// its partition is revoked or the pool stops, and then the record is
+// consumed again by the partition's next owner.
+//
+// Handle must return soon after ctx ends. A handler that does not is
+// abandoned at shutdown (its goroutine is left running, its record is
+// consumed again), so that Run still returns.
 type Handler interface {
 	Handle(ctx context.Context, msg *kafka.Message) error
 }
@@ -43,12 +48,14 @@ type Config struct {
 	// QueueDepth is how many records wait per worker before the poll loop
 	// stops fetching: the pool's backpressure. Default 16.
 	QueueDepth int
-	// DrainTimeout bounds how long records in flight may take to finish
-	// when partitions are revoked or the pool stops. Default 15 seconds.
+	// DrainTimeout bounds how long records in hand may take to finish when
+	// their partitions are revoked or the pool stops; then their context is
+	// cancelled. Default 15 seconds.
 	DrainTimeout time.Duration
 
 	// Kafka holds further librdkafka settings; they override the
 	// defaults, except the offset-management ones the pool relies on.
+	// partition.assignment.strategy, if set, must be cooperative-sticky.
 	Kafka  map[string]string
 	Logger *slog.Logger
 }
@@ -85,17 +92,58 @@ func (c Config) Validate() error {
 	case c.DrainTimeout <= 0:
 		return errors.New("drain timeout must be positive")
 	}
+	// The rebalance callback acknowledges assignments incrementally.
+	if s, ok := c.Kafka["partition.assignment.strategy"]; ok && s != "cooperative-sticky" {
+		return fmt.Errorf("partition.assignment.strategy must be cooperative-sticky, got %q", s)
+	}
 	return nil
 }
+
+const (
+	// dispatchStall is how long a full lane may keep the poll loop from
+	// polling. Past it the fetching partitions are paused and the loop
+	// polls while it waits, so that rebalances are served and
+	// max.poll.interval.ms is never exceeded however long a handler takes.
+	dispatchStall = 500 * time.Millisecond
+	// pausedPoll is how often the loop polls while partitions are paused.
+	pausedPoll = 100 * time.Millisecond
+	// abandonGrace is how long handlers get to return once their context
+	// was cancelled at shutdown, before they are abandoned.
+	abandonGrace = time.Second
+
+	firstBackoff = 50 * time.Millisecond
+	maxBackoff   = 5 * time.Second
+)
 
 // Pool consumes records with a consumer group and hands them to a Handler.
 type Pool struct {
 	cfg      Config
 	handler  Handler
 	consumer *kafka.Consumer
+	stall    time.Duration // dispatchStall; shorter in tests
+	started  atomic.Bool
 
-	mu         sync.Mutex
+	// mu guards partitions and closed. It is read-held while an offset is
+	// stored, so none is stored for a partition once it is revoked, nor
+	// once the consumer is closed.
+	mu         sync.RWMutex
 	partitions map[partitionKey]*partitionOffsets
+	closed     bool
+
+	// Owned by the goroutine running Run: the poll loop and the rebalance
+	// callback, which librdkafka only calls from within Poll and Close.
+	workCtx  context.Context // parent of every partition's handler context
+	closing  bool            // the workers are done; the consumer leaves its group
+	backlog  []job           // fetched, not dispatched yet, in fetch order
+	fetching map[partitionKey]kafka.TopicPartition
+	paused   map[partitionKey]kafka.TopicPartition
+	isPaused bool
+
+	// Counters for tests.
+	inFlight     atomic.Int64 // records in lanes or in hand
+	peakInFlight atomic.Int64
+	peakBacklog  atomic.Int64
+	pauses       atomic.Int64
 }
 
 type partitionKey struct {
@@ -111,6 +159,8 @@ func keyOf(tp kafka.TopicPartition) partitionKey {
 	return partitionKey{topic: topic, partition: tp.Partition}
 }
 
+// job is a fetched record and the tracker of the assignment it was fetched
+// under.
 type job struct {
 	msg     *kafka.Message
 	offsets *partitionOffsets
@@ -123,62 +173,79 @@ func NewPool(cfg Config, handler Handler) (*Pool, error) {
 		return nil, err
 	}
 	conf := kafka.ConfigMap{
-		"bootstrap.servers":             cfg.BootstrapServers,
-		"client.id":                     "authworker",
-		"auto.offset.reset":             "earliest", // a request sent before the first start is still answered
-		"partition.assignment.strategy": "cooperative-sticky",
+		"bootstrap.servers": cfg.BootstrapServers,
+		"client.id":         "authworker",
+		"auto.offset.reset": "earliest", // a request sent before the first start is still answered
+	}
+	if cfg.Kafka["group.protocol"] != "consumer" { // KIP-848 groups assign on the broker, incrementally
+		conf["partition.assignment.strategy"] = "cooperative-sticky"
 	}
 	for k, v := range cfg.Kafka {
 		conf[k] = v
 	}
 	conf["group.id"] = cfg.GroupID
 	// Offsets are stored by the pool, once a record's outcome is durable,
-	// and committed in the background and at every revocation.
+	// and committed by librdkafka in the background and whenever
+	// partitions are unassigned (before it rejoins the group), and by the
+	// pool at shutdown.
 	conf["enable.auto.commit"] = true
 	conf["enable.auto.offset.store"] = false
+	// The pool polls, and acknowledges rebalances in its callback.
+	conf["go.events.channel.enable"] = false
+	conf["go.application.rebalance.enable"] = false
 	c, err := kafka.NewConsumer(&conf)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka consumer: %w", err)
 	}
-	return &Pool{cfg: cfg, handler: handler, consumer: c, partitions: map[partitionKey]*partitionOffsets{}}, nil
+	return &Pool{
+		cfg:        cfg,
+		handler:    handler,
+		consumer:   c,
+		stall:      dispatchStall,
+		partitions: map[partitionKey]*partitionOffsets{},
+		fetching:   map[partitionKey]kafka.TopicPartition{},
+		paused:     map[partitionKey]kafka.TopicPartition{},
+	}, nil
 }
 
-// Run consumes until ctx ends, then lets records in flight finish (within
-// DrainTimeout), commits, and closes the consumer. Records fetched but not
-// started are left for the next owner of their partition.
+// Run consumes until ctx ends or the consumer fails for good, then lets the
+// records in hand finish (within DrainTimeout), commits, leaves the group
+// and closes the consumer. Records fetched but not started are left for the
+// next owner of their partition. Run may be called once.
 func (p *Pool) Run(ctx context.Context) error {
-	defer p.consumer.Close()
-	if err := p.consumer.SubscribeTopics(p.cfg.Topics, p.rebalance); err != nil {
-		return fmt.Errorf("subscribe to %v: %w", p.cfg.Topics, err)
+	if !p.started.CompareAndSwap(false, true) {
+		return errors.New("consumer pool already ran")
 	}
-
-	// Records in flight get DrainTimeout past ctx's end to finish.
+	// Handlers see workCtx (through their partition's context): it outlives
+	// ctx by up to DrainTimeout, so records in hand can finish.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(p.cfg.DrainTimeout, cancelWork)
-		context.AfterFunc(workCtx, func() { t.Stop() })
-	})
-	defer stop()
+	p.workCtx = workCtx
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+
+	if err := p.consumer.SubscribeTopics(p.cfg.Topics, p.rebalance); err != nil {
+		p.close()
+		return fmt.Errorf("subscribe to %v: %w", p.cfg.Topics, err)
+	}
 
 	lanes := make([]chan job, p.cfg.Workers)
 	var workers sync.WaitGroup
 	for i := range lanes {
 		lanes[i] = make(chan job, p.cfg.QueueDepth)
-		workers.Go(func() { p.work(ctx, workCtx, lanes[i]) })
+		workers.Go(func() { p.work(runCtx, lanes[i]) })
 	}
 
-	err := p.poll(ctx, lanes)
+	err := p.poll(runCtx, lanes)
+	stopRun() // after a fatal error too: workers stop taking records
+	clear(p.backlog)
+	p.backlog = p.backlog[:0]
 	for _, l := range lanes {
 		close(l)
 	}
-	workers.Wait()
+	p.drain(&workers, cancelWork)
 	p.commit()
-	// Nothing is in flight any more; the revocation that closing the
-	// consumer triggers has nothing to wait for.
-	p.mu.Lock()
-	clear(p.partitions)
-	p.mu.Unlock()
+	p.close()
 	return err
 }
 
@@ -186,150 +253,389 @@ func (p *Pool) Run(ctx context.Context) error {
 // fails for good.
 func (p *Pool) poll(ctx context.Context, lanes []chan job) error {
 	for ctx.Err() == nil {
-		switch e := p.consumer.Poll(100).(type) {
+		if len(p.backlog) == 0 {
+			p.resume()
+			if err := p.serve(100); err != nil {
+				return err
+			}
+			continue
+		}
+		wait := p.stall
+		if p.isPaused {
+			wait = pausedPoll
+		}
+		if p.dispatch(ctx, lanes, wait) {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		// A lane stays full: stop fetching, and keep polling for
+		// rebalances while the workers catch up.
+		p.pause()
+		if err := p.serve(0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serve polls the consumer, waiting at most timeoutMs for the first event,
+// and handles what it gets until a record arrives or nothing is ready.
+// Rebalance callbacks run in here.
+func (p *Pool) serve(timeoutMs int) error {
+	for range 64 {
+		switch e := p.consumer.Poll(timeoutMs).(type) {
+		case nil:
+			return nil
 		case *kafka.Message:
 			if e.TopicPartition.Error != nil {
-				p.cfg.Logger.Warn("consume error", "topic", keyOf(e.TopicPartition).topic, "err", e.TopicPartition.Error)
+				k := keyOf(e.TopicPartition)
+				p.cfg.Logger.Warn("consume error", "topic", k.topic, "partition", k.partition, "err", e.TopicPartition.Error)
 				continue
 			}
-			offsets := p.offsetsFor(e.TopicPartition)
-			offsets.add(int64(e.TopicPartition.Offset))
-			select {
-			case lanes[p.laneOf(e)] <- job{msg: e, offsets: offsets}:
-			case <-ctx.Done():
-			}
+			p.take(e)
+			return nil
 		case kafka.Error:
 			if e.IsFatal() {
 				return fmt.Errorf("kafka consumer: %w", e)
 			}
 			// Transient: librdkafka reconnects on its own.
 			p.cfg.Logger.Warn("kafka consumer error", "err", e)
+		case kafka.OffsetsCommitted:
+			if e.Error != nil {
+				p.cfg.Logger.Warn("commit offsets", "err", e.Error)
+			}
 		}
+		timeoutMs = 0
 	}
 	return nil
+}
+
+// take queues a fetched record for dispatch.
+func (p *Pool) take(msg *kafka.Message) {
+	k := keyOf(msg.TopicPartition)
+	p.mu.RLock()
+	o := p.partitions[k]
+	p.mu.RUnlock()
+	if o == nil {
+		// Not (or no longer) assigned here: its owner reads it.
+		p.cfg.Logger.Debug("record for a partition not assigned; dropped", "topic", k.topic, "partition", k.partition)
+		return
+	}
+	p.backlog = append(p.backlog, job{msg: msg, offsets: o})
+	if n := int64(len(p.backlog)); n > p.peakBacklog.Load() {
+		p.peakBacklog.Store(n)
+	}
+	if _, ok := p.fetching[k]; !ok {
+		p.fetching[k] = kafka.TopicPartition{Topic: msg.TopicPartition.Topic, Partition: k.partition}
+		if p.isPaused {
+			p.pause() // a partition assigned while paused: it fetches no more either
+		}
+	}
+}
+
+// dispatch hands the oldest fetched record to its lane, waiting at most
+// wait for room. It reports whether the record was dispatched.
+func (p *Pool) dispatch(ctx context.Context, lanes []chan job, wait time.Duration) bool {
+	j := p.backlog[0]
+	j.offsets.add(int64(j.msg.TopicPartition.Offset))
+	lane := lanes[p.laneOf(j.msg)]
+	select {
+	case lane <- j:
+	default:
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case lane <- j:
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	p.backlog[0] = job{}
+	p.backlog = append(p.backlog[:0], p.backlog[1:]...)
+	if n := p.inFlight.Add(1); n > p.peakInFlight.Load() {
+		p.peakInFlight.Store(n) // only the poll loop raises it
+	}
+	return true
+}
+
+// pause stops fetching from every partition that delivers records.
+// librdkafka drops what it prefetched for them and, on resume, fetches again
+// from the record after the last one Poll returned, so nothing is skipped.
+// Partitions that have not delivered yet are left alone (pausing one before
+// it starts can race with its fetch start) and paused when they deliver.
+func (p *Pool) pause() {
+	var tps []kafka.TopicPartition
+	for k, tp := range p.fetching {
+		if _, ok := p.paused[k]; !ok {
+			p.paused[k] = tp
+			tps = append(tps, tp)
+		}
+	}
+	if !p.isPaused {
+		p.isPaused = true
+		p.pauses.Add(1)
+		p.cfg.Logger.Debug("workers busy; fetching paused", "backlog", len(p.backlog))
+	}
+	if len(tps) > 0 {
+		if err := p.consumer.Pause(tps); err != nil {
+			p.cfg.Logger.Warn("pause partitions", "err", err)
+		}
+	}
+}
+
+// resume undoes pause.
+func (p *Pool) resume() {
+	if !p.isPaused {
+		return
+	}
+	p.isPaused = false
+	p.resumePartitions(func(partitionKey) bool { return true })
+	p.cfg.Logger.Debug("fetching resumed")
+}
+
+// resumePartitions resumes the paused partitions that match.
+func (p *Pool) resumePartitions(match func(partitionKey) bool) {
+	var tps []kafka.TopicPartition
+	for k, tp := range p.paused {
+		if match(k) {
+			tps = append(tps, tp)
+			delete(p.paused, k)
+		}
+	}
+	if len(tps) > 0 {
+		if err := p.consumer.Resume(tps); err != nil {
+			p.cfg.Logger.Warn("resume partitions", "err", err)
+		}
+	}
 }
 
 // laneOf sends all records with one key to one worker, keeping their order.
 // Keyless records keep their partition's order instead.
 func (p *Pool) laneOf(msg *kafka.Message) int {
-	h := fnv.New32a()
+	h := uint32(2166136261) // FNV-1a, inline: no allocation per record
+	mix := func(b byte) { h = (h ^ uint32(b)) * 16777619 }
 	if len(msg.Key) > 0 {
-		h.Write(msg.Key)
+		for _, b := range msg.Key {
+			mix(b)
+		}
 	} else {
 		k := keyOf(msg.TopicPartition)
-		h.Write([]byte(k.topic))
-		h.Write([]byte{byte(k.partition >> 24), byte(k.partition >> 16), byte(k.partition >> 8), byte(k.partition)})
+		for i := range len(k.topic) {
+			mix(k.topic[i])
+		}
+		mix(byte(k.partition >> 24))
+		mix(byte(k.partition >> 16))
+		mix(byte(k.partition >> 8))
+		mix(byte(k.partition))
 	}
-	return int(h.Sum32() % uint32(p.cfg.Workers))
+	return int(h % uint32(p.cfg.Workers))
 }
 
 // work handles the records of one lane. Once ctx ends it finishes the record
-// in hand and leaves the queued ones.
-func (p *Pool) work(ctx, workCtx context.Context, lane <-chan job) {
+// in hand and skips the queued ones.
+func (p *Pool) work(ctx context.Context, lane <-chan job) {
 	for j := range lane {
-		if ctx.Err() != nil {
-			continue // drain the lane without handling: not committed, consumed again later
-		}
-		if !p.handle(workCtx, j.msg) {
-			continue
-		}
-		if next := j.offsets.done(int64(j.msg.TopicPartition.Offset)); next >= 0 {
-			p.store(j, next)
-		}
+		p.run(ctx, j)
+		p.inFlight.Add(-1)
 	}
 }
 
+// run handles one record, unless the pool is stopping or the record's
+// partition was revoked: then it stays uncommitted, for the next owner.
+func (p *Pool) run(ctx context.Context, j job) {
+	o := j.offsets
+	if ctx.Err() != nil || !o.start() {
+		return
+	}
+	ok := p.handle(ctx, o, j.msg)
+	o.finish(int64(j.msg.TopicPartition.Offset), ok, func(next int64) { p.store(j.msg.TopicPartition, o, next) })
+}
+
 // handle runs the handler until it succeeds, backing off between attempts.
-// It reports false when it gave up because workCtx ended.
-func (p *Pool) handle(workCtx context.Context, msg *kafka.Message) bool {
-	backoff := 50 * time.Millisecond
+// It reports false when it gave up: the pool is stopping, or the record's
+// partition was revoked.
+func (p *Pool) handle(ctx context.Context, o *partitionOffsets, msg *kafka.Message) bool {
+	backoff := firstBackoff
 	for {
-		err := p.handler.Handle(workCtx, msg)
+		err := p.handler.Handle(o.ctx, msg)
 		if err == nil {
 			return true
 		}
-		if workCtx.Err() != nil {
+		if ctx.Err() != nil || o.ctx.Err() != nil {
 			return false
 		}
 		k := keyOf(msg.TopicPartition)
 		p.cfg.Logger.Warn("record not handled, retrying", "topic", k.topic, "partition", k.partition,
 			"offset", int64(msg.TopicPartition.Offset), "backoff", backoff, "err", err)
+		t := time.NewTimer(backoff)
 		select {
-		case <-workCtx.Done():
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
 			return false
-		case <-time.After(backoff):
+		case <-o.stopping():
+			t.Stop()
+			return false
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 
 // store stores the next offset to commit, unless the partition was revoked
-// (and perhaps reassigned) since the record was dispatched.
-func (p *Pool) store(j job, next int64) {
-	k := keyOf(j.msg.TopicPartition)
-	p.mu.Lock()
-	current := p.partitions[k] == j.offsets
-	p.mu.Unlock()
-	if !current {
+// (and perhaps reassigned) since the record was dispatched, or the consumer
+// is closed.
+func (p *Pool) store(tp kafka.TopicPartition, o *partitionOffsets, next int64) {
+	k := keyOf(tp)
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed || p.partitions[k] != o {
 		return
 	}
-	tp := j.msg.TopicPartition
 	tp.Offset = kafka.Offset(next)
 	if _, err := p.consumer.StoreOffsets([]kafka.TopicPartition{tp}); err != nil {
 		p.cfg.Logger.Warn("store offset", "topic", k.topic, "partition", k.partition, "offset", next, "err", err)
 	}
 }
 
-func (p *Pool) offsetsFor(tp kafka.TopicPartition) *partitionOffsets {
-	k := keyOf(tp)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	o, ok := p.partitions[k]
-	if !ok {
-		o = newPartitionOffsets()
-		p.partitions[k] = o
-	}
-	return o
-}
-
-// rebalance runs in the poll loop. On revocation it waits for the revoked
-// partitions' records in flight, then commits, so the next owner starts
-// right after the last durable outcome.
+// rebalance runs in the poll loop (and in Close). The pool acknowledges
+// every rebalance itself, incrementally: left to confluent-kafka-go, the
+// acknowledgement asks librdkafka for the rebalance protocol, which can hang
+// once the consumer is closing (confluent-kafka-go#1016), and reports a
+// failed assign on the events channel, which is nil for a polling consumer,
+// blocking Poll for ever.
 func (p *Pool) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
-		p.mu.Lock()
-		for _, tp := range e.Partitions {
-			p.partitions[keyOf(tp)] = newPartitionOffsets()
-		}
-		p.mu.Unlock()
-		p.cfg.Logger.Info("partitions assigned", "count", len(e.Partitions))
+		p.assigned(c, e.Partitions)
 	case kafka.RevokedPartitions:
-		lost := c.AssignmentLost()
-		deadline := time.After(p.cfg.DrainTimeout)
-		for _, tp := range e.Partitions {
-			k := keyOf(tp)
-			p.mu.Lock()
-			o := p.partitions[k]
-			p.mu.Unlock()
-			if o != nil && !lost {
-				select {
-				case <-o.drained():
-				case <-deadline:
-					p.cfg.Logger.Warn("revoked partition still busy; its records in flight will be consumed again",
-						"topic", k.topic, "partition", k.partition, "in_flight", o.inFlight())
-				}
-			}
-			p.mu.Lock()
-			delete(p.partitions, k)
-			p.mu.Unlock()
-		}
-		if !lost {
-			p.commit()
-		}
-		p.cfg.Logger.Info("partitions revoked", "count", len(e.Partitions), "lost", lost)
+		p.revoked(c, e.Partitions)
 	}
 	return nil
+}
+
+func (p *Pool) assigned(c *kafka.Consumer, partitions []kafka.TopicPartition) {
+	if !p.closing {
+		p.mu.Lock()
+		for _, tp := range partitions {
+			p.partitions[keyOf(tp)] = newPartitionOffsets(p.workCtx)
+		}
+		p.mu.Unlock()
+	}
+	if err := c.IncrementalAssign(partitions); err != nil {
+		p.cfg.Logger.Error("assign partitions", "count", len(partitions), "err", err)
+		return
+	}
+	p.cfg.Logger.Info("partitions assigned", "count", len(partitions))
+}
+
+// revoked lets the revoked partitions' records in hand finish (within
+// DrainTimeout) and store their offsets before the partitions are
+// unassigned, which commits the stored offsets before the group moves them:
+// the next owner starts right after the last durable outcome. Records
+// queued but not started are skipped, and failing ones are not retried;
+// the next owner reads them.
+func (p *Pool) revoked(c *kafka.Consumer, partitions []kafka.TopicPartition) {
+	lost := c.AssignmentLost()
+	revoked := make(map[partitionKey]bool, len(partitions))
+	for _, tp := range partitions {
+		revoked[keyOf(tp)] = true
+	}
+	p.backlog = dropRevoked(p.backlog, revoked)
+
+	p.mu.RLock()
+	trackers := make(map[partitionKey]*partitionOffsets, len(revoked))
+	for k := range revoked {
+		if o := p.partitions[k]; o != nil {
+			trackers[k] = o
+		}
+	}
+	p.mu.RUnlock()
+
+	drained := make(map[partitionKey]<-chan struct{}, len(trackers))
+	for k, o := range trackers {
+		drained[k] = o.stop()
+	}
+	// Another member may own lost partitions already: do not wait. At
+	// shutdown the workers are done already.
+	if !lost && !p.closing {
+		timeout := time.NewTimer(p.cfg.DrainTimeout)
+		defer timeout.Stop()
+	wait:
+		for k, ch := range drained {
+			select {
+			case <-ch:
+			case <-timeout.C:
+				busy := 0
+				for _, o := range trackers {
+					busy += o.inFlight()
+				}
+				p.cfg.Logger.Warn("revoked partitions still busy; their records in hand will be consumed again",
+					"topic", k.topic, "in_flight", busy, "drain_timeout", p.cfg.DrainTimeout)
+				break wait
+			}
+		}
+	}
+	p.mu.Lock()
+	for k := range trackers {
+		delete(p.partitions, k)
+	}
+	p.mu.Unlock()
+	for _, o := range trackers {
+		o.cancel()
+	}
+
+	// librdkafka keeps a partition's pause across assignments.
+	p.resumePartitions(func(k partitionKey) bool { return revoked[k] })
+	for k := range revoked {
+		delete(p.fetching, k)
+	}
+	if err := c.IncrementalUnassign(partitions); err != nil {
+		p.cfg.Logger.Error("unassign partitions", "count", len(partitions), "err", err)
+	}
+	p.cfg.Logger.Info("partitions revoked", "count", len(partitions), "lost", lost)
+}
+
+// dropRevoked removes the records of revoked partitions, keeping the order
+// of the others.
+func dropRevoked(backlog []job, revoked map[partitionKey]bool) []job {
+	kept := backlog[:0]
+	for _, f := range backlog {
+		if !revoked[keyOf(f.msg.TopicPartition)] {
+			kept = append(kept, f)
+		}
+	}
+	clear(backlog[len(kept):])
+	return kept
+}
+
+// drain waits for the workers: records in hand get DrainTimeout to finish,
+// then their context is cancelled, and after abandonGrace more the handlers
+// that still have not returned are abandoned.
+func (p *Pool) drain(workers *sync.WaitGroup, cancelWork context.CancelFunc) {
+	done := make(chan struct{})
+	go func() {
+		workers.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(p.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	cancelWork()
+	t.Reset(abandonGrace)
+	select {
+	case <-done:
+	case <-t.C:
+		p.cfg.Logger.Error("handlers ignore cancellation; abandoned, their records will be consumed again",
+			"in_flight", p.inFlight.Load())
+	}
 }
 
 // commit commits the stored offsets now.
@@ -340,5 +646,26 @@ func (p *Pool) commit() {
 			return
 		}
 		p.cfg.Logger.Warn("commit offsets", "err", err)
+	}
+}
+
+// close closes the consumer, which leaves the group. Closing revokes the
+// assignment through the rebalance callback, which then only acknowledges
+// it: the workers are done. No worker stores an offset after close.
+func (p *Pool) close() {
+	p.closing = true
+	p.mu.Lock()
+	p.closed = true
+	trackers := make([]*partitionOffsets, 0, len(p.partitions))
+	for _, o := range p.partitions {
+		trackers = append(trackers, o)
+	}
+	clear(p.partitions)
+	p.mu.Unlock()
+	for _, o := range trackers {
+		o.cancel()
+	}
+	if err := p.consumer.Close(); err != nil {
+		p.cfg.Logger.Warn("close kafka consumer", "err", err)
 	}
 }

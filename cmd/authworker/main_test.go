@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/authworker/authworker/client"
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/postgres"
 	"github.com/authworker/authworker/producers"
 	"github.com/authworker/authworker/schemas"
 	"github.com/authworker/authworker/testenv"
@@ -440,4 +442,29 @@ func TestREADMEListsEverySetting(t *testing.T) {
 			t.Errorf("README.md does not document %s", s.name)
 		}
 	}
+}
+
+// TestLibpqVariables connects with PG* variables when DATABASE_URL is unset.
+func TestLibpqVariables(t *testing.T) {
+	u, err := url.Parse(testenv.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("PGHOST", u.Hostname())
+	t.Setenv("PGPORT", u.Port())
+	t.Setenv("PGUSER", u.User.Username())
+	t.Setenv("PGPASSWORD", password)
+	t.Setenv("PGDATABASE", strings.TrimPrefix(u.Path, "/"))
+	t.Setenv("PGSSLMODE", u.Query().Get("sslmode"))
+	cfg, err := LoadConfig([]string{"AUTH_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.DatabaseURL})
+	if err != nil {
+		t.Fatalf("connect with PG* variables: %v", err)
+	}
+	db.Close()
 }

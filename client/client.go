@@ -156,7 +156,7 @@ func (c *Client) assignReplyPartitions(ctx context.Context) error {
 	}
 	assignment := make([]kafka.TopicPartition, 0, len(partitions))
 	for _, p := range partitions {
-		_, high, err := c.consumer.QueryWatermarkOffsets(topic, p, int(timeout(ctx, 10*time.Second).Milliseconds()))
+		high, err := c.highWatermark(ctx, topic, p)
 		if err != nil {
 			return fmt.Errorf("client: reply topic %s partition %d: %w", topic, p, err)
 		}
@@ -166,6 +166,40 @@ func (c *Client) assignReplyPartitions(ctx context.Context) error {
 		return fmt.Errorf("client: assign reply partitions: %w", err)
 	}
 	return nil
+}
+
+// highWatermark returns the offset the next record of a partition will get.
+// A topic created moments ago may not have a leader yet: that is retried
+// until ctx ends.
+func (c *Client) highWatermark(ctx context.Context, topic string, partition int32) (int64, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		_, high, err := c.consumer.QueryWatermarkOffsets(topic, partition, int(timeout(ctx, 10*time.Second).Milliseconds()))
+		var kerr kafka.Error
+		if err == nil || !errors.As(err, &kerr) || !leaderPending(kerr.Code()) {
+			return high, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// leaderPending reports errors of a partition whose leader is not known yet.
+func leaderPending(code kafka.ErrorCode) bool {
+	switch code {
+	case kafka.ErrNotLeaderForPartition, kafka.ErrLeaderNotAvailable, kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownPartition:
+		return true
+	}
+	return false
 }
 
 func (c *Client) readReplies(ctx context.Context) {

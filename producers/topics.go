@@ -19,8 +19,13 @@ type Topic struct {
 	Retention time.Duration
 }
 
+// topicPropagation bounds how long EnsureTopics waits for new topics to
+// have leaders on every partition.
+const topicPropagation = 30 * time.Second
+
 // EnsureTopics creates the topics that do not exist yet, with the broker's
-// default replication factor. Existing topics are left as they are.
+// default replication factor, and returns once they are usable: their
+// partitions have leaders. Existing topics are left as they are.
 func EnsureTopics(ctx context.Context, admin *kafka.AdminClient, topics []Topic) error {
 	specs := make([]kafka.TopicSpecification, 0, len(topics))
 	for _, t := range topics {
@@ -30,7 +35,11 @@ func EnsureTopics(ctx context.Context, admin *kafka.AdminClient, topics []Topic)
 		}
 		specs = append(specs, spec)
 	}
-	results, err := admin.CreateTopics(ctx, specs)
+	wait := topicPropagation
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+		wait = time.Until(d)
+	}
+	results, err := admin.CreateTopics(ctx, specs, kafka.SetAdminOperationTimeout(wait))
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}

@@ -34,7 +34,7 @@ type worker struct {
 	main *Main
 }
 
-func startWorker(t *testing.T) *worker {
+func startWorker(t testing.TB) *worker {
 	t.Helper()
 	env := []string{
 		"DATABASE_URL=" + testenv.Database(t),
@@ -77,7 +77,7 @@ func startWorker(t *testing.T) *worker {
 	return &worker{cfg: cfg, main: m}
 }
 
-func (w *worker) client(t *testing.T) *client.Client {
+func (w *worker) client(t testing.TB) *client.Client {
 	t.Helper()
 	c, err := client.New(context.Background(), client.Config{
 		BootstrapServers: w.cfg.KafkaBootstrap,
@@ -409,7 +409,7 @@ func headerValue(m *kafka.Message, key string) []byte {
 }
 
 // deleteTopics removes a test's topics from the shared broker.
-func deleteTopics(t *testing.T, bootstrap string, topics ...string) {
+func deleteTopics(t testing.TB, bootstrap string, topics ...string) {
 	t.Helper()
 	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": bootstrap})
 	if err != nil {
@@ -424,7 +424,7 @@ func deleteTopics(t *testing.T, bootstrap string, topics ...string) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Logf("%s", p)
@@ -467,4 +467,23 @@ func TestLibpqVariables(t *testing.T) {
 		t.Fatalf("connect with PG* variables: %v", err)
 	}
 	db.Close()
+}
+
+// BenchmarkLoginRoundTrip measures a Login as a service sees it: request
+// produced, handled by the worker (argon2id at the default cost, session
+// stored, token signed), reply consumed.
+func BenchmarkLoginRoundTrip(b *testing.B) {
+	w := startWorker(b)
+	c := w.client(b)
+	ctx := context.Background()
+	email := testenv.Unique("bench") + "@example.com"
+	if _, err := c.Register(ctx, email, password); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := c.Login(ctx, email, password); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

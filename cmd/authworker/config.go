@@ -78,7 +78,14 @@ func settings() []setting {
 		{"AUTH_REFRESH_IDLE_TTL", "168h", "how long an unused refresh token stays valid (7 days)",
 			func(c *Config, v string) (err error) { c.RefreshIdleTTL, err = positiveDuration(v); return }},
 		{"AUTH_SIGNING_ALG", tokens.EdDSA, "signing algorithm of access tokens: EdDSA, ES256 or RS256",
-			func(c *Config, v string) error { c.SigningAlgorithm = v; return nil }},
+			func(c *Config, v string) error {
+				switch v {
+				case tokens.EdDSA, tokens.ES256, tokens.RS256:
+					c.SigningAlgorithm = v
+					return nil
+				}
+				return fmt.Errorf("must be %s, %s or %s, got %q", tokens.EdDSA, tokens.ES256, tokens.RS256, v)
+			}},
 		{"AUTH_KEY_ENCRYPTION_KEY", "", "required: base64 of 32 random bytes that seal signing keys at rest (same on every worker)",
 			func(c *Config, v string) error {
 				if v == "" {

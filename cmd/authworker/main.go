@@ -88,18 +88,18 @@ func (m *Main) Open(ctx context.Context) error {
 
 	var err error
 	if m.db, err = postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL}); err != nil {
-		return fmt.Errorf("postgres: %w", err)
+		return fmt.Errorf("postgres (DATABASE_URL): %w", err)
 	}
 	if err := m.db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if m.redis, err = redis.Open(ctx, redis.Config{URL: cfg.RedisURL}); err != nil {
-		return fmt.Errorf("redis: %w", err)
+		return fmt.Errorf("redis (REDIS_URL): %w", err)
 	}
 	if m.producer, err = producers.NewProducer(producers.Config{
 		BootstrapServers: cfg.KafkaBootstrap, Kafka: cfg.Kafka, Logger: m.logger,
 	}); err != nil {
-		return err
+		return fmt.Errorf("kafka (KAFKA_BOOTSTRAP_SERVERS, KAFKA_*): %w", err)
 	}
 	if err := m.ensureTopics(ctx); err != nil {
 		return err
@@ -129,7 +129,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Kafka:            cfg.Kafka,
 		Logger:           m.logger,
 	}, requests); err != nil {
-		return err
+		return fmt.Errorf("kafka consumer (KAFKA_*): %w", err)
 	}
 
 	m.http, err = httpapi.Listen(httpapi.Config{
@@ -142,7 +142,10 @@ func (m *Main) Open(ctx context.Context) error {
 		},
 		Logger: m.logger,
 	})
-	return err
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR: %w", err)
+	}
+	return nil
 }
 
 // ensureTopics creates the request, reply and dead-letter topics if missing.
@@ -159,7 +162,7 @@ func (m *Main) ensureTopics(ctx context.Context) error {
 		{Name: cfg.DeadLetterTopic, Partitions: cfg.TopicPartitions, Retention: cfg.DeadLetterRetain},
 	})
 	if err != nil {
-		return fmt.Errorf("kafka topics: %w", err)
+		return fmt.Errorf("kafka topics (KAFKA_BOOTSTRAP_SERVERS, AUTH_*_TOPIC): %w", err)
 	}
 	return nil
 }

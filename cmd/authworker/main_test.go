@@ -268,6 +268,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"BadDuration", []string{"AUTH_ACCESS_TOKEN_TTL=soon"}, "AUTH_ACCESS_TOKEN_TTL"},
 		{"NegativeWorkers", []string{"AUTH_WORKERS=-1"}, "AUTH_WORKERS"},
 		{"BadLogLevel", []string{"LOG_LEVEL=loud"}, "LOG_LEVEL"},
+		{"UnknownAlgorithm", []string{"AUTH_SIGNING_ALG=HS256"}, "AUTH_SIGNING_ALG"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -485,5 +486,37 @@ func BenchmarkLoginRoundTrip(b *testing.B) {
 		if _, err := c.Login(ctx, email, password); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestOpenErrorsNameTheVariable starts the worker with one setting wrong.
+func TestOpenErrorsNameTheVariable(t *testing.T) {
+	kek := "AUTH_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"BadDatabaseURL", []string{"DATABASE_URL=postgres://%zz"}, "DATABASE_URL"},
+		{"BadRedisURL", []string{"DATABASE_URL=" + testenv.Database(t), "REDIS_URL=http://nowhere"}, "REDIS_URL"},
+		{"BadKafkaSetting", []string{"DATABASE_URL=" + testenv.Database(t), "REDIS_URL=" + testenv.RedisURL(t),
+			"KAFKA_BOOTSTRAP_SERVERS=" + testenv.KafkaBootstrap(t), "KAFKA_NO_SUCH_PROPERTY=1"}, "KAFKA_"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadConfig(append(tt.env, kek))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := NewMain(cfg, slog.New(slog.DiscardHandler))
+			defer m.Close()
+			err = m.Open(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open error = %v, want one naming %s", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "authworker:authworker") {
+				t.Errorf("Open error %q shows a password", err)
+			}
+		})
 	}
 }

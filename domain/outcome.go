@@ -1,0 +1,62 @@
+package domain
+
+import (
+	"context"
+	"time"
+)
+
+// RequestKey identifies a request for idempotency: the calling client and
+// the request id it chose. Two clients may use the same request id.
+type RequestKey struct {
+	ClientID  string
+	RequestID string
+}
+
+// Outcome is the stored reply to a request, so that a redelivered or
+// retried request is answered with it instead of being acted on twice.
+// Reply is opaque to storage: sealed, because replies carry tokens.
+type Outcome struct {
+	Key       RequestKey
+	Code      Code   // the reply's error code, "" for success
+	Reply     []byte // the sealed encoded reply
+	CreatedAt time.Time
+	ExpiresAt time.Time // after which the outcome is forgotten
+}
+
+// OutcomeRepository stores request outcomes.
+type OutcomeRepository interface {
+	// Outcome returns the outcome of the request, CodeNotFound when none is
+	// stored or it expired at now, and CodeUnavailable when the store is
+	// down.
+	Outcome(ctx context.Context, key RequestKey, now time.Time) (Outcome, error)
+
+	// SaveOutcome stores an outcome. It returns CodeConflict when one is
+	// stored for the key already (another delivery of the request got there
+	// first) and CodeUnavailable when the store is down.
+	SaveOutcome(ctx context.Context, o Outcome) error
+
+	// DeleteExpiredOutcomes deletes up to limit outcomes expired at now and
+	// returns how many it deleted.
+	DeleteExpiredOutcomes(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+// Transactor makes several repository calls one unit of work.
+type Transactor interface {
+	// InTx calls fn with a context that carries a transaction: every
+	// repository call made with that context joins it. The transaction
+	// commits if fn returns nil and rolls back otherwise, undoing every
+	// write made through the context; fn's error is returned as is. A call
+	// that fails inside fn (say, CodeConflict from CreateUser) undoes only
+	// its own work, so fn may go on. Nested calls join the outer
+	// transaction.
+	//
+	// Use it to store a request's effects and its outcome together:
+	//
+	//	err := tx.InTx(ctx, func(ctx context.Context) error {
+	//		if err := users.CreateUser(ctx, u); err != nil {
+	//			return err
+	//		}
+	//		return outcomes.SaveOutcome(ctx, o)
+	//	})
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}

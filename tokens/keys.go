@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"crypto"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -20,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/seal"
 )
 
 // Algorithms a signing key can use. EdDSA (Ed25519) is the default: small,
@@ -63,7 +63,7 @@ func generateKey(alg string, random io.Reader) (crypto.Signer, error) {
 }
 
 // newSigningKey generates a key pair for alg and seals its private half.
-func newSigningKey(alg string, aead cipher.AEAD, random io.Reader, now time.Time) (domain.SigningKey, error) {
+func newSigningKey(alg string, box *seal.Box, random io.Reader, now time.Time) (domain.SigningKey, error) {
 	priv, err := generateKey(alg, random)
 	if err != nil {
 		return domain.SigningKey{}, fmt.Errorf("generate %s key: %w", alg, err)
@@ -80,48 +80,14 @@ func newSigningKey(alg string, aead cipher.AEAD, random io.Reader, now time.Time
 	if err != nil {
 		return domain.SigningKey{}, fmt.Errorf("marshal private key: %w", err)
 	}
-	sealed, err := seal(aead, random, jwk.Kid, der)
-	if err != nil {
-		return domain.SigningKey{}, err
-	}
 	return domain.SigningKey{
 		ID:               jwk.Kid,
 		Algorithm:        alg,
 		PublicKey:        pub,
-		SealedPrivateKey: sealed,
+		SealedPrivateKey: box.Seal(der, []byte(jwk.Kid)),
 		CreatedAt:        now,
 		SignFrom:         now,
 	}, nil
-}
-
-// Sealing of private keys: AES-256-GCM under the key-encryption key, with
-// the kid as associated data so that a sealed key cannot be swapped onto
-// another row. Layout: version (1 byte) | nonce (12 bytes) | ciphertext.
-const sealVersion = 1
-
-func sealAD(kid string) []byte { return []byte("authworker signing key " + kid) }
-
-func seal(aead cipher.AEAD, random io.Reader, kid string, plaintext []byte) ([]byte, error) {
-	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plaintext)+aead.Overhead())
-	out[0] = sealVersion
-	if _, err := io.ReadFull(random, out[1:]); err != nil {
-		return nil, fmt.Errorf("draw nonce: %w", err)
-	}
-	return aead.Seal(out, out[1:], plaintext, sealAD(kid)), nil
-}
-
-var errUnseal = errors.New("cannot unseal signing key: wrong key-encryption key or corrupt data")
-
-func unseal(aead cipher.AEAD, kid string, sealed []byte) ([]byte, error) {
-	n := aead.NonceSize()
-	if len(sealed) < 1+n+aead.Overhead() || sealed[0] != sealVersion {
-		return nil, errUnseal
-	}
-	plain, err := aead.Open(nil, sealed[1:1+n], sealed[1+n:], sealAD(kid))
-	if err != nil {
-		return nil, errUnseal
-	}
-	return plain, nil
 }
 
 // JWK is a public JSON Web Key (RFC 7517) as published in the JWKS.

@@ -11,8 +11,6 @@ package tokens
 import (
 	"context"
 	"crypto"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
@@ -26,13 +24,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/seal"
 )
 
 // TokenType is the typ header of access tokens (RFC 9068).
 const TokenType = "at+jwt"
-
-// KeyEncryptionKeySize is the size of the key-encryption key: AES-256.
-const KeyEncryptionKeySize = 32
 
 // Config configures an Issuer.
 type Config struct {
@@ -84,8 +80,8 @@ func (c Config) Validate() error {
 		return errors.New("token audience is required")
 	case c.AccessTTL < time.Second:
 		return fmt.Errorf("access token lifetime %v is too short", c.AccessTTL)
-	case len(c.KeyEncryptionKey) != KeyEncryptionKeySize:
-		return fmt.Errorf("key-encryption key must be %d bytes, got %d", KeyEncryptionKeySize, len(c.KeyEncryptionKey))
+	case len(c.KeyEncryptionKey) != seal.KeySize:
+		return fmt.Errorf("key-encryption key must be %d bytes, got %d", seal.KeySize, len(c.KeyEncryptionKey))
 	case c.ReloadInterval <= 0:
 		return errors.New("key reload interval must be positive")
 	}
@@ -98,7 +94,7 @@ func (c Config) Validate() error {
 type Issuer struct {
 	cfg   Config
 	store domain.SigningKeyRepository
-	aead  cipher.AEAD
+	box   *seal.Box // seals private keys
 	keys  atomic.Pointer[keySet]
 }
 
@@ -122,15 +118,11 @@ func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Confi
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	block, err := aes.NewCipher(cfg.KeyEncryptionKey)
+	box, err := seal.NewBox(cfg.KeyEncryptionKey, "signing keys")
 	if err != nil {
-		return nil, fmt.Errorf("key-encryption key: %w", err)
+		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("key-encryption key: %w", err)
-	}
-	i := &Issuer{cfg: cfg, store: store, aead: aead}
+	i := &Issuer{cfg: cfg, store: store, box: box}
 	if err := i.ensureSigningKey(ctx); err != nil {
 		return nil, err
 	}
@@ -150,7 +142,7 @@ func (i *Issuer) ensureSigningKey(ctx context.Context) error {
 				return nil, nil
 			}
 		}
-		k, err := newSigningKey(i.cfg.Algorithm, i.aead, i.cfg.Random, now)
+		k, err := newSigningKey(i.cfg.Algorithm, i.box, i.cfg.Random, now)
 		if err != nil {
 			return nil, err
 		}
@@ -205,7 +197,7 @@ func (i *Issuer) Reload(ctx context.Context) error {
 }
 
 func (i *Issuer) openPrivateKey(k domain.SigningKey) (*privateKey, error) {
-	der, err := unseal(i.aead, k.ID, k.SealedPrivateKey)
+	der, err := i.box.Open(k.SealedPrivateKey, []byte(k.ID))
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
 	}

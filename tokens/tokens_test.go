@@ -15,10 +15,11 @@ import (
 
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/inmem"
+	"github.com/authworker/authworker/seal"
 	"github.com/authworker/authworker/tokens"
 )
 
-var kek = bytes.Repeat([]byte{0x42}, tokens.KeyEncryptionKeySize)
+var kek = bytes.Repeat([]byte{0x42}, seal.KeySize)
 
 func newIssuer(t *testing.T, store domain.SigningKeyRepository, alg string, now func() time.Time) *tokens.Issuer {
 	t.Helper()
@@ -191,7 +192,7 @@ func TestPrivateKeySealedAtRest(t *testing.T) {
 	// A worker with another key-encryption key cannot use the stored key.
 	_, err = tokens.NewIssuer(context.Background(), store, tokens.Config{
 		Issuer: "https://auth.example.com", Audience: []string{"api"},
-		KeyEncryptionKey: bytes.Repeat([]byte{0x43}, tokens.KeyEncryptionKeySize),
+		KeyEncryptionKey: bytes.Repeat([]byte{0x43}, seal.KeySize),
 	})
 	if err == nil {
 		t.Error("issuer with the wrong key-encryption key started, want error")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authworker/authworker/seal"
 	"github.com/authworker/authworker/tokens"
 )
 
@@ -95,8 +96,8 @@ func settings() []setting {
 				if err != nil {
 					return errors.New("is not valid base64")
 				}
-				if len(k) != tokens.KeyEncryptionKeySize {
-					return fmt.Errorf("must decode to %d bytes, got %d", tokens.KeyEncryptionKeySize, len(k))
+				if len(k) != seal.KeySize {
+					return fmt.Errorf("must decode to %d bytes, got %d", seal.KeySize, len(k))
 				}
 				c.KeyEncryptionKey = k
 				return nil

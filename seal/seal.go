@@ -1,0 +1,78 @@
+// Package seal encrypts data at rest under the key-encryption key (KEK):
+// AES-256-GCM, with a key derived per purpose by HKDF-SHA256 so that signing
+// keys and stored replies never share a key, and associated data that binds
+// each ciphertext to where it is stored, so a sealed value cannot be moved
+// to another row.
+package seal
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+)
+
+// KeySize is the size of the key-encryption key: 32 bytes.
+const KeySize = 32
+
+// version is the first byte of every sealed value, so the format can change.
+const version = 1
+
+// ErrOpen means a sealed value does not open: another key-encryption key,
+// other associated data, or corrupt bytes. It never says which.
+var ErrOpen = errors.New("seal: cannot open: wrong key or corrupt data")
+
+// Box seals and opens values for one purpose. It is safe for concurrent use.
+type Box struct {
+	aead cipher.AEAD
+}
+
+// NewBox derives the key for purpose ("signing keys", "outcomes") from kek.
+func NewBox(kek []byte, purpose string) (*Box, error) {
+	if len(kek) != KeySize {
+		return nil, fmt.Errorf("seal: key-encryption key must be %d bytes, got %d", KeySize, len(kek))
+	}
+	if purpose == "" {
+		return nil, errors.New("seal: a purpose is required")
+	}
+	key, err := hkdf.Key(sha256.New, kek, nil, "authworker seal v1: "+purpose, 32)
+	if err != nil {
+		return nil, fmt.Errorf("seal: derive key: %w", err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return &Box{aead: aead}, nil
+}
+
+// Seal encrypts plaintext bound to ad. Layout: version (1 byte) | random
+// nonce (12 bytes) | ciphertext and tag.
+func (b *Box) Seal(plaintext, ad []byte) []byte {
+	n := b.aead.NonceSize()
+	out := make([]byte, 1+n, 1+n+len(plaintext)+b.aead.Overhead())
+	out[0] = version
+	rand.Read(out[1:]) // never fails
+	return b.aead.Seal(out, out[1:1+n], plaintext, ad)
+}
+
+// Open decrypts a value sealed with the same purpose and ad. Any failure is
+// ErrOpen.
+func (b *Box) Open(sealed, ad []byte) ([]byte, error) {
+	n := b.aead.NonceSize()
+	if len(sealed) < 1+n+b.aead.Overhead() || sealed[0] != version {
+		return nil, ErrOpen
+	}
+	plain, err := b.aead.Open(nil, sealed[1:1+n], sealed[1+n:], ad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return plain, nil
+}

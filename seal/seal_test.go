@@ -1,0 +1,72 @@
+package seal_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/authworker/authworker/seal"
+)
+
+var kek = bytes.Repeat([]byte{7}, seal.KeySize)
+
+func box(t *testing.T, kek []byte, purpose string) *seal.Box {
+	t.Helper()
+	b, err := seal.NewBox(kek, purpose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSealOpen(t *testing.T) {
+	b := box(t, kek, "outcomes")
+	plain := []byte("refresh token and all")
+	sealed := b.Seal(plain, []byte("web/r1"))
+	if bytes.Contains(sealed, plain) {
+		t.Fatal("sealed value holds the plaintext")
+	}
+	got, err := b.Open(sealed, []byte("web/r1"))
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("Open = %q, %v; want the plaintext", got, err)
+	}
+	if again := b.Seal(plain, []byte("web/r1")); bytes.Equal(again, sealed) {
+		t.Error("two seals of one value are equal, want fresh nonces")
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	b := box(t, kek, "outcomes")
+	sealed := b.Seal([]byte("secret"), []byte("web/r1"))
+	flipped := bytes.Clone(sealed)
+	flipped[len(flipped)-1] ^= 1
+	tests := []struct {
+		name   string
+		box    *seal.Box
+		sealed []byte
+		ad     string
+	}{
+		{"OtherRow", b, sealed, "web/r2"},
+		{"OtherPurpose", box(t, kek, "signing keys"), sealed, "web/r1"},
+		{"OtherKEK", box(t, bytes.Repeat([]byte{8}, seal.KeySize), "outcomes"), sealed, "web/r1"},
+		{"Tampered", b, flipped, "web/r1"},
+		{"Truncated", b, sealed[:10], "web/r1"},
+		{"UnknownVersion", b, append([]byte{9}, sealed[1:]...), "web/r1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tt.box.Open(tt.sealed, []byte(tt.ad)); !errors.Is(err, seal.ErrOpen) {
+				t.Errorf("Open = %v, want ErrOpen", err)
+			}
+		})
+	}
+}
+
+func TestNewBoxRejects(t *testing.T) {
+	if _, err := seal.NewBox(kek[:16], "outcomes"); err == nil {
+		t.Error("NewBox with a 16-byte KEK succeeded")
+	}
+	if _, err := seal.NewBox(kek, ""); err == nil {
+		t.Error("NewBox without a purpose succeeded")
+	}
+}

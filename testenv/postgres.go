@@ -2,12 +2,14 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 )
 
@@ -61,7 +63,7 @@ func Database(tb testing.TB) string {
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		if err := dropDatabase(ctx, conn, name); err != nil {
 			tb.Errorf("drop test database: %v", err)
 		}
 	})
@@ -72,6 +74,25 @@ func Database(tb testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// dropDatabase drops a test database. A plain DROP DATABASE stops an
+// autovacuum worker that is busy in it, where WITH (FORCE) would need the
+// right to signal the superuser's processes; it fails only while a session
+// is still connected, which a test's pool may be for a moment after Close.
+// So it is retried, and forced as a last resort.
+func dropDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
+	const objectInUse = "55006"
+	drop := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize()
+	for range 25 {
+		_, err := conn.Exec(ctx, drop)
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != objectInUse {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, err := conn.Exec(ctx, drop+" WITH (FORCE)")
+	return err
 }
 
 // redactURL hides the password of a connection URL, for messages.

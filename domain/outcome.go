@@ -2,7 +2,9 @@ package domain
 
 import (
 	"context"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // RequestKey identifies a request for idempotency: the calling client and
@@ -10,6 +12,27 @@ import (
 type RequestKey struct {
 	ClientID  string
 	RequestID string
+}
+
+// MaxRequestKeyLen bounds both halves of a RequestKey, in characters.
+const MaxRequestKeyLen = 255
+
+// Validate returns a CodeInvalid error naming the field ("client.clientId"
+// or "requestId") unless both halves are UTF-8 text of 1 to
+// MaxRequestKeyLen characters without NUL.
+func (k RequestKey) Validate() error {
+	for _, f := range []struct{ field, value string }{
+		{"client.clientId", k.ClientID},
+		{"requestId", k.RequestID},
+	} {
+		if !utf8.ValidString(f.value) || strings.IndexByte(f.value, 0) >= 0 {
+			return Invalid(f.field, "%s must be UTF-8 text without NUL characters", f.field)
+		}
+		if n := utf8.RuneCountInString(f.value); n == 0 || n > MaxRequestKeyLen {
+			return Invalid(f.field, "%s must have 1 to %d characters", f.field, MaxRequestKeyLen)
+		}
+	}
+	return nil
 }
 
 // Outcome is the stored reply to a request, so that a redelivered or
@@ -26,13 +49,15 @@ type Outcome struct {
 // OutcomeRepository stores request outcomes.
 type OutcomeRepository interface {
 	// Outcome returns the outcome of the request, CodeNotFound when none is
-	// stored or it expired at now, and CodeUnavailable when the store is
-	// down.
+	// stored or it expired at now, CodeInvalid for an invalid key, and
+	// CodeUnavailable when the store is down.
 	Outcome(ctx context.Context, key RequestKey, now time.Time) (Outcome, error)
 
-	// SaveOutcome stores an outcome. It returns CodeConflict when one is
-	// stored for the key already (another delivery of the request got there
-	// first) and CodeUnavailable when the store is down.
+	// SaveOutcome stores an outcome. It returns CodeConflict when one that
+	// has not expired at o.CreatedAt is stored for the key already (another
+	// delivery of the request got there first); an expired one not yet
+	// deleted is replaced. It returns CodeInvalid for an invalid key and
+	// CodeUnavailable when the store is down.
 	SaveOutcome(ctx context.Context, o Outcome) error
 
 	// DeleteExpiredOutcomes deletes up to limit outcomes expired at now and

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,37 @@ func TestValidID(t *testing.T) {
 		if got := domain.ValidID(tt.id); got != tt.want {
 			t.Errorf("ValidID(%q) = %v, want %v", tt.id, got, tt.want)
 		}
+	}
+}
+
+func TestRequestKeyValidate(t *testing.T) {
+	long := strings.Repeat("é", domain.MaxRequestKeyLen) // 255 characters, 510 bytes
+	tests := []struct {
+		name      string
+		key       domain.RequestKey
+		wantField string
+	}{
+		{"OK", domain.RequestKey{ClientID: "web", RequestID: "r1"}, ""},
+		{"LongestOK", domain.RequestKey{ClientID: long, RequestID: long}, ""},
+		{"NoClient", domain.RequestKey{RequestID: "r1"}, "client.clientId"},
+		{"NoRequest", domain.RequestKey{ClientID: "web"}, "requestId"},
+		{"TooLong", domain.RequestKey{ClientID: "web", RequestID: long + "x"}, "requestId"},
+		{"NUL", domain.RequestKey{ClientID: "w\x00b", RequestID: "r1"}, "client.clientId"},
+		{"NotUTF8", domain.RequestKey{ClientID: "web", RequestID: "r\xff"}, "requestId"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.key.Validate()
+			if tt.wantField == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			e, ok := errors.AsType[*domain.Error](err)
+			if !ok || e.Code != domain.CodeInvalid || e.Field != tt.wantField {
+				t.Errorf("Validate = %v, want invalid %s", err, tt.wantField)
+			}
+		})
 	}
 }

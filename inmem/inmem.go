@@ -5,8 +5,11 @@
 // timestamps returned in UTC truncated to the microsecond. Values are copied
 // in and out, so a caller never aliases stored state.
 //
-// Nothing is persisted. Zero values are not ready for use: build the
-// repositories with their constructors.
+// Transactor runs units of work without atomicity: it has no rollback.
+// Test atomicity against PostgreSQL.
+//
+// Nothing is persisted. Zero values are not ready for use, Transactor's
+// aside: build the repositories with their constructors.
 package inmem
 
 import (

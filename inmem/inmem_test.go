@@ -3,6 +3,7 @@ package inmem_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"testing"
 	"time"
 
@@ -28,6 +29,33 @@ func TestSigningKeyRepository(t *testing.T) {
 	storagetest.RunSigningKeyRepositoryTests(t, func(*testing.T) domain.SigningKeyRepository {
 		return inmem.NewSigningKeyRepository()
 	})
+}
+
+func TestOutcomeRepository(t *testing.T) {
+	storagetest.RunOutcomeRepositoryTests(t, func(*testing.T) domain.OutcomeRepository {
+		return inmem.NewOutcomeRepository()
+	})
+}
+
+// TestTransactor checks what the in-memory Transactor promises: fn's error
+// as is, and no call with a done context. It promises no rollback.
+func TestTransactor(t *testing.T) {
+	var tx inmem.Transactor
+	refusal := domain.Errorf(domain.CodeConflict, "email already registered")
+	// Identity, not errors.Is: the error is returned as is, not wrapped.
+	if err := tx.InTx(context.Background(), func(context.Context) error { return refusal }); err != refusal {
+		t.Errorf("InTx = %v, want fn's error as is", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	called := false
+	err := tx.InTx(ctx, func(context.Context) error { called = true; return nil })
+	if !errors.Is(err, context.Canceled) || domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Errorf("InTx with a cancelled context = %v, want unavailable wrapping context.Canceled", err)
+	}
+	if called {
+		t.Error("InTx called fn with a cancelled context")
+	}
 }
 
 // TestSessionInspection covers the accessors that handler tests assert with.

@@ -28,3 +28,10 @@ func TestSigningKeyRepository(t *testing.T) {
 		return postgres.NewSigningKeyRepository(db)
 	})
 }
+
+func TestOutcomeRepository(t *testing.T) {
+	storagetest.RunOutcomeRepositoryTests(t, func(t *testing.T) domain.OutcomeRepository {
+		db, _ := openDB(t)
+		return postgres.NewOutcomeRepository(db)
+	})
+}

@@ -1,5 +1,6 @@
 // Package postgres implements authworker's storage ports on PostgreSQL, the
-// source of truth for users, sessions, refresh tokens and signing keys.
+// source of truth for users, sessions, refresh tokens, signing keys and
+// request outcomes.
 //
 // Open a DB, Migrate it, and build the repositories on it:
 //
@@ -13,6 +14,15 @@
 // violations become CodeConflict, missing rows CodeNotFound, and connection
 // failures, timeouts and cancellations CodeUnavailable (the cause stays in
 // the chain, so errors.Is(err, context.Canceled) still holds).
+//
+// Several repository calls become one unit of work through DB.InTx, which
+// implements domain.Transactor: the user, session and outcome repositories
+// run their statements on the transaction in the context they are given.
+// Their writes that may fail with an expected error (CreateUser,
+// CreateSession) run in a savepoint, so that the failure leaves the
+// transaction usable; SaveOutcome reports a conflict without failing its
+// statement and needs none. The signing key repository never joins a
+// transaction: key management is not part of a request.
 //
 // Timestamps are stored with microsecond precision, the precision of
 // PostgreSQL's timestamptz: times are truncated to the microsecond on the
@@ -227,6 +237,11 @@ func storeError(what string, err error) error {
 		return &domain.Error{Code: domain.CodeInternal, Message: what + " error", Err: err}
 	}
 	if _, ok := errors.AsType[pgx.ScanArgError](err); ok {
+		return &domain.Error{Code: domain.CodeInternal, Message: what + " error", Err: err}
+	}
+	// Bugs in the use of a transaction: a context kept past the end of its
+	// InTx, or a failure that aborted the transaction ignored by fn.
+	if errors.Is(err, pgx.ErrTxClosed) || errors.Is(err, pgx.ErrTxCommitRollback) {
 		return &domain.Error{Code: domain.CodeInternal, Message: what + " error", Err: err}
 	}
 	// Everything else pgx returns without a server error is about getting to

@@ -15,6 +15,7 @@ import (
 
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/postgres"
+	"github.com/authworker/authworker/storagetest"
 	"github.com/authworker/authworker/testenv"
 )
 
@@ -127,9 +128,12 @@ func TestCloseTwice(t *testing.T) {
 	}
 }
 
-var tables = []string{"users", "sessions", "refresh_tokens", "signing_keys"}
+var tables = []string{"users", "sessions", "refresh_tokens", "signing_keys", "request_outcomes"}
 
-// checkSchema reports an error unless every table exists and the one
+// migrations is how many migrations are embedded.
+const migrations = 2
+
+// checkSchema reports an error unless every table exists and each
 // migration was recorded once.
 func checkSchema(tb testing.TB, conn *pgx.Conn) {
 	tb.Helper()
@@ -143,12 +147,14 @@ func checkSchema(tb testing.TB, conn *pgx.Conn) {
 			tb.Errorf("table %s missing after Migrate", table)
 		}
 	}
-	var applied int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied`).Scan(&applied); err != nil {
-		tb.Fatal(err)
-	}
-	if applied != 1 {
-		tb.Errorf("migration 1 recorded %d times, want 1", applied)
+	for version := 1; version <= migrations; version++ {
+		var applied int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM goose_db_version WHERE version_id = $1 AND is_applied`, version).Scan(&applied); err != nil {
+			tb.Fatal(err)
+		}
+		if applied != 1 {
+			tb.Errorf("migration %d recorded %d times, want 1", version, applied)
+		}
 	}
 }
 
@@ -283,18 +289,30 @@ func checkAllUnavailable(t *testing.T, db *postgres.DB) {
 	}
 	tok := domain.RefreshToken{Hash: make([]byte, 32), SessionID: s.ID(), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	users, sessions, keys := postgres.NewUserRepository(db), postgres.NewSessionRepository(db), postgres.NewSigningKeyRepository(db)
+	outcomes := postgres.NewOutcomeRepository(db)
+	o := storagetest.NewOutcome("web")
 	_, keysErr := keys.SigningKeys(ctx, now)
+	_, outcomeErr := outcomes.Outcome(ctx, o.Key, now)
+	_, deleteErr := outcomes.DeleteExpiredOutcomes(ctx, now, 10)
+	called := false
 	for name, err := range map[string]error{
-		"Ping":              db.Ping(ctx),
-		"CreateUser":        users.CreateUser(ctx, u),
-		"UpdateUser":        users.UpdateUser(ctx, u.ID(), func(*domain.User) error { return nil }),
-		"CreateSession":     sessions.CreateSession(ctx, s, tok),
-		"SigningKeys":       keysErr,
-		"UpdateSigningKeys": keys.UpdateSigningKeys(ctx, now, func([]domain.SigningKey) ([]domain.SigningKey, error) { return nil, nil }),
+		"Ping":                  db.Ping(ctx),
+		"CreateUser":            users.CreateUser(ctx, u),
+		"UpdateUser":            users.UpdateUser(ctx, u.ID(), func(*domain.User) error { return nil }),
+		"CreateSession":         sessions.CreateSession(ctx, s, tok),
+		"SigningKeys":           keysErr,
+		"UpdateSigningKeys":     keys.UpdateSigningKeys(ctx, now, func([]domain.SigningKey) ([]domain.SigningKey, error) { return nil, nil }),
+		"Outcome":               outcomeErr,
+		"SaveOutcome":           outcomes.SaveOutcome(ctx, o),
+		"DeleteExpiredOutcomes": deleteErr,
+		"InTx":                  db.InTx(ctx, func(context.Context) error { called = true; return nil }),
 	} {
 		if got := domain.ErrorCode(err); got != domain.CodeUnavailable {
 			t.Errorf("%s = %v, want unavailable", name, err)
 		}
+	}
+	if called {
+		t.Error("InTx called fn without a transaction")
 	}
 	if err := db.Migrate(ctx); err == nil {
 		t.Error("Migrate succeeded without a server")

@@ -27,7 +27,8 @@ func NewSessionRepository(db *DB) *SessionRepository {
 // by one statement, hence atomically and in one round trip. An empty IP or
 // user agent is stored as NULL. It returns CodeInternal when the token does
 // not belong to the session, its hash is not a SHA-256, or the session id is
-// not a UUID.
+// not a UUID. In a transaction it runs in a savepoint, so that a conflict or
+// a missing user leaves the transaction usable.
 func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session, first domain.RefreshToken) error {
 	snap := s.Snapshot()
 	switch {
@@ -40,17 +41,20 @@ func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session
 	case !domain.ValidID(string(snap.UserID)):
 		return errSessionUserNotFound(nil) // no user has such an id
 	}
-	_, err := r.db.pool.Exec(ctx, `
-		WITH s AS (
-			INSERT INTO sessions (id, user_id, client_id, ip, user_agent, created_at, expires_at)
-			VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7)
-			RETURNING id
-		)
-		INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)
-		SELECT $8, id, $9, $10 FROM s`,
-		string(snap.ID), string(snap.UserID), snap.ClientID, snap.IP, snap.UserAgent,
-		dbTime(snap.CreatedAt), dbTime(snap.ExpiresAt),
-		first.Hash, dbTime(first.CreatedAt), dbTime(first.ExpiresAt))
+	err := r.db.atomic(ctx, func(q querier) error {
+		_, err := q.Exec(ctx, `
+			WITH s AS (
+				INSERT INTO sessions (id, user_id, client_id, ip, user_agent, created_at, expires_at)
+				VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7)
+				RETURNING id
+			)
+			INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)
+			SELECT $8, id, $9, $10 FROM s`,
+			string(snap.ID), string(snap.UserID), snap.ClientID, snap.IP, snap.UserAgent,
+			dbTime(snap.CreatedAt), dbTime(snap.ExpiresAt),
+			first.Hash, dbTime(first.CreatedAt), dbTime(first.ExpiresAt))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create session: %w", sessionError(err))
 	}

@@ -20,6 +20,12 @@ const signingKeyStore = "signing key store"
 const SigningKeysLockID int64 = 0x617574686b657973
 
 // SigningKeyRepository stores signing keys in the signing_keys table.
+//
+// It never joins a transaction of DB.InTx: it runs on the pool even when
+// the context carries one, and UpdateSigningKeys commits on its own. Key
+// management is not part of any request, and the advisory lock it holds
+// must be released as soon as the keys are stored, not when some request
+// commits. Called inside InTx, it uses a second pooled connection.
 type SigningKeyRepository struct {
 	db *DB
 }
@@ -103,11 +109,6 @@ func (r *SigningKeyRepository) UpdateSigningKeys(ctx context.Context, now time.T
 		return fmt.Errorf("update signing keys: commit: %w", storeError(signingKeyStore, err))
 	}
 	return nil
-}
-
-// querier is what loadSigningKeys needs of a pool or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 func loadSigningKeys(ctx context.Context, q querier, now time.Time) ([]domain.SigningKey, error) {

@@ -28,15 +28,19 @@ const userColumns = `id, email, password_hash, status, created_at, updated_at`
 
 // CreateUser implements domain.UserRepository. It returns CodeConflict
 // "email already registered" when the address is taken, CodeConflict when
-// the id is, and CodeInternal when the id is not a UUID.
+// the id is, and CodeInternal when the id is not a UUID. In a transaction
+// it runs in a savepoint, so that a conflict leaves the transaction usable.
 func (r *UserRepository) CreateUser(ctx context.Context, u *domain.User) error {
 	s := u.Snapshot()
 	if !domain.ValidID(string(s.ID)) {
 		return domain.Errorf(domain.CodeInternal, "user id is not a UUID")
 	}
-	_, err := r.db.pool.Exec(ctx,
-		`INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		string(s.ID), string(s.Email), s.PasswordHash, string(s.Status), dbTime(s.CreatedAt), dbTime(s.UpdatedAt))
+	err := r.db.atomic(ctx, func(q querier) error {
+		_, err := q.Exec(ctx,
+			`INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+			string(s.ID), string(s.Email), s.PasswordHash, string(s.Status), dbTime(s.CreatedAt), dbTime(s.UpdatedAt))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create user: %w", userError(err))
 	}
@@ -45,7 +49,7 @@ func (r *UserRepository) CreateUser(ctx context.Context, u *domain.User) error {
 
 // UserByEmail implements domain.UserRepository.
 func (r *UserRepository) UserByEmail(ctx context.Context, email domain.Email) (*domain.User, error) {
-	u, err := scanUser(r.db.pool.QueryRow(ctx,
+	u, err := scanUser(r.db.conn(ctx).QueryRow(ctx,
 		`SELECT `+userColumns+` FROM users WHERE email = $1`, string(email)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errUserNotFound()
@@ -61,11 +65,17 @@ func (r *UserRepository) UserByEmail(ctx context.Context, email domain.Email) (*
 // one after the other, each seeing the last one's result. Nothing is written
 // when update leaves the user unchanged. An id that is not a UUID names no
 // user: CodeNotFound.
+//
+// In a transaction of DB.InTx its own transaction becomes a savepoint: a
+// failure, update's error included, undoes only its own work, and its write
+// commits or rolls back with the enclosing transaction. The row lock then
+// lasts until that transaction ends, so concurrent updates of the user (a
+// login's rehash, a password change) wait for the whole request.
 func (r *UserRepository) UpdateUser(ctx context.Context, id domain.UserID, update func(*domain.User) error) error {
 	if !domain.ValidID(string(id)) {
 		return errUserNotFound()
 	}
-	tx, err := r.db.pool.Begin(ctx)
+	tx, err := r.db.conn(ctx).Begin(ctx) // BEGIN, or SAVEPOINT in a transaction
 	if err != nil {
 		return fmt.Errorf("update user: %w", userError(err))
 	}

@@ -31,6 +31,12 @@ type DeadLetterer interface {
 	Send(ctx context.Context, msg *kafka.Message, reason, detail string) error
 }
 
+// Sealer encrypts stored replies, which carry tokens; seal.Box implements it.
+type Sealer interface {
+	Seal(plaintext, ad []byte) []byte
+	Open(sealed, ad []byte) ([]byte, error)
+}
+
 // UseCase is a handler from package handlers.
 type UseCase[C, R any] interface {
 	Handle(ctx context.Context, cmd C) (R, error)
@@ -42,19 +48,39 @@ type UseCases struct {
 	Login    UseCase[handlers.Login, handlers.LoginResult]
 }
 
+// RequestsDeps are the collaborators of Requests.
+type RequestsDeps struct {
+	Codec       *schemas.Codec
+	Replies     Replier
+	DeadLetters DeadLetterer
+	UseCases    UseCases
+	// Outcomes and Tx make handling idempotent: a request's effects and
+	// its reply are stored in one transaction, and a request seen before
+	// is answered with the stored reply.
+	Outcomes domain.OutcomeRepository
+	Tx       domain.Transactor
+	Sealer   Sealer
+}
+
 // RequestsConfig configures Requests.
 type RequestsConfig struct {
 	// RetryWindow is how long a request whose store is unavailable is
 	// retried before it is answered UNAVAILABLE; a request's own deadline
 	// shortens it. Default 10 seconds.
 	RetryWindow time.Duration
-	Now         func() time.Time // default time.Now
-	Logger      *slog.Logger
+	// OutcomeTTL is how long replies are kept for redelivered and retried
+	// requests. Default 24 hours.
+	OutcomeTTL time.Duration
+	Now        func() time.Time // default time.Now
+	Logger     *slog.Logger
 }
 
 func (c *RequestsConfig) setDefaults() {
 	if c.RetryWindow == 0 {
 		c.RetryWindow = 10 * time.Second
+	}
+	if c.OutcomeTTL == 0 {
+		c.OutcomeTTL = 24 * time.Hour
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -65,22 +91,26 @@ func (c *RequestsConfig) setDefaults() {
 }
 
 // Requests is the Handler for auth.request: it decodes a request, runs its
-// use case, and replies on the request's reply topic. Records that cannot
-// be answered go to the dead-letter topic.
+// use case once, and replies on the request's reply topic. Records that
+// cannot be answered go to the dead-letter topic.
+//
+// Every request has one outcome. The use case's writes and the sealed reply
+// commit in one transaction; a request whose reply is stored (redelivered
+// after a crash, or retried by its client with the same request id) gets
+// that reply again and nothing is done twice. Failures that retrying may
+// cure (UNAVAILABLE, DEADLINE_EXCEEDED, RATE_LIMITED, INTERNAL) are answered
+// but not stored, so a retry with the same request id is handled afresh.
 type Requests struct {
-	codec   *schemas.Codec
-	replies Replier
-	dead    DeadLetterer
-	uc      UseCases
-	cfg     RequestsConfig
+	deps RequestsDeps
+	cfg  RequestsConfig
 }
 
 var _ Handler = (*Requests)(nil)
 
 // NewRequests returns the request Handler.
-func NewRequests(codec *schemas.Codec, replies Replier, dead DeadLetterer, uc UseCases, cfg RequestsConfig) *Requests {
+func NewRequests(deps RequestsDeps, cfg RequestsConfig) *Requests {
 	cfg.setDefaults()
-	return &Requests{codec: codec, replies: replies, dead: dead, uc: uc, cfg: cfg}
+	return &Requests{deps: deps, cfg: cfg}
 }
 
 // Dead-letter reasons.
@@ -92,91 +122,164 @@ const (
 
 // Handle implements Handler.
 func (r *Requests) Handle(ctx context.Context, msg *kafka.Message) error {
-	route, err := r.replies.RouteFor(msg)
+	route, err := r.deps.Replies.RouteFor(msg)
 	if err != nil {
 		reason := reasonBadReplyHeaders
 		if errors.Is(err, producers.ErrReplyTopicNotAllowed) {
 			reason = reasonReplyTopicNotAllowed
 		}
 		r.cfg.Logger.Warn("request cannot be answered; dead-lettered", "reason", reason, "err", err)
-		return r.dead.Send(ctx, msg, reason, err.Error())
+		return r.deps.DeadLetters.Send(ctx, msg, reason, err.Error())
 	}
 
-	req, err := r.codec.DecodeRequest(ctx, msg.Value)
+	req, err := r.deps.Codec.DecodeRequest(ctx, msg.Value)
 	if err != nil {
 		if errors.Is(err, schemas.ErrRegistryUnavailable) {
 			return err // transient: the pool retries
 		}
 		r.cfg.Logger.Warn("undecodable request; dead-lettered", "err", err)
-		if err := r.dead.Send(ctx, msg, reasonUndecodable, err.Error()); err != nil {
+		if err := r.deps.DeadLetters.Send(ctx, msg, reasonUndecodable, err.Error()); err != nil {
 			return err
 		}
 		if route.CorrelationID == nil {
 			return nil // nobody could match a reply
 		}
-		return r.reply(ctx, route, "", domain.Errorf(domain.CodeInvalid, "request is not a valid AuthRequest: %v", err))
+		return r.send(ctx, route, r.errorReply("", domain.Errorf(domain.CodeInvalid, "request is not a valid AuthRequest: %v", err)))
 	}
 
 	start := r.cfg.Now()
-	result, err := r.run(ctx, req)
-	if ctx.Err() != nil {
-		return ctx.Err() // shutting down: no outcome yet, consumed again later
+	rep, err := r.answer(ctx, req)
+	if err != nil {
+		return err // shutting down: no outcome yet, consumed again later
 	}
 	r.cfg.Logger.Info("request handled", "op", opName(req.Operation), "request_id", req.RequestID,
-		"client_id", req.Client.ClientID, "code", codeOf(err), "duration_ms", r.cfg.Now().Sub(start).Milliseconds())
-	if err != nil {
-		return r.reply(ctx, route, req.RequestID, err)
-	}
-	return r.send(ctx, route, &schemas.Response{RequestID: req.RequestID, Status: schemas.StatusOK, Result: result}, "")
+		"client_id", req.Client.ClientID, "code", codeOf(rep.code), "replayed", rep.replayed,
+		"duration_ms", r.cfg.Now().Sub(start).Milliseconds())
+	return r.send(ctx, route, rep)
 }
 
-// run runs the request's use case, retrying while its stores are
-// unavailable, within the retry window and the request's deadline.
-func (r *Requests) run(ctx context.Context, req *schemas.Request) (schemas.Result, error) {
-	now := r.cfg.Now()
-	until := now.Add(r.cfg.RetryWindow)
+// reply is an encoded response and its error code ("" for success).
+type reply struct {
+	value    []byte
+	code     domain.Code
+	replayed bool // from the outcome store
+}
+
+// errRaced means another delivery of the request stored its outcome first.
+var errRaced = errors.New("outcome stored by another delivery")
+
+// answer returns the reply to req: the stored one if there is one, else the
+// outcome of running its use case. While a store is unavailable it retries,
+// within the retry window and the request's deadline, then answers
+// UNAVAILABLE. It returns an error only when ctx ends first.
+func (r *Requests) answer(ctx context.Context, req *schemas.Request) (reply, error) {
+	key := domain.RequestKey{ClientID: req.Client.ClientID, RequestID: req.RequestID}
+	if err := key.Validate(); err != nil {
+		return r.errorReply(req.RequestID, err), nil
+	}
+	until := r.cfg.Now().Add(r.cfg.RetryWindow)
 	if req.Deadline != nil {
-		if !now.Before(*req.Deadline) {
-			return nil, domain.Errorf(domain.CodeDeadlineExceeded, "deadline passed before the request was read")
-		}
-		if req.Deadline.Before(until) {
-			until = *req.Deadline
-		}
+		until = minTime(until, *req.Deadline)
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, *req.Deadline)
 		defer cancel()
 	}
 	backoff := 100 * time.Millisecond
 	for {
-		result, err := r.dispatch(ctx, req)
-		if domain.ErrorCode(err) != domain.CodeUnavailable || r.cfg.Now().Add(backoff).After(until) {
-			if err != nil && errors.Is(err, context.DeadlineExceeded) {
+		rep, err := r.attempt(ctx, req, key)
+		switch {
+		case err == nil:
+			return rep, nil
+		case errors.Is(err, errRaced):
+			continue // the stored outcome is there now
+		case ctx.Err() != nil:
+			if req.Deadline == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return reply{}, ctx.Err()
+			}
+			if domain.ErrorCode(err) != domain.CodeDeadlineExceeded {
 				err = &domain.Error{Code: domain.CodeDeadlineExceeded, Message: "deadline passed while handling the request", Err: err}
 			}
-			return result, err
+		case domain.ErrorCode(err) == domain.CodeUnavailable && !r.cfg.Now().Add(backoff).After(until):
+			r.cfg.Logger.Warn("store unavailable, retrying request", "request_id", req.RequestID, "backoff", backoff, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
 		}
-		r.cfg.Logger.Warn("store unavailable, retrying request", "request_id", req.RequestID, "backoff", backoff, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
+		return r.errorReply(req.RequestID, err), nil
 	}
+}
+
+// attempt answers from the outcome store, or runs the use case and stores
+// its outcome in the same transaction. Its error is one to retry on or to
+// answer with; a use case's failure that is final is stored and returned as
+// a reply.
+func (r *Requests) attempt(ctx context.Context, req *schemas.Request, key domain.RequestKey) (reply, error) {
+	ad := []byte(key.ClientID + "\x00" + key.RequestID)
+	now := r.cfg.Now()
+	stored, err := r.deps.Outcomes.Outcome(ctx, key, now)
+	if err == nil {
+		value, err := r.deps.Sealer.Open(stored.Reply, ad)
+		if err != nil {
+			return reply{}, fmt.Errorf("open stored reply: %w", err)
+		}
+		return reply{value: value, code: stored.Code, replayed: true}, nil
+	}
+	if domain.ErrorCode(err) != domain.CodeNotFound {
+		return reply{}, fmt.Errorf("load outcome: %w", err)
+	}
+	if req.Deadline != nil && !now.Before(*req.Deadline) {
+		return reply{}, domain.Errorf(domain.CodeDeadlineExceeded, "deadline passed before the request was read")
+	}
+
+	var rep reply
+	err = r.deps.Tx.InTx(ctx, func(ctx context.Context) error {
+		result, err := r.dispatch(ctx, req)
+		if err != nil && !final(err) {
+			return err // nothing is stored, and the use case's writes roll back
+		}
+		if err != nil {
+			rep = r.errorReply(req.RequestID, err)
+		} else {
+			rep = r.encode(&schemas.Response{RequestID: req.RequestID, Status: schemas.StatusOK, Result: result}, "")
+		}
+		err = r.deps.Outcomes.SaveOutcome(ctx, domain.Outcome{
+			Key: key, Code: rep.code, Reply: r.deps.Sealer.Seal(rep.value, ad),
+			CreatedAt: now, ExpiresAt: now.Add(r.cfg.OutcomeTTL),
+		})
+		if domain.ErrorCode(err) == domain.CodeConflict {
+			return errRaced
+		}
+		return err
+	})
+	return rep, err
+}
+
+// final reports whether a use case's failure is the request's outcome, to
+// store and replay, rather than a condition a retry may change.
+func final(err error) bool {
+	switch domain.ErrorCode(err) {
+	case domain.CodeInvalid, domain.CodeUnauthorized, domain.CodeConflict, domain.CodeNotFound:
+		return true
+	}
+	return false
 }
 
 // dispatch runs the use case named by the request's operation.
 func (r *Requests) dispatch(ctx context.Context, req *schemas.Request) (schemas.Result, error) {
 	client := domain.Client{ID: req.Client.ClientID, IP: deref(req.Client.IP), UserAgent: deref(req.Client.UserAgent)}
+	uc := r.deps.UseCases
 	switch op := req.Operation.(type) {
 	case *schemas.Register:
-		res, err := r.uc.Register.Handle(ctx, handlers.Register{Email: op.Email, Password: op.Password, Client: client})
+		res, err := uc.Register.Handle(ctx, handlers.Register{Email: op.Email, Password: op.Password, Client: client})
 		if err != nil {
 			return nil, err
 		}
 		return &schemas.RegisterResult{UserID: string(res.UserID)}, nil
 	case *schemas.Login:
-		res, err := r.uc.Login.Handle(ctx, handlers.Login{Email: op.Email, Password: op.Password, Client: client})
+		res, err := uc.Login.Handle(ctx, handlers.Login{Email: op.Email, Password: op.Password, Client: client})
 		if err != nil {
 			return nil, err
 		}
@@ -192,8 +295,9 @@ func (r *Requests) dispatch(ctx context.Context, req *schemas.Request) (schemas.
 	return nil, domain.Errorf(domain.CodeInvalid, "unsupported operation %T", req.Operation)
 }
 
-// reply answers with an error.
-func (r *Requests) reply(ctx context.Context, route producers.Route, requestID string, err error) error {
+// errorReply encodes the reply to a failed request. Only the error's
+// caller-safe message, field and retry-after reach the wire.
+func (r *Requests) errorReply(requestID string, err error) reply {
 	code := domain.ErrorCode(err)
 	status, ok := schemas.StatusFromCode(string(code))
 	if !ok {
@@ -212,24 +316,28 @@ func (r *Requests) reply(ctx context.Context, route producers.Route, requestID s
 			e.RetryAfterMs = &ms
 		}
 	}
-	return r.send(ctx, route, &schemas.Response{RequestID: requestID, Status: status, Result: e}, code)
+	return r.encode(&schemas.Response{RequestID: requestID, Status: status, Result: e}, code)
 }
 
-func (r *Requests) send(ctx context.Context, route producers.Route, resp *schemas.Response, code domain.Code) error {
-	value, err := r.codec.EncodeResponse(resp)
+// encode encodes a response. One the schema cannot carry is a bug; the
+// caller still gets an answer.
+func (r *Requests) encode(resp *schemas.Response, code domain.Code) reply {
+	value, err := r.deps.Codec.EncodeResponse(resp)
 	if err != nil {
-		// A response the schema cannot carry is a bug; the caller still
-		// gets an answer.
 		r.cfg.Logger.Error("encode response", "request_id", resp.RequestID, "err", err)
-		code = domain.CodeInternal
-		value, err = r.codec.EncodeResponse(&schemas.Response{
+		value, err = r.deps.Codec.EncodeResponse(&schemas.Response{
 			RequestID: resp.RequestID, Status: schemas.StatusInternal, Result: &schemas.Error{Message: "internal error"},
 		})
 		if err != nil {
-			return fmt.Errorf("encode internal error response: %w", err)
+			panic(fmt.Sprintf("encode the internal error response: %v", err)) // the schema itself is broken
 		}
+		code = domain.CodeInternal
 	}
-	return r.replies.Send(ctx, route, code, value)
+	return reply{value: value, code: code}
+}
+
+func (r *Requests) send(ctx context.Context, route producers.Route, rep reply) error {
+	return r.deps.Replies.Send(ctx, route, rep.code, rep.value)
 }
 
 func opName(op schemas.Operation) string {
@@ -242,11 +350,11 @@ func opName(op schemas.Operation) string {
 	return fmt.Sprintf("%T", op)
 }
 
-func codeOf(err error) string {
-	if err == nil {
+func codeOf(code domain.Code) string {
+	if code == "" {
 		return "ok"
 	}
-	return string(domain.ErrorCode(err))
+	return string(code)
 }
 
 func deref(s *string) string {
@@ -254,4 +362,11 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

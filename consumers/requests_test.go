@@ -3,6 +3,7 @@ package consumers_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,8 +13,10 @@ import (
 	"github.com/authworker/authworker/consumers"
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/handlers"
+	"github.com/authworker/authworker/inmem"
 	"github.com/authworker/authworker/producers"
 	"github.com/authworker/authworker/schemas"
+	"github.com/authworker/authworker/seal"
 )
 
 // fakeReplier records replies; routes come from a real producers.Replies so
@@ -75,6 +78,8 @@ func (u *useCase[C, R]) Handle(context.Context, C) (R, error) {
 
 type fixture struct {
 	codec    *schemas.Codec
+	outcomes *inmem.OutcomeRepository
+	sealer   *seal.Box
 	replies  *fakeReplier
 	dead     *fakeDeadLetters
 	register *useCase[handlers.Register, handlers.RegisterResult]
@@ -94,8 +99,14 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sealer, err := seal.NewBox(make([]byte, seal.KeySize), "outcomes")
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := &fixture{
 		codec:    codec,
+		outcomes: inmem.NewOutcomeRepository(),
+		sealer:   sealer,
 		replies:  &fakeReplier{routes: routes},
 		dead:     &fakeDeadLetters{},
 		register: &useCase[handlers.Register, handlers.RegisterResult]{result: handlers.RegisterResult{UserID: "u1"}},
@@ -103,9 +114,20 @@ func newFixture(t *testing.T) *fixture {
 			UserID: "u1", SessionID: "s1", AccessToken: domain.AccessToken{Token: "at", ExpiresAt: now}, RefreshToken: "rt", RefreshTokenExpiresAt: now,
 		}},
 	}
-	f.requests = consumers.NewRequests(codec, f.replies, f.dead, consumers.UseCases{Register: f.register, Login: f.login},
-		consumers.RequestsConfig{RetryWindow: time.Second, Now: func() time.Time { return now }})
+	f.requests = f.newRequests(consumers.RequestsConfig{RetryWindow: time.Second, Now: func() time.Time { return now }})
 	return f
+}
+
+func (f *fixture) newRequests(cfg consumers.RequestsConfig) *consumers.Requests {
+	return consumers.NewRequests(consumers.RequestsDeps{
+		Codec:       f.codec,
+		Replies:     f.replies,
+		DeadLetters: f.dead,
+		UseCases:    consumers.UseCases{Register: f.register, Login: f.login},
+		Outcomes:    f.outcomes,
+		Tx:          inmem.Transactor{},
+		Sealer:      f.sealer,
+	}, cfg)
 }
 
 func (f *fixture) message(t *testing.T, req *schemas.Request, headers ...kafka.Header) *kafka.Message {
@@ -137,7 +159,7 @@ func request(op schemas.Operation) *schemas.Request {
 var correlation = kafka.Header{Key: producers.HeaderCorrelationID, Value: []byte{1, 2, 3}}
 
 func TestRequestsAnswer(t *testing.T) {
-	past, future := now.Add(-time.Second), now.Add(time.Minute)
+	past, future := now.Add(-time.Second), time.Now().Add(time.Minute) // contexts run on the real clock
 	tests := []struct {
 		name       string
 		prepare    func(*fixture)
@@ -156,9 +178,9 @@ func TestRequestsAnswer(t *testing.T) {
 		{"UnavailableRetriedThenOK", func(f *fixture) {
 			f.login.failures, f.login.failWith = 2, domain.Unavailable("user store", errors.New("down"))
 		}, request(&schemas.Login{Email: "ada@example.com", Password: "pw"}), schemas.StatusOK, ""},
-		{"DeadlinePassed", nil, &schemas.Request{RequestID: "r1", Deadline: &past, Operation: &schemas.Login{Email: "a@example.com", Password: "pw"}},
+		{"DeadlinePassed", nil, &schemas.Request{RequestID: "r1", Client: schemas.ClientMetadata{ClientID: "web"}, Deadline: &past, Operation: &schemas.Login{Email: "a@example.com", Password: "pw"}},
 			schemas.StatusDeadlineExceeded, domain.CodeDeadlineExceeded},
-		{"DeadlineAhead", nil, &schemas.Request{RequestID: "r1", Deadline: &future, Operation: &schemas.Login{Email: "a@example.com", Password: "pw"}},
+		{"DeadlineAhead", nil, &schemas.Request{RequestID: "r1", Client: schemas.ClientMetadata{ClientID: "web"}, Deadline: &future, Operation: &schemas.Login{Email: "a@example.com", Password: "pw"}},
 			schemas.StatusOK, ""},
 	}
 	for _, tt := range tests {
@@ -215,8 +237,7 @@ func TestRequestsUnavailableBeyondWindow(t *testing.T) {
 	f := newFixture(t)
 	f.login.failures, f.login.failWith = 1000, domain.Unavailable("user store", errors.New("down"))
 	clock := now
-	f.requests = consumers.NewRequests(f.codec, f.replies, f.dead, consumers.UseCases{Register: f.register, Login: f.login},
-		consumers.RequestsConfig{RetryWindow: 300 * time.Millisecond, Now: func() time.Time { clock = clock.Add(100 * time.Millisecond); return clock }})
+	f.requests = f.newRequests(consumers.RequestsConfig{RetryWindow: 300 * time.Millisecond, Now: func() time.Time { clock = clock.Add(100 * time.Millisecond); return clock }})
 	if err := f.requests.Handle(context.Background(), f.message(t, request(&schemas.Login{Email: "a@example.com", Password: "pw"}))); err != nil {
 		t.Fatal(err)
 	}
@@ -273,8 +294,7 @@ func TestRequestsDeadLetters(t *testing.T) {
 func TestRequestsShutdownLeavesNoOutcome(t *testing.T) {
 	f := newFixture(t)
 	f.login.failures, f.login.failWith = 1000, domain.Unavailable("user store", errors.New("down"))
-	f.requests = consumers.NewRequests(f.codec, f.replies, f.dead, consumers.UseCases{Register: f.register, Login: f.login},
-		consumers.RequestsConfig{RetryWindow: time.Minute})
+	f.requests = f.newRequests(consumers.RequestsConfig{RetryWindow: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	err := f.requests.Handle(ctx, f.message(t, request(&schemas.Login{Email: "a@example.com", Password: "pw"})))
@@ -283,5 +303,85 @@ func TestRequestsShutdownLeavesNoOutcome(t *testing.T) {
 	}
 	if len(f.replies.sent) != 0 {
 		t.Errorf("%d replies sent during shutdown, want none", len(f.replies.sent))
+	}
+}
+
+func TestRequestsReplayStoredOutcome(t *testing.T) {
+	tests := []struct {
+		name      string
+		prepare   func(*fixture)
+		req       *schemas.Request
+		wantCalls int // use case calls for two deliveries
+		wantStore bool
+	}{
+		{"SuccessOnce", nil, request(&schemas.Register{Email: "a@example.com", Password: "pw"}), 1, true},
+		{"FinalFailureOnce", func(f *fixture) {
+			f.register.failures, f.register.failWith = 2, domain.Errorf(domain.CodeConflict, "email already registered")
+		}, request(&schemas.Register{Email: "a@example.com", Password: "pw"}), 1, true},
+		{"RateLimitedAgain", func(f *fixture) {
+			f.register.failures, f.register.failWith = 2, &domain.Error{Code: domain.CodeRateLimited, Message: "slow down", RetryAfter: time.Second}
+		}, request(&schemas.Register{Email: "a@example.com", Password: "pw"}), 2, false},
+		{"InternalAgain", func(f *fixture) {
+			f.register.failures, f.register.failWith = 2, errors.New("bug")
+		}, request(&schemas.Register{Email: "a@example.com", Password: "pw"}), 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tt.prepare != nil {
+				tt.prepare(f)
+			}
+			msg := f.message(t, tt.req, correlation)
+			for range 2 {
+				if err := f.requests.Handle(context.Background(), msg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if f.register.calls != tt.wantCalls {
+				t.Errorf("use case ran %d times for two deliveries, want %d", f.register.calls, tt.wantCalls)
+			}
+			if len(f.replies.sent) != 2 {
+				t.Fatalf("%d replies, want 2", len(f.replies.sent))
+			}
+			first, second := f.replies.sent[0], f.replies.sent[1]
+			if tt.wantStore && (string(first.value) != string(second.value) || first.code != second.code) {
+				t.Error("the second delivery's reply differs from the first, want it replayed")
+			}
+			stored, err := f.outcomes.Outcome(context.Background(), domain.RequestKey{ClientID: "web", RequestID: "r1"}, now)
+			if gotStore := err == nil; gotStore != tt.wantStore {
+				t.Fatalf("outcome stored = %v (%v), want %v", gotStore, err, tt.wantStore)
+			}
+			if tt.wantStore && strings.Contains(string(stored.Reply), "u1") {
+				t.Error("stored reply is not sealed")
+			}
+		})
+	}
+}
+
+func TestRequestsNeedIDs(t *testing.T) {
+	tests := []struct {
+		name      string
+		req       *schemas.Request
+		wantField string
+	}{
+		{"NoRequestID", &schemas.Request{Client: schemas.ClientMetadata{ClientID: "web"}, Operation: &schemas.Login{Email: "a@example.com", Password: "pw"}}, "requestId"},
+		{"NoClientID", &schemas.Request{RequestID: "r1", Operation: &schemas.Login{Email: "a@example.com", Password: "pw"}}, "client.clientId"},
+		{"LongRequestID", &schemas.Request{RequestID: strings.Repeat("r", 256), Client: schemas.ClientMetadata{ClientID: "web"}, Operation: &schemas.Login{Email: "a@example.com", Password: "pw"}}, "requestId"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if err := f.requests.Handle(context.Background(), f.message(t, tt.req)); err != nil {
+				t.Fatal(err)
+			}
+			resp, code := f.onlyReply(t)
+			e, ok := resp.Result.(*schemas.Error)
+			if code != domain.CodeInvalid || !ok || e.Field == nil || *e.Field != tt.wantField {
+				t.Errorf("reply %s %#v, want INVALID on %s", resp.Status, resp.Result, tt.wantField)
+			}
+			if f.login.calls != 0 {
+				t.Error("use case ran for a request without ids")
+			}
+		})
 	}
 }

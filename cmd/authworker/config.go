@@ -40,6 +40,7 @@ type Config struct {
 	ConsumerGroup     string
 	Workers           int
 	RetryWindow       time.Duration
+	OutcomeTTL        time.Duration
 	ShutdownTimeout   time.Duration
 	PasswordMinLength int
 	Argon2MemoryKiB   int
@@ -122,6 +123,8 @@ func settings() []setting {
 			func(c *Config, v string) (err error) { c.Workers, err = positiveInt(v); return }},
 		{"AUTH_RETRY_WINDOW", "10s", "how long a request is retried while a store is down before it is answered UNAVAILABLE",
 			func(c *Config, v string) (err error) { c.RetryWindow, err = positiveDuration(v); return }},
+		{"AUTH_OUTCOME_TTL", "24h", "how long replies are kept to answer redelivered and retried requests",
+			func(c *Config, v string) (err error) { c.OutcomeTTL, err = positiveDuration(v); return }},
 		{"AUTH_SHUTDOWN_TIMEOUT", "15s", "how long requests in flight may finish at shutdown",
 			func(c *Config, v string) (err error) { c.ShutdownTimeout, err = positiveDuration(v); return }},
 		{"AUTH_PASSWORD_MIN_LENGTH", "15", "minimum password length in characters",

@@ -26,6 +26,7 @@ import (
 	"github.com/authworker/authworker/producers"
 	"github.com/authworker/authworker/redis"
 	"github.com/authworker/authworker/schemas"
+	"github.com/authworker/authworker/seal"
 	"github.com/authworker/authworker/tokens"
 )
 
@@ -64,6 +65,7 @@ type Main struct {
 	logger *slog.Logger
 
 	db       *postgres.DB
+	outcomes *postgres.OutcomeRepository
 	redis    *redis.Client
 	producer *producers.Producer
 	issuer   *tokens.Issuer
@@ -198,8 +200,13 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_LOCK_AFTER/AUTH_SOURCE_LIMIT: %w", err)
 	}
+	sealer, err := seal.NewBox(cfg.KeyEncryptionKey, "outcomes")
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
+	}
 	users := postgres.NewUserRepository(m.db)
-	return consumers.NewRequests(codec, replies, producers.NewDeadLetters(m.producer, cfg.DeadLetterTopic), consumers.UseCases{
+	m.outcomes = postgres.NewOutcomeRepository(m.db)
+	useCases := consumers.UseCases{
 		Register: handlers.NewRegisterHandler(handlers.RegisterDeps{
 			Users: users, Policy: policy, Hasher: hasher, NewID: newID, Now: time.Now,
 		}),
@@ -214,7 +221,16 @@ func (m *Main) requests() (*consumers.Requests, error) {
 			Random:   rand.Reader,
 			Logger:   m.logger,
 		}, handlers.SessionConfig{SessionTTL: cfg.SessionTTL, RefreshIdleTTL: cfg.RefreshIdleTTL}),
-	}, consumers.RequestsConfig{RetryWindow: cfg.RetryWindow, Logger: m.logger}), nil
+	}
+	return consumers.NewRequests(consumers.RequestsDeps{
+		Codec:       codec,
+		Replies:     replies,
+		DeadLetters: producers.NewDeadLetters(m.producer, cfg.DeadLetterTopic),
+		UseCases:    useCases,
+		Outcomes:    m.outcomes,
+		Tx:          m.db,
+		Sealer:      sealer,
+	}, consumers.RequestsConfig{RetryWindow: cfg.RetryWindow, OutcomeTTL: cfg.OutcomeTTL, Logger: m.logger}), nil
 }
 
 // Run consumes requests and serves HTTP until ctx ends or either fails.
@@ -229,9 +245,38 @@ func (m *Main) Run(ctx context.Context) error {
 	wg.Go(func() { errs[0] = m.pool.Run(ctx); cancel() })
 	wg.Go(func() { errs[1] = m.http.Run(ctx); cancel() })
 	wg.Go(func() { m.issuer.Run(ctx) })
+	wg.Go(func() { m.purgeOutcomes(ctx) })
 	wg.Wait()
 	m.logger.Info("authworker stopped")
 	return errors.Join(errs...)
+}
+
+// purgeOutcomes deletes expired request outcomes every few minutes, in
+// batches so that no statement runs long. Every worker does it; they do not
+// get in each other's way.
+func (m *Main) purgeOutcomes(ctx context.Context) {
+	const batch = 1000
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for ctx.Err() == nil {
+			n, err := m.outcomes.DeleteExpiredOutcomes(ctx, time.Now(), batch)
+			if err != nil {
+				if ctx.Err() == nil {
+					m.logger.Warn("purge expired outcomes", "err", err)
+				}
+				break
+			}
+			if n < batch {
+				break
+			}
+		}
+	}
 }
 
 // Close releases the connections. It is safe after a failed Open.

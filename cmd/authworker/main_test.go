@@ -520,3 +520,55 @@ func TestOpenErrorsNameTheVariable(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestsAreIdempotent sends requests again with the same request id,
+// as a redelivery after a crash or a client's retry would: they get the
+// first reply again and nothing is done twice.
+func TestRequestsAreIdempotent(t *testing.T) {
+	w := startWorker(t)
+	c := w.client(t)
+	ctx := context.Background()
+	email := testenv.Unique("ida") + "@example.com"
+
+	first, err := c.Register(ctx, email, password, client.WithRequestID("register-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Register(ctx, email, password, client.WithRequestID("register-1"))
+	if err != nil {
+		t.Fatalf("register again with the same request id: %v, want the first reply", err)
+	}
+	if again.UserID != first.UserID {
+		t.Errorf("replayed user id %q, first %q", again.UserID, first.UserID)
+	}
+	if _, err := c.Register(ctx, email, password, client.WithRequestID("register-2")); domain.ErrorCode(err) != domain.CodeConflict {
+		t.Errorf("register with a new request id: %v, want conflict", err)
+	}
+
+	login1, err := c.Login(ctx, email, password, client.WithRequestID("login-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	login1Again, err := c.Login(ctx, email, password, client.WithRequestID("login-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if login1Again.SessionID != login1.SessionID || login1Again.RefreshToken != login1.RefreshToken || login1Again.AccessToken != login1.AccessToken {
+		t.Error("a replayed login opened another session, want the first reply")
+	}
+	login2, err := c.Login(ctx, email, password, client.WithRequestID("login-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if login2.SessionID == login1.SessionID {
+		t.Error("a new login request reused the session of another")
+	}
+
+	// A failure is an outcome too: the same wrong-password request is
+	// answered from the store and counted once.
+	for range 2 {
+		if _, err := c.Login(ctx, email, "not the password at all", client.WithRequestID("login-bad")); domain.ErrorCode(err) != domain.CodeUnauthorized {
+			t.Fatalf("wrong password: %v, want unauthorized", err)
+		}
+	}
+}

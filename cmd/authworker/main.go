@@ -89,7 +89,10 @@ func (m *Main) Open(ctx context.Context) error {
 	cfg := m.cfg
 
 	var err error
-	if m.db, err = postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL}); err != nil {
+	// Each request in flight holds a connection for its transaction; the
+	// rest serve outcome lookups, readiness probes and key reloads.
+	maxConns := int32(cfg.Workers + 4)
+	if m.db, err = postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, MaxConns: maxConns}); err != nil {
 		return fmt.Errorf("postgres (DATABASE_URL): %w", err)
 	}
 	if err := m.db.Migrate(ctx); err != nil {

@@ -147,6 +147,21 @@ func (t RefreshToken) Matches(secret string) bool {
 	return subtle.ConstantTimeCompare(t.Hash, HashRefreshToken(secret)) == 1
 }
 
+// CheckRefreshToken returns a CodeInternal error unless t can be stored as
+// one of s's refresh tokens: s has a valid id, t belongs to s, and t's hash
+// is a SHA-256. Storage adapters call it before writing.
+func (s *Session) CheckRefreshToken(t RefreshToken) error {
+	switch {
+	case !ValidID(string(s.id)):
+		return Errorf(CodeInternal, "session id is not a UUID")
+	case t.SessionID != s.id:
+		return Errorf(CodeInternal, "refresh token belongs to another session")
+	case len(t.Hash) != sha256.Size:
+		return Errorf(CodeInternal, "refresh token hash is not a SHA-256")
+	}
+	return nil
+}
+
 // SessionRepository stores sessions and their refresh tokens.
 type SessionRepository interface {
 	// CreateSession stores a new session together with its first refresh

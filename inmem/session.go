@@ -3,7 +3,6 @@ package inmem
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"slices"
 	"sync"
 
@@ -41,15 +40,11 @@ func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session
 	if err := checkContext(ctx, sessionStore); err != nil {
 		return err
 	}
+	if err := s.CheckRefreshToken(first); err != nil {
+		return err
+	}
 	snap := s.Snapshot()
-	switch {
-	case !domain.ValidID(string(snap.ID)):
-		return domain.Errorf(domain.CodeInternal, "session id is not a UUID")
-	case first.SessionID != snap.ID:
-		return domain.Errorf(domain.CodeInternal, "refresh token belongs to another session")
-	case len(first.Hash) != sha256.Size:
-		return domain.Errorf(domain.CodeInternal, "refresh token hash is not a SHA-256")
-	case !r.users.exists(snap.UserID):
+	if !r.users.exists(snap.UserID) {
 		return domain.Errorf(domain.CodeNotFound, "user not found")
 	}
 	snap.CreatedAt, snap.ExpiresAt = storedTime(snap.CreatedAt), storedTime(snap.ExpiresAt)

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 
 	"github.com/authworker/authworker/domain"
@@ -30,15 +29,11 @@ func NewSessionRepository(db *DB) *SessionRepository {
 // not a UUID. In a transaction it runs in a savepoint, so that a conflict or
 // a missing user leaves the transaction usable.
 func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session, first domain.RefreshToken) error {
+	if err := s.CheckRefreshToken(first); err != nil {
+		return err
+	}
 	snap := s.Snapshot()
-	switch {
-	case !domain.ValidID(string(snap.ID)):
-		return domain.Errorf(domain.CodeInternal, "session id is not a UUID")
-	case first.SessionID != snap.ID:
-		return domain.Errorf(domain.CodeInternal, "refresh token belongs to another session")
-	case len(first.Hash) != sha256.Size:
-		return domain.Errorf(domain.CodeInternal, "refresh token hash is not a SHA-256")
-	case !domain.ValidID(string(snap.UserID)):
+	if !domain.ValidID(string(snap.UserID)) {
 		return errSessionUserNotFound(nil) // no user has such an id
 	}
 	err := r.db.atomic(ctx, func(q querier) error {

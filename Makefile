@@ -47,3 +47,9 @@ docker:
 
 clean:
 	rm -rf bin
+
+# A real Spring ReplyingKafkaTemplate against a real worker (interop/spring);
+# starts the services and its own worker on dedicated topics.
+.PHONY: interop
+interop:
+	scripts/interop.sh

@@ -7,7 +7,10 @@ SERVICES := scripts/services.sh
 # Exports DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS for the local
 # services, unless they are set already.
 WITH_ENV := eval "$$($(SERVICES) env)" &&
-KEK      := .services/kek
+# The local key-encryption key belongs with the local database, which is the
+# machine's PostgreSQL cluster, not this checkout's: every clone on the
+# machine must open the signing keys the others stored.
+KEK      := $(or $(XDG_STATE_HOME),$(HOME)/.local/state)/authworker/dev-kek
 
 .PHONY: build test lint run services services-down bench fuzz docker clean
 
@@ -28,7 +31,7 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# A key-encryption key for local runs, made once and kept out of git.
+# A key-encryption key for local runs, made once per machine.
 $(KEK):
 	@mkdir -p $(dir $@)
 	@umask 077 && head -c 32 /dev/urandom | base64 > $@

@@ -4,10 +4,12 @@
 # README's "a Spring ReplyingKafkaTemplate calls the worker unchanged".
 #
 #   1. scripts/services.sh up        PostgreSQL, Redis, Kafka (installs/starts)
-#   2. make build + the dev KEK      as `make run` does (.services/kek)
-#   3. bin/authworker in the background on DEDICATED topics and its own
-#      group and port, so a `make run` worker on the default topics neither
-#      answers these requests nor is disturbed:
+#   2. make build
+#   3. bin/authworker in the background on a fresh database of its own
+#      (dropped on exit) with a key-encryption key made for the run, and on
+#      DEDICATED topics with its own group and port, so a `make run` worker
+#      on the default topics neither answers these requests nor is
+#      disturbed, and whatever keys the shared database holds do not matter:
 #        AUTH_REQUEST_TOPIC=auth.request.interop
 #        AUTH_RESPONSE_TOPIC=AUTH_REPLY_TOPICS=auth.response.interop
 #        AUTH_DLQ_TOPIC=auth.request.interop.dlq
@@ -31,7 +33,6 @@ cd "$ROOT"
 STATE="$ROOT/.services/interop"
 LOG="$STATE/authworker.log"
 PIDFILE="$STATE/authworker.pid"
-KEK="$ROOT/.services/kek"
 HTTP_ADDR=${INTEROP_HTTP_ADDR:-127.0.0.1:18080}
 READY_TIMEOUT=${INTEROP_READY_TIMEOUT:-60}
 MVN=${MVN:-mvn}
@@ -67,6 +68,8 @@ stop_worker() { # pid: SIGTERM, wait for the graceful shutdown, then SIGKILL
 }
 
 WORKER_PID=""
+DB_NAME=""
+ADMIN_URL=""
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   local rc=$?
@@ -75,6 +78,10 @@ cleanup() {
     stop_worker "$WORKER_PID"
     wait "$WORKER_PID" 2>/dev/null || true
     rm -f "$PIDFILE"
+  fi
+  if [[ -n "$DB_NAME" ]]; then
+    psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS \"$DB_NAME\"" >/dev/null 2>&1 \
+      || log "could not drop database $DB_NAME"
   fi
   exit "$rc"
 }
@@ -85,14 +92,15 @@ trap 'exit 143' TERM
 command -v "$MVN" >/dev/null 2>&1 || die "Maven ('$MVN') not found; install it (Debian: apt-get install maven)"
 command -v curl >/dev/null 2>&1 || die "curl not found"
 command -v flock >/dev/null 2>&1 || die "flock not found (Debian: util-linux)"
+command -v psql >/dev/null 2>&1 || die "psql not found (Debian: postgresql-client)"
 
 # 1. Services.
 scripts/services.sh up >/dev/null
 eval "$(scripts/services.sh env)"
 
-# 2. Binaries and the dev key-encryption key, from the Makefile's own rules.
+# 2. Binaries.
 log "make build"
-make --no-print-directory -s build "${KEK#"$ROOT/"}"
+make --no-print-directory -s build
 
 mkdir -p "$STATE"
 # One run at a time: runs share the worker's group, port and pid file.
@@ -111,13 +119,19 @@ if curl -s -o /dev/null --max-time 2 "http://$HTTP_ADDR/healthz"; then
   die "something already serves http://$HTTP_ADDR; stop it or set INTEROP_HTTP_ADDR to a free address"
 fi
 
-# 3. The worker, on dedicated topics.
+# 3. The worker, on a database of its own and dedicated topics.
+ADMIN_URL=$DATABASE_URL
+DB_NAME="authworker_interop_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+psql -q "$ADMIN_URL" -c "CREATE DATABASE \"$DB_NAME\"" >/dev/null
+export DATABASE_URL="${ADMIN_URL%%\?*}"
+DATABASE_URL="${DATABASE_URL%/*}/$DB_NAME"
+[[ "$ADMIN_URL" == *\?* ]] && DATABASE_URL+="?${ADMIN_URL#*\?}"
 export AUTH_REQUEST_TOPIC=auth.request.interop
 export AUTH_RESPONSE_TOPIC=auth.response.interop
 export AUTH_REPLY_TOPICS=auth.response.interop
 export AUTH_DLQ_TOPIC=auth.request.interop.dlq
 log "starting bin/authworker on $AUTH_REQUEST_TOPIC -> $AUTH_RESPONSE_TOPIC (http $HTTP_ADDR, log $LOG)"
-AUTH_KEY_ENCRYPTION_KEY="${AUTH_KEY_ENCRYPTION_KEY:-$(cat "$KEK")}" \
+AUTH_KEY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
 AUTH_CONSUMER_GROUP=authworker-interop \
 HTTP_ADDR="$HTTP_ADDR" \
   "$ROOT/bin/authworker" >"$LOG" 2>&1 </dev/null 8>&- &

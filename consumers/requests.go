@@ -185,12 +185,13 @@ func (r *Requests) answer(ctx context.Context, req *schemas.Request) (reply, err
 		defer cancel()
 	}
 	backoff := 100 * time.Millisecond
-	for {
+	for races := 0; ; {
 		rep, err := r.attempt(ctx, req, key)
 		switch {
 		case err == nil:
 			return rep, nil
-		case errors.Is(err, errRaced):
+		case errors.Is(err, errRaced) && races < 3:
+			races++
 			continue // the stored outcome is there now
 		case ctx.Err() != nil:
 			if req.Deadline == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -67,7 +67,6 @@ func (c Config) Validate() error {
 
 // Server serves the HTTP endpoints.
 type Server struct {
-	cfg Config
 	srv *http.Server
 	ln  net.Listener
 }
@@ -137,8 +136,7 @@ func Listen(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: listen on %s: %w", cfg.Addr, err)
 	}
 	return &Server{
-		cfg: cfg,
-		ln:  ln,
+		ln: ln,
 		srv: &http.Server{
 			Handler:           NewHandler(cfg),
 			ReadHeaderTimeout: 5 * time.Second,

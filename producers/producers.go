@@ -138,8 +138,14 @@ func (p *Producer) Send(ctx context.Context, msg *kafka.Message) error {
 	}
 }
 
-// Ping checks that the brokers answer a metadata request within timeout.
-func (p *Producer) Ping(timeout time.Duration) error {
+// Ping checks that the brokers answer a metadata request before ctx's
+// deadline, or within two seconds when it has none. It returns
+// CodeUnavailable when they do not.
+func (p *Producer) Ping(ctx context.Context) error {
+	timeout := 2 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
 	if _, err := p.p.GetMetadata(nil, false, int(timeout.Milliseconds())); err != nil {
 		return domain.Unavailable("kafka", err)
 	}

@@ -143,7 +143,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Checks: []httpapi.Check{
 			{Name: "postgres", Check: m.db.Ping},
 			{Name: "redis", Check: m.redis.Ping},
-			{Name: "kafka", Check: func(ctx context.Context) error { return m.producer.Ping(timeLeft(ctx)) }},
+			{Name: "kafka", Check: m.producer.Ping},
 		},
 		Logger: m.logger,
 	})
@@ -296,11 +296,3 @@ func (m *Main) Close() {
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-// timeLeft returns the time until ctx's deadline, or two seconds.
-func timeLeft(ctx context.Context) time.Duration {
-	if d, ok := ctx.Deadline(); ok {
-		return time.Until(d)
-	}
-	return 2 * time.Second
-}

@@ -330,7 +330,10 @@ func (r *Requests) encode(resp *schemas.Response, code domain.Code) reply {
 			RequestID: resp.RequestID, Status: schemas.StatusInternal, Result: &schemas.Error{Message: "internal error"},
 		})
 		if err != nil {
-			panic(fmt.Sprintf("encode the internal error response: %v", err)) // the schema itself is broken
+			// Only a broken schema gets here; the auth_error header still
+			// tells the caller, and a crash would only loop on the record.
+			r.cfg.Logger.Error("encode internal error response", "request_id", resp.RequestID, "err", err)
+			value = nil
 		}
 		code = domain.CodeInternal
 	}

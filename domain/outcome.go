@@ -14,12 +14,14 @@ type RequestKey struct {
 	RequestID string
 }
 
-// MaxRequestKeyLen bounds both halves of a RequestKey, in characters.
+// MaxRequestKeyLen bounds both halves of a RequestKey, in bytes of their
+// UTF-8 form: what Kafka headers, the database index and clients in every
+// language count alike.
 const MaxRequestKeyLen = 255
 
 // Validate returns a CodeInvalid error naming the field ("client.clientId"
 // or "requestId") unless both halves are UTF-8 text of 1 to
-// MaxRequestKeyLen characters without NUL.
+// MaxRequestKeyLen bytes without NUL.
 func (k RequestKey) Validate() error {
 	for _, f := range []struct{ field, value string }{
 		{"client.clientId", k.ClientID},
@@ -28,8 +30,8 @@ func (k RequestKey) Validate() error {
 		if !utf8.ValidString(f.value) || strings.IndexByte(f.value, 0) >= 0 {
 			return Invalid(f.field, "%s must be UTF-8 text without NUL characters", f.field)
 		}
-		if n := utf8.RuneCountInString(f.value); n == 0 || n > MaxRequestKeyLen {
-			return Invalid(f.field, "%s must have 1 to %d characters", f.field, MaxRequestKeyLen)
+		if n := len(f.value); n == 0 || n > MaxRequestKeyLen {
+			return Invalid(f.field, "%s must be 1 to %d bytes long", f.field, MaxRequestKeyLen)
 		}
 	}
 	return nil

@@ -108,17 +108,22 @@ func TestValidID(t *testing.T) {
 }
 
 func TestRequestKeyValidate(t *testing.T) {
-	long := strings.Repeat("é", domain.MaxRequestKeyLen) // 255 characters, 510 bytes
+	// The limit counts bytes: 127 two-byte characters and one ASCII byte is
+	// the longest key; 128 two-byte characters are too long.
+	longest := strings.Repeat("é", domain.MaxRequestKeyLen/2) + "x"
 	tests := []struct {
 		name      string
 		key       domain.RequestKey
 		wantField string
 	}{
 		{"OK", domain.RequestKey{ClientID: "web", RequestID: "r1"}, ""},
-		{"LongestOK", domain.RequestKey{ClientID: long, RequestID: long}, ""},
+		{"LongestOK", domain.RequestKey{ClientID: longest, RequestID: longest}, ""},
+		{"LongestASCII", domain.RequestKey{ClientID: strings.Repeat("c", 255), RequestID: strings.Repeat("r", 255)}, ""},
 		{"NoClient", domain.RequestKey{RequestID: "r1"}, "client.clientId"},
 		{"NoRequest", domain.RequestKey{ClientID: "web"}, "requestId"},
-		{"TooLong", domain.RequestKey{ClientID: "web", RequestID: long + "x"}, "requestId"},
+		{"TooLong", domain.RequestKey{ClientID: "web", RequestID: strings.Repeat("r", 256)}, "requestId"},
+		{"TooManyBytes", domain.RequestKey{ClientID: "web", RequestID: strings.Repeat("é", 128)}, "requestId"},
+		{"ClientTooManyBytes", domain.RequestKey{ClientID: strings.Repeat("é", 128), RequestID: "r1"}, "client.clientId"},
 		{"NUL", domain.RequestKey{ClientID: "w\x00b", RequestID: "r1"}, "client.clientId"},
 		{"NotUTF8", domain.RequestKey{ClientID: "web", RequestID: "r\xff"}, "requestId"},
 	}

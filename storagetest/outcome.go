@@ -224,12 +224,17 @@ func testInvalidRequestKey(t *testing.T, outcomes domain.OutcomeRepository) {
 	}
 }
 
-// testLongestRequestKey: the limit counts characters, not bytes.
+// testLongestRequestKey: the limit counts bytes, so the store takes 255
+// bytes of multi-byte characters and refuses 256.
 func testLongestRequestKey(t *testing.T, outcomes domain.OutcomeRepository) {
-	o := NewOutcome(strings.Repeat("é", 255))
-	o.Key.RequestID = strings.Repeat("ü", 255)
+	o := NewOutcome(strings.Repeat("é", 127) + "x")
+	o.Key.RequestID = strings.Repeat("ü", 127) + "y"
 	saveOutcome(t, outcomes, o)
 	checkOutcome(t, loadOutcome(t, outcomes, o.Key, baseTime), o)
+
+	tooLong := NewOutcome("web")
+	tooLong.Key.RequestID = strings.Repeat("ü", 128)
+	checkCode(t, "SaveOutcome with a 256-byte request id", outcomes.SaveOutcome(context.Background(), tooLong), domain.CodeInvalid)
 }
 
 func testOutcomeWithoutReply(t *testing.T, outcomes domain.OutcomeRepository) {

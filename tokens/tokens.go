@@ -50,12 +50,18 @@ type Config struct {
 	Logger *slog.Logger     // default discards
 }
 
+// Defaults of Config.
+const (
+	DefaultAccessTTL = 15 * time.Minute
+	DefaultAlgorithm = EdDSA
+)
+
 func (c *Config) setDefaults() {
 	if c.AccessTTL == 0 {
-		c.AccessTTL = 15 * time.Minute
+		c.AccessTTL = DefaultAccessTTL
 	}
 	if c.Algorithm == "" {
-		c.Algorithm = EdDSA
+		c.Algorithm = DefaultAlgorithm
 	}
 	if c.ReloadInterval == 0 {
 		c.ReloadInterval = time.Minute
@@ -133,18 +139,34 @@ func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Confi
 }
 
 // ensureSigningKey creates a key for the configured algorithm unless one that
-// signs now exists. The repository serialises workers starting together.
+// signs now exists. The key is generated before the repository's update
+// runs, so that no lock is held while it is (an RSA-3072 key takes up to
+// seconds); the update, which serialises workers starting together, keeps
+// it only if no other worker stored one meanwhile.
 func (i *Issuer) ensureSigningKey(ctx context.Context) error {
 	now := i.cfg.Now()
-	return i.store.UpdateSigningKeys(ctx, now, func(keys []domain.SigningKey) ([]domain.SigningKey, error) {
+	signs := func(keys []domain.SigningKey) bool {
 		for _, k := range keys {
 			if k.Algorithm == i.cfg.Algorithm && k.Signs(now) {
-				return nil, nil
+				return true
 			}
 		}
-		k, err := newSigningKey(i.cfg.Algorithm, i.box, i.cfg.Random, now)
-		if err != nil {
-			return nil, err
+		return false
+	}
+	stored, err := i.store.SigningKeys(ctx, now)
+	if err != nil {
+		return err
+	}
+	if signs(stored) {
+		return nil
+	}
+	k, err := newSigningKey(i.cfg.Algorithm, i.box, i.cfg.Random, now)
+	if err != nil {
+		return err
+	}
+	return i.store.UpdateSigningKeys(ctx, now, func(keys []domain.SigningKey) ([]domain.SigningKey, error) {
+		if signs(keys) {
+			return nil, nil
 		}
 		i.cfg.Logger.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
 		return []domain.SigningKey{k}, nil
@@ -157,7 +179,7 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	now := i.cfg.Now()
 	stored, err := i.store.SigningKeys(ctx, now)
 	if err != nil {
-		return fmt.Errorf("load signing keys: %w", err)
+		return err
 	}
 	set := &keySet{verifier: &KeySet{keys: make(map[string]verifyingKey, len(stored))}}
 	jwks := JWKS{Keys: []JWK{}}

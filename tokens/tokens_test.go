@@ -2,6 +2,7 @@ package tokens_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -260,5 +261,58 @@ func BenchmarkIssueAccessToken(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// lockWatch is a signing-key store that knows while an update (the
+// repository's lock) is held, and a randomness source that counts the reads
+// made while it is.
+type lockWatch struct {
+	domain.SigningKeyRepository
+	mu            sync.Mutex
+	locked        bool
+	readsInUpdate int
+}
+
+func (w *lockWatch) UpdateSigningKeys(ctx context.Context, now time.Time, update func([]domain.SigningKey) ([]domain.SigningKey, error)) error {
+	return w.SigningKeyRepository.UpdateSigningKeys(ctx, now, func(keys []domain.SigningKey) ([]domain.SigningKey, error) {
+		w.mu.Lock()
+		w.locked = true
+		w.mu.Unlock()
+		defer func() {
+			w.mu.Lock()
+			w.locked = false
+			w.mu.Unlock()
+		}()
+		return update(keys)
+	})
+}
+
+func (w *lockWatch) Read(p []byte) (int, error) {
+	w.mu.Lock()
+	if w.locked {
+		w.readsInUpdate++
+	}
+	w.mu.Unlock()
+	return rand.Read(p)
+}
+
+// TestKeyGeneratedOutsideTheLock: the first key is drawn before the store's
+// update runs, so no worker waits on the lock while another generates.
+func TestKeyGeneratedOutsideTheLock(t *testing.T) {
+	w := &lockWatch{SigningKeyRepository: inmem.NewSigningKeyRepository()}
+	_, err := tokens.NewIssuer(context.Background(), w, tokens.Config{
+		Issuer: "https://auth.example.com", Audience: []string{"api"}, Algorithm: tokens.EdDSA, // ECDSA and RSA ignore Random since Go 1.26
+		KeyEncryptionKey: kek, Random: w,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.readsInUpdate != 0 {
+		t.Errorf("%d reads of randomness while the signing-key lock was held, want none", w.readsInUpdate)
+	}
+	keys, err := w.SigningKeys(context.Background(), time.Now())
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("stored keys = %d (%v), want 1", len(keys), err)
 	}
 }

@@ -34,9 +34,15 @@ type ThrottleConfig struct {
 	SourceWindow  time.Duration // default 15 minutes
 }
 
+// Defaults of ThrottleConfig that operators set.
+const (
+	DefaultLockAfter   = 10
+	DefaultSourceLimit = 100
+)
+
 func (c *ThrottleConfig) setDefaults() {
 	if c.LockAfter == 0 {
-		c.LockAfter = 10
+		c.LockAfter = DefaultLockAfter
 	}
 	if c.LockFor == 0 {
 		c.LockFor = time.Minute
@@ -51,7 +57,7 @@ func (c *ThrottleConfig) setDefaults() {
 		c.Memory = 24 * time.Hour
 	}
 	if c.SourceLimit == 0 {
-		c.SourceLimit = 100
+		c.SourceLimit = DefaultSourceLimit
 	}
 	if c.SourceWindow == 0 {
 		c.SourceWindow = 15 * time.Minute
@@ -122,13 +128,13 @@ func (t *LoginThrottle) Check(ctx context.Context, a domain.LoginAttempt) (domai
 		srcTTL = pipe.PTTL(ctx, k)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
-		return domain.ThrottleVerdict{}, domain.Unavailable("throttle store", err)
+		return domain.ThrottleVerdict{}, fmt.Errorf("check login throttle: %w", domain.Unavailable("throttle store", err))
 	}
 	v := domain.ThrottleVerdict{AccountLocked: lock.Val() > 0}
 	if srcCount != nil {
 		n, err := srcCount.Int()
 		if err != nil && !errors.Is(err, goredis.Nil) {
-			return domain.ThrottleVerdict{}, domain.Unavailable("throttle store", err)
+			return domain.ThrottleVerdict{}, fmt.Errorf("check login throttle: %w", domain.Unavailable("throttle store", err))
 		}
 		if n >= t.cfg.SourceLimit {
 			v.SourceRetryAfter = srcTTL.Val()
@@ -171,13 +177,13 @@ func (t *LoginThrottle) Failed(ctx context.Context, a domain.LoginAttempt) error
 		t.cfg.Memory.Milliseconds(), t.cfg.LockAfter, t.cfg.LockFor.Milliseconds(),
 		t.cfg.MaxLock.Milliseconds(), t.cfg.HardLockAfter).Err()
 	if err != nil {
-		return domain.Unavailable("throttle store", err)
+		return fmt.Errorf("count failed login: %w", domain.Unavailable("throttle store", err))
 	}
 	if a.Source == "" {
 		return nil
 	}
 	if err := failSource.Run(ctx, t.client.rdb, []string{t.sourceKey(a.Source)}, t.cfg.SourceWindow.Milliseconds()).Err(); err != nil {
-		return domain.Unavailable("throttle store", err)
+		return fmt.Errorf("count failed login: %w", domain.Unavailable("throttle store", err))
 	}
 	return nil
 }
@@ -186,7 +192,7 @@ func (t *LoginThrottle) Failed(ctx context.Context, a domain.LoginAttempt) error
 func (t *LoginThrottle) Succeeded(ctx context.Context, a domain.LoginAttempt) error {
 	count, lock := t.accountKeys(a.Account)
 	if err := t.client.rdb.Del(ctx, count, lock).Err(); err != nil {
-		return domain.Unavailable("throttle store", err)
+		return fmt.Errorf("clear failed logins: %w", domain.Unavailable("throttle store", err))
 	}
 	return nil
 }

@@ -188,6 +188,13 @@ func (c *Codec) initEnvelope(ec *envelopeCodec, env Envelope, fsys fs.FS) error 
 		}
 		ec.known[v.fingerprint] = resolved
 	}
+	// goavro's fingerprint of each version names the same schema.
+	for _, v := range versions {
+		alias := crc64Avro([]byte(goavroCanonicalForm(v.schema)))
+		if _, ok := ec.known[alias]; !ok {
+			ec.known[alias] = ec.known[v.fingerprint]
+		}
+	}
 	return nil
 }
 
@@ -222,7 +229,7 @@ func (c *Codec) EncodeRequest(req *Request) ([]byte, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: %s: nil request", ErrInvalidMessage, EnvelopeRequest)
 	}
-	if why := checkOperation(req.Operation); why != "" {
+	if why := checkMember("operation", req.Operation); why != "" {
 		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidMessage, EnvelopeRequest, why)
 	}
 	w := wireRequest{
@@ -241,8 +248,8 @@ func (c *Codec) DecodeRequest(ctx context.Context, data []byte) (*Request, error
 	if err := c.decode(ctx, &c.request, data, &w); err != nil {
 		return nil, err
 	}
-	op := toOperation(w.Operation)
-	if op == nil {
+	op, ok := to[Operation](w.Operation)
+	if !ok {
 		return nil, fmt.Errorf("%w: %s: union member %T is not an Operation", ErrMalformed, EnvelopeRequest, w.Operation)
 	}
 	return &Request{
@@ -276,8 +283,8 @@ func (c *Codec) DecodeResponse(ctx context.Context, data []byte) (*Response, err
 	if err := c.decode(ctx, &c.response, data, &w); err != nil {
 		return nil, err
 	}
-	res := toResult(w.Result)
-	if res == nil {
+	res, ok := to[Result](w.Result)
+	if !ok {
 		return nil, fmt.Errorf("%w: %s: union member %T is not a Result", ErrMalformed, EnvelopeResponse, w.Result)
 	}
 	if why := checkResponse(w.Status, res); why != "" {
@@ -295,7 +302,7 @@ func (c *Codec) EncodeEvent(ev *Event) ([]byte, error) {
 	if ev == nil {
 		return nil, fmt.Errorf("%w: %s: nil event", ErrInvalidMessage, EnvelopeEvent)
 	}
-	if why := checkPayload(ev.Payload); why != "" {
+	if why := checkMember("payload", ev.Payload); why != "" {
 		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidMessage, EnvelopeEvent, why)
 	}
 	w := wireEvent{
@@ -317,8 +324,8 @@ func (c *Codec) DecodeEvent(ctx context.Context, data []byte) (*Event, error) {
 	if err := c.decode(ctx, &c.event, data, &w); err != nil {
 		return nil, err
 	}
-	p := toPayload(w.Payload)
-	if p == nil {
+	p, ok := to[Payload](w.Payload)
+	if !ok {
 		return nil, fmt.Errorf("%w: %s: union member %T is not a Payload", ErrMalformed, EnvelopeEvent, w.Payload)
 	}
 	return &Event{

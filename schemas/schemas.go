@@ -170,15 +170,37 @@ func loadHistory(fsys fs.FS, e Envelope) ([]version, error) {
 // logicalType and the decimal attributes that the specification strips.
 func CanonicalForm(s avro.Schema) string {
 	var b strings.Builder
-	writeCanonical(&b, s)
+	canonical{}.write(&b, s)
 	return b.String()
 }
 
-// writeCanonical writes the canonical form of s. Names and symbols need no
-// JSON escaping: the parser only admits [A-Za-z_][A-Za-z0-9_]* and dots.
-func writeCanonical(b *strings.Builder, s avro.Schema) {
+// goavroCanonicalForm is the canonical form as github.com/linkedin/goavro
+// computes it: like the specification's, except that a primitive with a
+// logical type stays an object, {"type":"long"} (goavro issue #174). Its
+// single-object encoding carries the fingerprint of this form, which the
+// codec accepts as an alias of the same schema.
+func goavroCanonicalForm(s avro.Schema) string {
+	var b strings.Builder
+	canonical{logicalAsObject: true}.write(&b, s)
+	return b.String()
+}
+
+// canonical writes Parsing Canonical Forms.
+type canonical struct {
+	// logicalAsObject writes a primitive with a logical type as
+	// {"type":"long"}, as goavro does, rather than "long".
+	logicalAsObject bool
+}
+
+// write writes the canonical form of s. Names and symbols need no JSON
+// escaping: the parser only admits [A-Za-z_][A-Za-z0-9_]* and dots.
+func (c canonical) write(b *strings.Builder, s avro.Schema) {
 	switch s := s.(type) {
 	case *avro.PrimitiveSchema:
+		if c.logicalAsObject && s.Logical() != nil {
+			b.WriteString(`{"type":"` + string(s.Type()) + `"}`)
+			return
+		}
 		b.WriteString(`"` + string(s.Type()) + `"`)
 	case *avro.RecordSchema:
 		// Java writes "record" for error types too.
@@ -188,7 +210,7 @@ func writeCanonical(b *strings.Builder, s avro.Schema) {
 				b.WriteByte(',')
 			}
 			b.WriteString(`{"name":"` + f.Name() + `","type":`)
-			writeCanonical(b, f.Type())
+			c.write(b, f.Type())
 			b.WriteByte('}')
 		}
 		b.WriteString(`]}`)
@@ -203,11 +225,11 @@ func writeCanonical(b *strings.Builder, s avro.Schema) {
 		b.WriteString(`]}`)
 	case *avro.ArraySchema:
 		b.WriteString(`{"type":"array","items":`)
-		writeCanonical(b, s.Items())
+		c.write(b, s.Items())
 		b.WriteByte('}')
 	case *avro.MapSchema:
 		b.WriteString(`{"type":"map","values":`)
-		writeCanonical(b, s.Values())
+		c.write(b, s.Values())
 		b.WriteByte('}')
 	case *avro.UnionSchema:
 		b.WriteByte('[')
@@ -215,7 +237,7 @@ func writeCanonical(b *strings.Builder, s avro.Schema) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			writeCanonical(b, t)
+			c.write(b, t)
 		}
 		b.WriteByte(']')
 	case *avro.FixedSchema:

@@ -16,7 +16,6 @@ package client
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,7 +25,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/authworker/authworker/domain"
-	"github.com/authworker/authworker/producers"
 	"github.com/authworker/authworker/schemas"
 )
 
@@ -82,7 +80,7 @@ func (c Config) Validate() error {
 type Client struct {
 	cfg      Config
 	codec    *schemas.Codec
-	producer *producers.Producer
+	producer *kafka.Producer
 	consumer *kafka.Consumer
 
 	mu      sync.Mutex
@@ -104,7 +102,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	producer, err := producers.NewProducer(producers.Config{BootstrapServers: cfg.BootstrapServers, Kafka: cfg.Kafka, Logger: cfg.Logger})
+	producer, err := newProducer(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +205,7 @@ func (c *Client) readReplies(ctx context.Context) {
 	for ctx.Err() == nil {
 		switch e := c.consumer.Poll(100).(type) {
 		case *kafka.Message:
-			id, ok := header(e.Headers, producers.HeaderCorrelationID)
+			id, ok := header(e.Headers, schemas.HeaderCorrelationID)
 			if !ok {
 				continue
 			}
@@ -231,6 +229,7 @@ func (c *Client) Close() {
 		c.stop()
 		<-c.done
 		c.consumer.Close()
+		c.producer.Flush(int(c.cfg.Timeout.Milliseconds()))
 		c.producer.Close()
 	})
 }
@@ -324,15 +323,13 @@ func (c *Client) Do(ctx context.Context, subject string, op schemas.Operation, o
 
 	topic := c.cfg.RequestTopic
 	headers := []kafka.Header{
-		{Key: producers.HeaderReplyTopic, Value: []byte(c.cfg.ReplyTopic)},
-		{Key: producers.HeaderCorrelationID, Value: correlation},
+		{Key: schemas.HeaderReplyTopic, Value: []byte(c.cfg.ReplyTopic)},
+		{Key: schemas.HeaderCorrelationID, Value: correlation},
 	}
 	if c.cfg.ReplyPartition != nil {
-		var p [4]byte
-		binary.BigEndian.PutUint32(p[:], uint32(*c.cfg.ReplyPartition))
-		headers = append(headers, kafka.Header{Key: producers.HeaderReplyPartition, Value: p[:]})
+		headers = append(headers, kafka.Header{Key: schemas.HeaderReplyPartition, Value: schemas.PartitionHeader(*c.cfg.ReplyPartition)})
 	}
-	if err := c.producer.Send(ctx, &kafka.Message{
+	if err := c.send(ctx, &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
 		Key:            []byte(subject),
 		Value:          value,
@@ -351,26 +348,63 @@ func (c *Client) Do(ctx context.Context, subject string, op schemas.Operation, o
 		if err != nil {
 			return nil, fmt.Errorf("client: decode reply: %w", err)
 		}
-		if resp.Status != schemas.StatusOK {
-			return resp, replyError(resp)
-		}
-		return resp, nil
+		return resp, resp.Err()
 	}
 }
 
-// replyError turns an error reply into a *domain.Error.
-func replyError(resp *schemas.Response) error {
-	e := &domain.Error{Code: domain.Code(resp.Status.Code())}
-	if r, ok := resp.Result.(*schemas.Error); ok {
-		e.Message = r.Message
-		if r.Field != nil {
-			e.Field = *r.Field
+// newProducer connects the request producer: idempotent and acks=all, so a
+// request is neither lost nor duplicated by the producer's own retries.
+func newProducer(cfg Config) (*kafka.Producer, error) {
+	conf := kafka.ConfigMap{
+		"bootstrap.servers":  cfg.BootstrapServers,
+		"enable.idempotence": true,
+		"acks":               "all",
+		"linger.ms":          1,
+		"client.id":          cfg.ClientID,
+	}
+	for k, v := range cfg.Kafka {
+		conf[k] = v
+	}
+	p, err := kafka.NewProducer(&conf)
+	if err != nil {
+		return nil, fmt.Errorf("client: create request producer: %w", err)
+	}
+	go func() {
+		for e := range p.Events() {
+			if err, ok := e.(kafka.Error); ok {
+				cfg.Logger.Warn("request producer error", "err", err)
+			}
 		}
-		if r.RetryAfterMs != nil {
-			e.RetryAfter = time.Duration(*r.RetryAfterMs) * time.Millisecond
+	}()
+	return p, nil
+}
+
+// send produces msg and waits for the broker's acknowledgement or ctx's end.
+func (c *Client) send(ctx context.Context, msg *kafka.Message) error {
+	delivered := make(chan kafka.Event, 1)
+	for {
+		err := c.producer.Produce(msg, delivered)
+		if err == nil {
+			break
+		}
+		if kerr, ok := errors.AsType[kafka.Error](err); !ok || kerr.Code() != kafka.ErrQueueFull {
+			return err
+		}
+		select { // the local queue is full: wait for room
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return e
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case e := <-delivered:
+		if m, ok := e.(*kafka.Message); ok && m.TopicPartition.Error != nil {
+			return m.TopicPartition.Error
+		}
+		return nil
+	}
 }
 
 func header(hs []kafka.Header, key string) ([]byte, bool) {

@@ -29,10 +29,8 @@ func responder(t *testing.T, bootstrap, requests string, answerCorrelation func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	replies, err := producers.NewReplies(p, producers.ReplyConfig{AllowedTopics: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	replies := producers.NewReplies(p)
+	routing := schemas.ReplyRouting{AllowedTopics: []string{"*"}}.WithDefaults()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers": bootstrap, "group.id": testenv.Name(t, "responder"), "auto.offset.reset": "earliest",
 	})
@@ -57,7 +55,13 @@ func responder(t *testing.T, bootstrap, requests string, answerCorrelation func(
 				t.Errorf("responder: %v", err)
 				continue
 			}
-			route, err := replies.RouteFor(msg)
+			route, err := routing.Route(msg.Key, func(yield func(string, []byte) bool) {
+				for _, h := range msg.Headers {
+					if !yield(h.Key, h.Value) {
+						return
+					}
+				}
+			})
 			if err != nil {
 				t.Errorf("responder: %v", err)
 				continue

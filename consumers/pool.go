@@ -60,18 +60,26 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults of Config.
+const (
+	DefaultGroupID      = "authworker"
+	DefaultWorkers      = 8
+	DefaultQueueDepth   = 16
+	DefaultDrainTimeout = 15 * time.Second
+)
+
 func (c *Config) setDefaults() {
 	if c.GroupID == "" {
-		c.GroupID = "authworker"
+		c.GroupID = DefaultGroupID
 	}
 	if c.Workers == 0 {
-		c.Workers = 8
+		c.Workers = DefaultWorkers
 	}
 	if c.QueueDepth == 0 {
-		c.QueueDepth = 16
+		c.QueueDepth = DefaultQueueDepth
 	}
 	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 15 * time.Second
+		c.DrainTimeout = DefaultDrainTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

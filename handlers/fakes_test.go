@@ -10,16 +10,65 @@ import (
 	"github.com/authworker/authworker/domain"
 )
 
-// fakeHasher "hashes" by prefixing, so tests can read what was stored.
-// Hashes starting with "old:" verify but ask to be rehashed.
-type fakeHasher struct {
-	mu      sync.Mutex
-	dummies int
+// fakeWork is a UnitOfWork that runs fn once, and knows while it does, so
+// that tests can tell what a use case does inside its unit of work.
+type fakeWork struct {
+	mu     sync.Mutex
+	calls  int
+	active bool
 }
 
-func (h *fakeHasher) Hash(password string) (string, error) { return "hash:" + password, nil }
+func (w *fakeWork) Atomically(ctx context.Context, fn func(context.Context) (any, error)) (any, error) {
+	w.mu.Lock()
+	w.calls++
+	w.active = true
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.active = false
+		w.mu.Unlock()
+	}()
+	return fn(ctx)
+}
+
+// inside reports whether a unit of work is running.
+func (w *fakeWork) inside() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.active
+}
+
+// fakeHasher "hashes" by prefixing, so tests can read what was stored.
+// Hashes starting with "old:" verify but ask to be rehashed. It counts the
+// hashes computed inside work's unit of work, which must be none.
+type fakeHasher struct {
+	work         *fakeWork
+	mu           sync.Mutex
+	dummies      int
+	hashesInWork int
+}
+
+func (h *fakeHasher) noteWork() {
+	if h.work != nil && h.work.inside() {
+		h.mu.Lock()
+		h.hashesInWork++
+		h.mu.Unlock()
+	}
+}
+
+func (h *fakeHasher) inWork() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.hashesInWork
+}
+
+func (h *fakeHasher) Hash(password string) (string, error) {
+	h.noteWork()
+	return "hash:" + password, nil
+}
 
 func (h *fakeHasher) Verify(password, encoded string) (bool, bool, error) {
+	h.noteWork()
 	switch {
 	case strings.HasPrefix(encoded, "hash:"):
 		return encoded == "hash:"+password, false, nil
@@ -30,6 +79,7 @@ func (h *fakeHasher) Verify(password, encoded string) (bool, bool, error) {
 }
 
 func (h *fakeHasher) VerifyDummy(string) {
+	h.noteWork()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.dummies++

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -36,17 +35,24 @@ type SessionConfig struct {
 	RefreshIdleTTL time.Duration
 }
 
+// Defaults of SessionConfig.
+const (
+	DefaultSessionTTL     = 30 * 24 * time.Hour
+	DefaultRefreshIdleTTL = 7 * 24 * time.Hour
+)
+
 func (c *SessionConfig) setDefaults() {
 	if c.SessionTTL == 0 {
-		c.SessionTTL = 30 * 24 * time.Hour
+		c.SessionTTL = DefaultSessionTTL
 	}
 	if c.RefreshIdleTTL == 0 {
-		c.RefreshIdleTTL = 7 * 24 * time.Hour
+		c.RefreshIdleTTL = DefaultRefreshIdleTTL
 	}
 }
 
 // LoginDeps are the collaborators of a LoginHandler.
 type LoginDeps struct {
+	Work     UnitOfWork
 	Users    domain.UserRepository
 	Sessions domain.SessionRepository
 	Hasher   domain.PasswordHasher
@@ -80,6 +86,11 @@ func NewLoginHandler(deps LoginDeps, cfg SessionConfig) *LoginHandler {
 // dummy hash verification. A source that failed too often gets
 // CodeRateLimited with a retry-after. When the throttle or the user store is
 // down, Handle fails closed with CodeUnavailable before verifying anything.
+//
+// Everything but the writes happens before the unit of work: the hash, the
+// throttle's bookkeeping, the new session's secrets and its signed access
+// token. So no transaction waits for argon2, and a retried unit of work
+// neither hashes nor counts the attempt again.
 func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, error) {
 	email, err := domain.ParseEmail(cmd.Email)
 	if err != nil {
@@ -91,7 +102,7 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 	attempt := domain.LoginAttempt{Account: email, Source: cmd.Client.IP}
 	verdict, err := h.deps.Throttle.Check(ctx, attempt)
 	if err != nil {
-		return LoginResult{}, fmt.Errorf("check throttle: %w", err)
+		return LoginResult{}, err
 	}
 	if verdict.SourceRetryAfter > 0 {
 		return LoginResult{}, &domain.Error{
@@ -103,7 +114,7 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 
 	user, err := h.deps.Users.UserByEmail(ctx, email)
 	if err != nil && domain.ErrorCode(err) != domain.CodeNotFound {
-		return LoginResult{}, fmt.Errorf("load user: %w", err)
+		return LoginResult{}, err
 	}
 	if err != nil || verdict.AccountLocked {
 		h.deps.Hasher.VerifyDummy(cmd.Password)
@@ -111,7 +122,7 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 			// Attempts on a locked account are not counted: the lock
 			// already answers them, and counting would only extend it.
 			if err := h.deps.Throttle.Failed(ctx, attempt); err != nil {
-				return LoginResult{}, fmt.Errorf("record failed login: %w", err)
+				return LoginResult{}, err
 			}
 		}
 		return LoginResult{}, errBadCredentials()
@@ -125,50 +136,78 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 	}
 	if !match || !user.CanLogIn() {
 		if err := h.deps.Throttle.Failed(ctx, attempt); err != nil {
-			return LoginResult{}, fmt.Errorf("record failed login: %w", err)
+			return LoginResult{}, err
 		}
 		return LoginResult{}, errBadCredentials()
 	}
 	if err := h.deps.Throttle.Succeeded(ctx, attempt); err != nil {
-		return LoginResult{}, fmt.Errorf("record login: %w", err)
+		return LoginResult{}, err
 	}
+	var newHash string
 	if rehash {
-		h.rehash(ctx, user, cmd.Password)
+		newHash = h.newHash(user, cmd.Password)
 	}
-	return h.openSession(ctx, user, cmd.Client)
+	s, err := h.newSession(ctx, user, cmd.Client)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return Commit(ctx, h.deps.Work, func(ctx context.Context) (LoginResult, error) {
+		if newHash != "" {
+			h.replaceHash(ctx, user, newHash)
+		}
+		if err := h.deps.Sessions.CreateSession(ctx, s.session, s.refresh); err != nil {
+			return LoginResult{}, err
+		}
+		return s.result, nil
+	})
 }
 
-// rehash replaces a hash made with old parameters or a legacy algorithm.
-// It is best effort: the login succeeds either way and the next login
-// tries again.
-func (h *LoginHandler) rehash(ctx context.Context, user *domain.User, password string) {
+// newHash hashes the password with the current parameters, to replace a hash
+// made with old ones or with a legacy algorithm. It returns "" when hashing
+// fails: the login succeeds either way, and the next one tries again.
+func (h *LoginHandler) newHash(user *domain.User, password string) string {
 	hash, err := h.deps.Hasher.Hash(password)
-	if err == nil {
-		old := user.PasswordHash()
-		err = h.deps.Users.UpdateUser(ctx, user.ID(), func(u *domain.User) error {
-			if u.PasswordHash() != old {
-				return nil // changed meanwhile; keep the newer password
-			}
-			return u.SetPasswordHash(hash, h.deps.Now())
-		})
+	if err != nil {
+		h.deps.Logger.Warn("rehash password", "user_id", user.ID(), "err", err)
+		return ""
 	}
+	return hash
+}
+
+// replaceHash stores hash as the user's password hash, unless the password
+// changed meanwhile. It is best effort, like newHash.
+func (h *LoginHandler) replaceHash(ctx context.Context, user *domain.User, hash string) {
+	old := user.PasswordHash()
+	err := h.deps.Users.UpdateUser(ctx, user.ID(), func(u *domain.User) error {
+		if u.PasswordHash() != old {
+			return nil // changed meanwhile; keep the newer password
+		}
+		return u.SetPasswordHash(hash, h.deps.Now())
+	})
 	if err != nil {
 		h.deps.Logger.Warn("rehash password", "user_id", user.ID(), "err", err)
 	}
 }
 
-func (h *LoginHandler) openSession(ctx context.Context, user *domain.User, client domain.Client) (LoginResult, error) {
+// newSession is a session about to be opened: the rows to write and the
+// reply, secrets and signed access token included.
+type newSession struct {
+	session *domain.Session
+	refresh domain.RefreshToken
+	result  LoginResult
+}
+
+// newSession draws the ids and secrets of a session for user and signs its
+// first access token. Nothing is stored yet.
+func (h *LoginHandler) newSession(ctx context.Context, user *domain.User, client domain.Client) (newSession, error) {
 	now := h.deps.Now()
 	session, err := domain.NewSession(domain.SessionID(h.deps.NewID()), user.ID(), client, now, h.cfg.SessionTTL)
 	if err != nil {
-		return LoginResult{}, err
+		return newSession{}, err
 	}
 	secret, refresh, err := domain.NewRefreshToken(h.deps.Random, session, now, h.cfg.RefreshIdleTTL)
 	if err != nil {
-		return LoginResult{}, err
-	}
-	if err := h.deps.Sessions.CreateSession(ctx, session, refresh); err != nil {
-		return LoginResult{}, fmt.Errorf("create session: %w", err)
+		return newSession{}, err
 	}
 	access, err := h.deps.Tokens.IssueAccessToken(ctx, domain.AccessClaims{
 		UserID:    user.ID(),
@@ -176,13 +215,13 @@ func (h *LoginHandler) openSession(ctx context.Context, user *domain.User, clien
 		ClientID:  client.ID,
 	})
 	if err != nil {
-		return LoginResult{}, fmt.Errorf("issue access token: %w", err)
+		return newSession{}, err
 	}
-	return LoginResult{
+	return newSession{session: session, refresh: refresh, result: LoginResult{
 		UserID:                user.ID(),
 		SessionID:             session.ID(),
 		AccessToken:           access,
 		RefreshToken:          secret,
 		RefreshTokenExpiresAt: refresh.ExpiresAt,
-	}, nil
+	}}, nil
 }

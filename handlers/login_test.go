@@ -18,6 +18,7 @@ import (
 type loginFixture struct {
 	users    *inmem.UserRepository
 	sessions *inmem.SessionRepository
+	work     *fakeWork
 	hasher   *fakeHasher
 	throttle *fakeThrottle
 	handler  *handlers.LoginHandler
@@ -30,9 +31,11 @@ const (
 
 func newLoginFixture(t *testing.T) *loginFixture {
 	t.Helper()
+	work := &fakeWork{}
 	f := &loginFixture{
 		users:    inmem.NewUserRepository(),
-		hasher:   &fakeHasher{},
+		work:     work,
+		hasher:   &fakeHasher{work: work},
 		throttle: newFakeThrottle(3),
 	}
 	f.sessions = inmem.NewSessionRepository(f.users)
@@ -58,6 +61,7 @@ func newLoginFixture(t *testing.T) *loginFixture {
 		}
 	}
 	f.handler = handlers.NewLoginHandler(handlers.LoginDeps{
+		Work:     f.work,
 		Users:    f.users,
 		Sessions: f.sessions,
 		Hasher:   f.hasher,
@@ -199,6 +203,7 @@ func TestLoginRefused(t *testing.T) {
 
 func TestLoginUserStoreDown(t *testing.T) {
 	h := handlers.NewLoginHandler(handlers.LoginDeps{
+		Work:     &fakeWork{},
 		Users:    failingUsers{},
 		Hasher:   &fakeHasher{},
 		Throttle: newFakeThrottle(3),
@@ -221,5 +226,37 @@ func TestLoginRehashesOldHash(t *testing.T) {
 	}
 	if got, want := u.PasswordHash(), "hash:"+goodPassword; got != want {
 		t.Errorf("hash after login = %q, want rehashed %q", got, want)
+	}
+}
+
+// TestLoginWorkOutsideTheUnitOfWork: the hash and the throttle run before
+// the unit of work, which holds only the writes, so a transaction never
+// waits for argon2 and a retried unit of work does not hash again.
+func TestLoginWorkOutsideTheUnitOfWork(t *testing.T) {
+	tests := []struct {
+		name      string
+		email     string
+		wantUnits int
+	}{
+		{"OK", "ada@example.com", 1},
+		{"Rehash", "olga@example.com", 1},
+		{"WrongPassword", "ada@example.com", 0},
+		{"UnknownUser", "nobody@example.com", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newLoginFixture(t)
+			password := goodPassword
+			if tt.name == "WrongPassword" {
+				password = "not the password at all"
+			}
+			_, _ = f.handler.Handle(context.Background(), login(tt.email, password))
+			if got := f.work.calls; got != tt.wantUnits {
+				t.Errorf("units of work = %d, want %d", got, tt.wantUnits)
+			}
+			if got := f.hasher.inWork(); got != 0 {
+				t.Errorf("%d hash computations inside the unit of work, want none", got)
+			}
+		})
 	}
 }

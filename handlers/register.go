@@ -21,6 +21,7 @@ type RegisterResult struct {
 
 // RegisterDeps are the collaborators of a RegisterHandler.
 type RegisterDeps struct {
+	Work   UnitOfWork
 	Users  domain.UserRepository
 	Policy domain.PasswordPolicy
 	Hasher domain.PasswordHasher
@@ -41,7 +42,8 @@ func NewRegisterHandler(deps RegisterDeps) *RegisterHandler {
 // Handle creates the account. It returns CodeInvalid for a malformed e-mail
 // address or a password the policy refuses, and CodeConflict when the
 // address is taken. The password is hashed before the address is checked
-// for uniqueness, so both outcomes take the same time.
+// for uniqueness, so both outcomes take the same time, and outside the unit
+// of work, so no transaction waits for it.
 func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterResult, error) {
 	email, err := domain.ParseEmail(cmd.Email)
 	if err != nil {
@@ -58,8 +60,10 @@ func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterRes
 	if err != nil {
 		return RegisterResult{}, err
 	}
-	if err := h.deps.Users.CreateUser(ctx, user); err != nil {
-		return RegisterResult{}, fmt.Errorf("create user: %w", err)
-	}
-	return RegisterResult{UserID: user.ID()}, nil
+	return Commit(ctx, h.deps.Work, func(ctx context.Context) (RegisterResult, error) {
+		if err := h.deps.Users.CreateUser(ctx, user); err != nil {
+			return RegisterResult{}, err
+		}
+		return RegisterResult{UserID: user.ID()}, nil
+	})
 }

@@ -14,6 +14,7 @@ const goodPassword = "correct horse battery staple"
 
 func newRegisterHandler(users domain.UserRepository) *handlers.RegisterHandler {
 	return handlers.NewRegisterHandler(handlers.RegisterDeps{
+		Work:   &fakeWork{},
 		Users:  users,
 		Policy: fakePolicy{},
 		Hasher: &fakeHasher{},
@@ -77,4 +78,24 @@ func existingUsers() domain.UserRepository {
 		panic(err)
 	}
 	return users
+}
+
+// TestRegisterHashesOutsideTheUnitOfWork: the account is written in the unit
+// of work, and the password hashed before it.
+func TestRegisterHashesOutsideTheUnitOfWork(t *testing.T) {
+	work := &fakeWork{}
+	hasher := &fakeHasher{work: work}
+	users := inmem.NewUserRepository()
+	h := handlers.NewRegisterHandler(handlers.RegisterDeps{
+		Work: work, Users: users, Policy: fakePolicy{}, Hasher: hasher, NewID: sequentialIDs(), Now: fixedClock,
+	})
+	if _, err := h.Handle(context.Background(), handlers.Register{Email: "ada@example.com", Password: goodPassword}); err != nil {
+		t.Fatal(err)
+	}
+	if work.calls != 1 {
+		t.Errorf("units of work = %d, want 1", work.calls)
+	}
+	if got := hasher.inWork(); got != 0 {
+		t.Errorf("%d hash computations inside the unit of work, want none", got)
+	}
 }

@@ -39,9 +39,12 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
+// DefaultAddr is Config.Addr's default.
+const DefaultAddr = ":8080"
+
 func (c *Config) setDefaults() {
 	if c.Addr == "" {
-		c.Addr = ":8080"
+		c.Addr = DefaultAddr
 	}
 	if c.CheckTimeout == 0 {
 		c.CheckTimeout = 2 * time.Second

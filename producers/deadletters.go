@@ -6,19 +6,8 @@ import (
 	"fmt"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-)
 
-// Dead-letter headers. The kafka_dlt-* names and encodings are Spring
-// Kafka's, so Spring tooling reads our dead letters as its own.
-const (
-	HeaderDLTOriginalTopic     = "kafka_dlt-original-topic"     // UTF-8
-	HeaderDLTOriginalPartition = "kafka_dlt-original-partition" // 4-byte big-endian
-	HeaderDLTOriginalOffset    = "kafka_dlt-original-offset"    // 8-byte big-endian
-	HeaderDLTOriginalTimestamp = "kafka_dlt-original-timestamp" // 8-byte big-endian, epoch ms
-	HeaderDLTExceptionMessage  = "kafka_dlt-exception-message"  // UTF-8, why
-	// HeaderDeadLetterReason is a short machine-readable reason:
-	// "undecodable", "bad_reply_headers", "reply_topic_not_allowed".
-	HeaderDeadLetterReason = "auth_dlq_reason"
+	"github.com/authworker/authworker/schemas"
 )
 
 // DeadLetters sends records that cannot be answered to the dead-letter topic,
@@ -34,7 +23,7 @@ func NewDeadLetters(producer *Producer, topic string) *DeadLetters {
 }
 
 // Send copies msg to the dead-letter topic and waits for the broker. reason
-// is one of the HeaderDeadLetterReason values; detail must not contain
+// is one of the schemas.DeadLetter* values; detail must not contain
 // anything from the record's value.
 func (d *DeadLetters) Send(ctx context.Context, msg *kafka.Message, reason, detail string) error {
 	var partition [4]byte
@@ -46,12 +35,12 @@ func (d *DeadLetters) Send(ctx context.Context, msg *kafka.Message, reason, deta
 	headers := make([]kafka.Header, 0, len(msg.Headers)+6)
 	headers = append(headers, msg.Headers...)
 	headers = append(headers,
-		kafka.Header{Key: HeaderDLTOriginalTopic, Value: []byte(topicOf(msg.TopicPartition))},
-		kafka.Header{Key: HeaderDLTOriginalPartition, Value: partition[:]},
-		kafka.Header{Key: HeaderDLTOriginalOffset, Value: offset[:]},
-		kafka.Header{Key: HeaderDLTOriginalTimestamp, Value: timestamp[:]},
-		kafka.Header{Key: HeaderDLTExceptionMessage, Value: []byte(detail)},
-		kafka.Header{Key: HeaderDeadLetterReason, Value: []byte(reason)},
+		kafka.Header{Key: schemas.HeaderDLTOriginalTopic, Value: []byte(topicOf(msg.TopicPartition))},
+		kafka.Header{Key: schemas.HeaderDLTOriginalPartition, Value: partition[:]},
+		kafka.Header{Key: schemas.HeaderDLTOriginalOffset, Value: offset[:]},
+		kafka.Header{Key: schemas.HeaderDLTOriginalTimestamp, Value: timestamp[:]},
+		kafka.Header{Key: schemas.HeaderDLTExceptionMessage, Value: []byte(detail)},
+		kafka.Header{Key: schemas.HeaderDeadLetterReason, Value: []byte(reason)},
 	)
 	topic := d.topic
 	err := d.producer.Send(ctx, &kafka.Message{

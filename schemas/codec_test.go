@@ -131,7 +131,7 @@ func TestResponseRoundTrip(t *testing.T) {
 		},
 	}
 	for _, s := range []Status{StatusInvalid, StatusConflict, StatusNotFound, StatusUnavailable, StatusDeadlineExceeded, StatusInternal} {
-		tests["Status"+s.String()] = &Response{RequestID: "r", Status: s, Result: &Error{Message: s.Code()}}
+		tests["Status"+s.String()] = &Response{RequestID: "r", Status: s, Result: &Error{Message: string(s.Code())}}
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -709,49 +709,6 @@ func TestCodecIsSafeForConcurrentUse(t *testing.T) {
 	wg.Wait()
 }
 
-func TestStatusCodes(t *testing.T) {
-	tests := map[string]Status{
-		"unknown": StatusUnknown, "ok": StatusOK, "invalid": StatusInvalid,
-		"unauthorized": StatusUnauthorized, "conflict": StatusConflict, "not_found": StatusNotFound,
-		"rate_limited": StatusRateLimited, "unavailable": StatusUnavailable,
-		"deadline_exceeded": StatusDeadlineExceeded, "internal": StatusInternal,
-	}
-	resp, err := Parse(EnvelopeResponse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	symbols := resp.(*avro.RecordSchema).Fields()[1].Type().(*avro.EnumSchema).Symbols()
-	if got, want := len(symbols), len(tests); got != want {
-		t.Fatalf("schema has %d symbols, test covers %d", got, want)
-	}
-	for _, sym := range symbols {
-		t.Run(sym, func(t *testing.T) {
-			s := Status(sym)
-			if !s.Valid() {
-				t.Fatalf("Status(%q) is not valid", sym)
-			}
-			if got, want := tests[s.Code()], s; got != want {
-				t.Errorf("tests[%q]: got %q, want %q", s.Code(), got, want)
-			}
-			got, ok := StatusFromCode(s.Code())
-			if !ok || got != s {
-				t.Errorf("StatusFromCode(%q): got %q, %v, want %q, true", s.Code(), got, ok, s)
-			}
-			if got, want := fmt.Sprint(s), sym; got != want {
-				t.Errorf("printed: got %q, want %q", got, want)
-			}
-		})
-	}
-	for _, code := range []string{"", "OK", "Internal", "teapot"} {
-		if got, ok := StatusFromCode(code); ok {
-			t.Errorf("StatusFromCode(%q): got %q, true, want false", code, got)
-		}
-	}
-	if got := Status("TEAPOT").Code(); got != "" {
-		t.Errorf("Code of an unknown status: got %q, want empty", got)
-	}
-}
-
 func TestLoginFailureReasonsMatchSchema(t *testing.T) {
 	ev, err := Parse(EnvelopeEvent)
 	if err != nil {
@@ -781,5 +738,40 @@ func TestSourceAndParseRejectUnknownEnvelope(t *testing.T) {
 	}
 	if _, err := History(Envelope(-1)); !errors.Is(err, ErrUnknownEnvelope) {
 		t.Errorf("History: got %v, want ErrUnknownEnvelope", err)
+	}
+}
+
+// TestOperationsMatchSchema: Operations lists exactly the request union.
+func TestOperationsMatchSchema(t *testing.T) {
+	req, err := Parse(EnvelopeRequest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var union *avro.UnionSchema
+	for _, f := range req.(*avro.RecordSchema).Fields() {
+		if f.Name() == "operation" {
+			union = f.Type().(*avro.UnionSchema)
+		}
+	}
+	ops := Operations()
+	if len(ops) != len(union.Types()) {
+		t.Fatalf("Operations() has %d records, the schema %d", len(ops), len(union.Types()))
+	}
+	c, err := NewCodec(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, op := range ops {
+		b, err := c.EncodeRequest(&Request{RequestID: "r", Client: ClientMetadata{ClientID: "c"}, Operation: op})
+		if err != nil {
+			t.Fatalf("%T: %v", op, err)
+		}
+		got, err := c.DecodeRequest(t.Context(), b)
+		if err != nil {
+			t.Fatalf("%T: %v", op, err)
+		}
+		if want := union.Types()[i].(avro.NamedSchema).Name(); fmt.Sprintf("%T", got.Operation) != "*schemas."+want {
+			t.Errorf("operation %d decodes as %T, want *schemas.%s", i, got.Operation, want)
+		}
 	}
 }

@@ -35,8 +35,8 @@
 //  2. Copy the edited file to history/<envelope>/v<N+1>.avsc and add its
 //     fingerprint to the table in TestHistoryIsFrozen.
 //  3. Mirror the change in the Go types (types.go); a new union member also
-//     goes into registerUnionTypes and toOperation, toResult or toPayload.
-//     Then run go test ./schemas/.
+//     gets a line in its union's member list (unions.go). Then run go test
+//     ./schemas/.
 //
 // The tests enforce BACKWARD_TRANSITIVE compatibility: the current schema must
 // be a compatible reader for every version in history, and data written with

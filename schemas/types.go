@@ -2,10 +2,7 @@ package schemas
 
 import (
 	"fmt"
-	"reflect"
 	"time"
-
-	"github.com/hamba/avro/v2"
 )
 
 // Request mirrors authworker.AuthRequest: one request to the worker, keyed on
@@ -127,90 +124,6 @@ func (r LoginResult) String() string {
 // GoString is String, for %#v.
 func (r LoginResult) GoString() string { return r.String() }
 
-// Status mirrors the authworker.Status enum. Its value is the Avro symbol, so
-// it prints as itself; Code and StatusFromCode map it to and from the
-// product's lowercase error codes.
-type Status string
-
-// The Status symbols, in schema order.
-const (
-	StatusUnknown          Status = "UNKNOWN"
-	StatusOK               Status = "OK"
-	StatusInvalid          Status = "INVALID"
-	StatusUnauthorized     Status = "UNAUTHORIZED"
-	StatusConflict         Status = "CONFLICT"
-	StatusNotFound         Status = "NOT_FOUND"
-	StatusRateLimited      Status = "RATE_LIMITED"
-	StatusUnavailable      Status = "UNAVAILABLE"
-	StatusDeadlineExceeded Status = "DEADLINE_EXCEEDED"
-	StatusInternal         Status = "INTERNAL"
-)
-
-// String returns the Avro symbol.
-func (s Status) String() string { return string(s) }
-
-// Code returns the lowercase code for s, such as "not_found", or "" when s is
-// not a Status symbol.
-func (s Status) Code() string {
-	switch s {
-	case StatusUnknown:
-		return "unknown"
-	case StatusOK:
-		return "ok"
-	case StatusInvalid:
-		return "invalid"
-	case StatusUnauthorized:
-		return "unauthorized"
-	case StatusConflict:
-		return "conflict"
-	case StatusNotFound:
-		return "not_found"
-	case StatusRateLimited:
-		return "rate_limited"
-	case StatusUnavailable:
-		return "unavailable"
-	case StatusDeadlineExceeded:
-		return "deadline_exceeded"
-	case StatusInternal:
-		return "internal"
-	default:
-		return ""
-	}
-}
-
-// Valid reports whether s is one of the Status symbols.
-func (s Status) Valid() bool { return s.Code() != "" }
-
-// StatusFromCode returns the Status for a lowercase code such as "conflict".
-// It reports false for a code that is not one; a reply producer should then
-// answer StatusInternal.
-func StatusFromCode(code string) (Status, bool) {
-	switch code {
-	case "unknown":
-		return StatusUnknown, true
-	case "ok":
-		return StatusOK, true
-	case "invalid":
-		return StatusInvalid, true
-	case "unauthorized":
-		return StatusUnauthorized, true
-	case "conflict":
-		return StatusConflict, true
-	case "not_found":
-		return StatusNotFound, true
-	case "rate_limited":
-		return StatusRateLimited, true
-	case "unavailable":
-		return StatusUnavailable, true
-	case "deadline_exceeded":
-		return StatusDeadlineExceeded, true
-	case "internal":
-		return StatusInternal, true
-	default:
-		return "", false
-	}
-}
-
 // Event mirrors authworker.AuthEvent: a domain event on auth.events. Events
 // never carry passwords, tokens or codes. Encode and decode it with a
 // Codec: hamba cannot decode its union field on its own.
@@ -282,7 +195,7 @@ func (r LoginFailureReason) Valid() bool {
 // The wire types differ from the public ones only in their union fields:
 // hamba decodes a union into an empty interface but not into a non-empty one
 // such as Operation ("unsupported for Avro union"), so the codec decodes into
-// these and converts the member with toOperation, toResult or toPayload.
+// these and converts the member with to.
 type wireRequest struct {
 	RequestID string         `avro:"requestId"`
 	Deadline  *time.Time     `avro:"deadline"`
@@ -304,158 +217,4 @@ type wireEvent struct {
 	ClientID   *string   `avro:"clientId"`
 	IP         *string   `avro:"ip"`
 	Payload    any       `avro:"payload"`
-}
-
-// registerUnionTypes registers the Go type of every record in the envelope
-// unions with api.
-//
-// Each record is registered twice under its name: the pointer type first, so
-// that encoding finds the name of the *Login held in a union field, then the
-// value type, which hamba keeps as the type to decode that name into (the
-// last registration of a name wins). Decoding into a pointer type is unsafe
-// in hamba: it decodes through a scratch allocation of the record's own size
-// that it then uses as a pointer slot, which overwrites memory for a record
-// smaller than a pointer (a record with no fields writes into the runtime's
-// shared zero-size object) and hides the record from the garbage collector
-// when the struct's first word is not a pointer. The to* functions turn the
-// decoded value into the pointer the public types hold.
-func registerUnionTypes(api avro.API) {
-	types := map[string]any{
-		"authworker.Register":       Register{},
-		"authworker.Login":          Login{},
-		"authworker.Error":          Error{},
-		"authworker.RegisterResult": RegisterResult{},
-		"authworker.LoginResult":    LoginResult{},
-		"authworker.UserRegistered": UserRegistered{},
-		"authworker.LoginSucceeded": LoginSucceeded{},
-		"authworker.LoginFailed":    LoginFailed{},
-	}
-	for name, v := range types {
-		api.Register(name, reflect.New(reflect.TypeOf(v)).Interface())
-		api.Register(name, v)
-	}
-}
-
-// toOperation returns a pointer to the decoded operation record v, or nil if
-// v is not one.
-func toOperation(v any) Operation {
-	switch v := v.(type) {
-	case Register:
-		return &v
-	case Login:
-		return &v
-	default:
-		return nil
-	}
-}
-
-// toResult returns a pointer to the decoded result record v, or nil if v is
-// not one.
-func toResult(v any) Result {
-	switch v := v.(type) {
-	case Error:
-		return &v
-	case RegisterResult:
-		return &v
-	case LoginResult:
-		return &v
-	default:
-		return nil
-	}
-}
-
-// toPayload returns a pointer to the decoded payload record v, or nil if v is
-// not one.
-func toPayload(v any) Payload {
-	switch v := v.(type) {
-	case UserRegistered:
-		return &v
-	case LoginSucceeded:
-		return &v
-	case LoginFailed:
-		return &v
-	default:
-		return nil
-	}
-}
-
-// checkOperation reports why op cannot be sent, or "" when it can.
-func checkOperation(op Operation) string {
-	switch op := op.(type) {
-	case nil:
-		return "operation is nil"
-	case *Register:
-		if op == nil {
-			return "operation is a nil *Register"
-		}
-	case *Login:
-		if op == nil {
-			return "operation is a nil *Login"
-		}
-	default:
-		return fmt.Sprintf("operation has unknown type %T", op)
-	}
-	return ""
-}
-
-// checkResponse reports why a status and result do not belong together, or
-// "" when they do: the schema promises an Error result for anything but OK.
-func checkResponse(status Status, result Result) string {
-	if !status.Valid() {
-		return fmt.Sprintf("status %q is not a Status symbol", string(status))
-	}
-	switch r := result.(type) {
-	case nil:
-		return "result is nil"
-	case *Error:
-		if r == nil {
-			return "result is a nil *Error"
-		}
-		if status == StatusOK {
-			return "status OK with an Error result"
-		}
-	case *RegisterResult:
-		if r == nil {
-			return "result is a nil *RegisterResult"
-		}
-		if status != StatusOK {
-			return "status " + string(status) + " without an Error result"
-		}
-	case *LoginResult:
-		if r == nil {
-			return "result is a nil *LoginResult"
-		}
-		if status != StatusOK {
-			return "status " + string(status) + " without an Error result"
-		}
-	default:
-		return fmt.Sprintf("result has unknown type %T", r)
-	}
-	return ""
-}
-
-// checkPayload reports why p cannot be sent, or "" when it can.
-func checkPayload(p Payload) string {
-	switch p := p.(type) {
-	case nil:
-		return "payload is nil"
-	case *UserRegistered:
-		if p == nil {
-			return "payload is a nil *UserRegistered"
-		}
-	case *LoginSucceeded:
-		if p == nil {
-			return "payload is a nil *LoginSucceeded"
-		}
-	case *LoginFailed:
-		if p == nil {
-			return "payload is a nil *LoginFailed"
-		}
-		if !p.Reason.Valid() {
-			return fmt.Sprintf("login failure reason %q is not a LoginFailureReason symbol", string(p.Reason))
-		}
-	default:
-		return fmt.Sprintf("payload has unknown type %T", p)
-	}
-	return ""
 }

@@ -2,9 +2,9 @@ package tokens_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"strings"

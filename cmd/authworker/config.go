@@ -5,52 +5,73 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/authworker/authworker/app"
+	"github.com/authworker/authworker/consumers"
+	"github.com/authworker/authworker/handlers"
+	"github.com/authworker/authworker/httpapi"
+	"github.com/authworker/authworker/passwords"
+	"github.com/authworker/authworker/postgres"
+	"github.com/authworker/authworker/redis"
+	"github.com/authworker/authworker/schemas"
 	"github.com/authworker/authworker/seal"
 	"github.com/authworker/authworker/tokens"
 )
 
-// Config is the worker's configuration, read from the environment only here.
+// Config is the worker's configuration. The environment is read only here,
+// straight into the typed configs of the packages that own each setting; a
+// setting's default is the owning package's.
 type Config struct {
-	DatabaseURL    string
-	RedisURL       string
-	KafkaBootstrap string
-	Kafka          map[string]string // KAFKA_* passed through to librdkafka
-
-	HTTPAddr string
-
-	Issuer           string
-	Audience         []string
-	AccessTokenTTL   time.Duration
-	SessionTTL       time.Duration
-	RefreshIdleTTL   time.Duration
-	SigningAlgorithm string
-	KeyEncryptionKey []byte
-
-	RequestTopic      string
-	ResponseTopic     string
-	DeadLetterTopic   string
-	ReplyTopics       []string
-	TopicPartitions   int
-	RequestRetention  time.Duration
-	DeadLetterRetain  time.Duration
-	ConsumerGroup     string
-	Workers           int
-	RetryWindow       time.Duration
-	OutcomeTTL        time.Duration
-	ShutdownTimeout   time.Duration
-	PasswordMinLength int
-	Argon2MemoryKiB   int
-	Argon2Time        int
-	Argon2Threads     int
-	LockAfter         int
-	SourceLimit       int
-
+	Postgres postgres.Config
+	Redis    redis.Config
+	Kafka    KafkaConfig
+	HTTP     httpapi.Config
+	Tokens   tokens.Config
+	Sessions handlers.SessionConfig
+	Topics   TopicsConfig
+	Replies  schemas.ReplyRouting
+	Pool     consumers.Config
+	App      app.Config
+	Hasher   passwords.HasherConfig
+	Policy   passwords.PolicyConfig
+	Throttle redis.ThrottleConfig
 	LogLevel slog.Level
 }
+
+// KafkaConfig is how the worker reaches Kafka.
+type KafkaConfig struct {
+	BootstrapServers string
+	// Settings are further librdkafka properties, from the KAFKA_*
+	// variables.
+	Settings map[string]string
+}
+
+// TopicsConfig names the topics the worker reads and writes besides reply
+// topics, and how those it creates are made.
+type TopicsConfig struct {
+	Request             string
+	DeadLetter          string
+	Partitions          int
+	RequestRetention    time.Duration // request and reply topics
+	DeadLetterRetention time.Duration
+}
+
+// Defaults of the settings that belong to the worker's wiring rather than
+// to a package.
+const (
+	defaultRequestTopic        = "auth.request"
+	defaultDeadLetterTopic     = "auth.request.dlq"
+	defaultReplyTopics         = "auth.response,auth.response.*"
+	defaultTopicPartitions     = 6
+	defaultRequestRetention    = time.Hour
+	defaultDeadLetterRetention = 72 * time.Hour
+	defaultBootstrapServers    = "127.0.0.1:9092"
+	defaultRedisURL            = "redis://127.0.0.1:6379/0"
+)
 
 // setting is one environment variable: its name, default and meaning, and
 // how it is read into Config. The README's configuration table is this list.
@@ -62,33 +83,26 @@ type setting struct {
 func settings() []setting {
 	return []setting{
 		{"DATABASE_URL", "", "PostgreSQL connection URL; when unset, libpq's PG* variables are used",
-			func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
-		{"REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (rediss:// for TLS)",
-			func(c *Config, v string) error { c.RedisURL = v; return nil }},
-		{"KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka brokers, host:port,...; every other KAFKA_* variable is passed to librdkafka (KAFKA_SECURITY_PROTOCOL -> security.protocol)",
-			func(c *Config, v string) error { c.KafkaBootstrap = v; return nil }},
-		{"HTTP_ADDR", ":8080", "address of the health and JWKS server",
-			func(c *Config, v string) error { c.HTTPAddr = v; return nil }},
+			text(func(c *Config) *string { return &c.Postgres.URL })},
+		{"REDIS_URL", defaultRedisURL, "Redis URL (rediss:// for TLS)",
+			text(func(c *Config) *string { return &c.Redis.URL })},
+		{"KAFKA_BOOTSTRAP_SERVERS", defaultBootstrapServers, "Kafka brokers, host:port,...; every other KAFKA_* variable is passed to librdkafka (KAFKA_SECURITY_PROTOCOL -> security.protocol)",
+			text(func(c *Config) *string { return &c.Kafka.BootstrapServers })},
+		{"HTTP_ADDR", httpapi.DefaultAddr, "address of the health and JWKS server",
+			text(func(c *Config) *string { return &c.HTTP.Addr })},
 		{"AUTH_ISSUER", "http://localhost:8080", "iss claim of access tokens",
-			func(c *Config, v string) error { c.Issuer = v; return nil }},
+			text(func(c *Config) *string { return &c.Tokens.Issuer })},
 		{"AUTH_AUDIENCE", "authworker", "aud claim of access tokens, comma-separated",
-			func(c *Config, v string) error { c.Audience = splitList(v); return nil }},
-		{"AUTH_ACCESS_TOKEN_TTL", "15m", "lifetime of access tokens",
-			func(c *Config, v string) (err error) { c.AccessTokenTTL, err = positiveDuration(v); return }},
-		{"AUTH_SESSION_TTL", "720h", "absolute lifetime of a session (30 days)",
-			func(c *Config, v string) (err error) { c.SessionTTL, err = positiveDuration(v); return }},
-		{"AUTH_REFRESH_IDLE_TTL", "168h", "how long an unused refresh token stays valid (7 days)",
-			func(c *Config, v string) (err error) { c.RefreshIdleTTL, err = positiveDuration(v); return }},
-		{"AUTH_SIGNING_ALG", tokens.EdDSA, "signing algorithm of access tokens: EdDSA, ES256 or RS256",
-			func(c *Config, v string) error {
-				switch v {
-				case tokens.EdDSA, tokens.ES256, tokens.RS256:
-					c.SigningAlgorithm = v
-					return nil
-				}
-				return fmt.Errorf("must be %s, %s or %s, got %q", tokens.EdDSA, tokens.ES256, tokens.RS256, v)
-			}},
-		{"AUTH_KEY_ENCRYPTION_KEY", "", "required: base64 of 32 random bytes that seal signing keys at rest (same on every worker)",
+			list(func(c *Config) *[]string { return &c.Tokens.Audience })},
+		{"AUTH_ACCESS_TOKEN_TTL", formatDuration(tokens.DefaultAccessTTL), "lifetime of access tokens",
+			duration(func(c *Config) *time.Duration { return &c.Tokens.AccessTTL })},
+		{"AUTH_SESSION_TTL", formatDuration(handlers.DefaultSessionTTL), "absolute lifetime of a session (30 days)",
+			duration(func(c *Config) *time.Duration { return &c.Sessions.SessionTTL })},
+		{"AUTH_REFRESH_IDLE_TTL", formatDuration(handlers.DefaultRefreshIdleTTL), "how long an unused refresh token stays valid (7 days)",
+			duration(func(c *Config) *time.Duration { return &c.Sessions.RefreshIdleTTL })},
+		{"AUTH_SIGNING_ALG", tokens.DefaultAlgorithm, "signing algorithm of access tokens: EdDSA, ES256 or RS256",
+			oneOf(func(c *Config) *string { return &c.Tokens.Algorithm }, tokens.EdDSA, tokens.ES256, tokens.RS256)},
+		{"AUTH_KEY_ENCRYPTION_KEY", "", "required: base64 of 32 random bytes that seal signing keys and stored replies at rest (same on every worker)",
 			func(c *Config, v string) error {
 				if v == "" {
 					return errors.New("is required (generate one with: head -c 32 /dev/urandom | base64)")
@@ -100,45 +114,45 @@ func settings() []setting {
 				if len(k) != seal.KeySize {
 					return fmt.Errorf("must decode to %d bytes, got %d", seal.KeySize, len(k))
 				}
-				c.KeyEncryptionKey = k
+				c.Tokens.KeyEncryptionKey = k
 				return nil
 			}},
-		{"AUTH_REQUEST_TOPIC", "auth.request", "topic of requests",
-			func(c *Config, v string) error { c.RequestTopic = v; return nil }},
-		{"AUTH_RESPONSE_TOPIC", "auth.response", "default reply topic",
-			func(c *Config, v string) error { c.ResponseTopic = v; return nil }},
-		{"AUTH_DLQ_TOPIC", "auth.request.dlq", "topic of requests that cannot be answered",
-			func(c *Config, v string) error { c.DeadLetterTopic = v; return nil }},
-		{"AUTH_REPLY_TOPICS", "auth.response,auth.response.*", "topics a request may ask replies on (patterns, comma-separated)",
-			func(c *Config, v string) error { c.ReplyTopics = splitList(v); return nil }},
-		{"AUTH_TOPIC_PARTITIONS", "6", "partitions of topics created at start-up",
-			func(c *Config, v string) (err error) { c.TopicPartitions, err = positiveInt(v); return }},
-		{"AUTH_REQUEST_RETENTION", "1h", "retention of request and reply topics created at start-up (they carry passwords and tokens)",
-			func(c *Config, v string) (err error) { c.RequestRetention, err = positiveDuration(v); return }},
-		{"AUTH_DLQ_RETENTION", "72h", "retention of the dead-letter topic created at start-up",
-			func(c *Config, v string) (err error) { c.DeadLetterRetain, err = positiveDuration(v); return }},
-		{"AUTH_CONSUMER_GROUP", "authworker", "consumer group of the workers",
-			func(c *Config, v string) error { c.ConsumerGroup = v; return nil }},
-		{"AUTH_WORKERS", "8", "requests handled at once per worker process",
-			func(c *Config, v string) (err error) { c.Workers, err = positiveInt(v); return }},
-		{"AUTH_RETRY_WINDOW", "10s", "how long a request is retried while a store is down before it is answered UNAVAILABLE",
-			func(c *Config, v string) (err error) { c.RetryWindow, err = positiveDuration(v); return }},
-		{"AUTH_OUTCOME_TTL", "24h", "how long replies are kept to answer redelivered and retried requests",
-			func(c *Config, v string) (err error) { c.OutcomeTTL, err = positiveDuration(v); return }},
-		{"AUTH_SHUTDOWN_TIMEOUT", "15s", "how long requests in flight may finish at shutdown",
-			func(c *Config, v string) (err error) { c.ShutdownTimeout, err = positiveDuration(v); return }},
-		{"AUTH_PASSWORD_MIN_LENGTH", "15", "minimum password length in characters",
-			func(c *Config, v string) (err error) { c.PasswordMinLength, err = positiveInt(v); return }},
-		{"AUTH_ARGON2_MEMORY_KIB", "19456", "argon2id memory cost (KiB); OWASP minimum 19456",
-			func(c *Config, v string) (err error) { c.Argon2MemoryKiB, err = positiveInt(v); return }},
-		{"AUTH_ARGON2_TIME", "2", "argon2id iterations; OWASP minimum 2",
-			func(c *Config, v string) (err error) { c.Argon2Time, err = positiveInt(v); return }},
-		{"AUTH_ARGON2_PARALLELISM", "1", "argon2id lanes",
-			func(c *Config, v string) (err error) { c.Argon2Threads, err = positiveInt(v); return }},
-		{"AUTH_LOCK_AFTER", "10", "consecutive failed logins before an account locks (progressively longer)",
-			func(c *Config, v string) (err error) { c.LockAfter, err = positiveInt(v); return }},
-		{"AUTH_SOURCE_LIMIT", "100", "failed logins per source address per 15 minutes",
-			func(c *Config, v string) (err error) { c.SourceLimit, err = positiveInt(v); return }},
+		{"AUTH_REQUEST_TOPIC", defaultRequestTopic, "topic of requests",
+			text(func(c *Config) *string { return &c.Topics.Request })},
+		{"AUTH_RESPONSE_TOPIC", schemas.DefaultReplyTopic, "default reply topic",
+			text(func(c *Config) *string { return &c.Replies.DefaultTopic })},
+		{"AUTH_DLQ_TOPIC", defaultDeadLetterTopic, "topic of requests that cannot be answered",
+			text(func(c *Config) *string { return &c.Topics.DeadLetter })},
+		{"AUTH_REPLY_TOPICS", defaultReplyTopics, "topics a request may ask replies on (patterns, comma-separated)",
+			list(func(c *Config) *[]string { return &c.Replies.AllowedTopics })},
+		{"AUTH_TOPIC_PARTITIONS", strconv.Itoa(defaultTopicPartitions), "partitions of topics created at start-up",
+			number(func(c *Config) *int { return &c.Topics.Partitions }, 1, math.MaxInt32)},
+		{"AUTH_REQUEST_RETENTION", formatDuration(defaultRequestRetention), "retention of request and reply topics created at start-up (they carry passwords and tokens)",
+			duration(func(c *Config) *time.Duration { return &c.Topics.RequestRetention })},
+		{"AUTH_DLQ_RETENTION", formatDuration(defaultDeadLetterRetention), "retention of the dead-letter topic created at start-up",
+			duration(func(c *Config) *time.Duration { return &c.Topics.DeadLetterRetention })},
+		{"AUTH_CONSUMER_GROUP", consumers.DefaultGroupID, "consumer group of the workers",
+			text(func(c *Config) *string { return &c.Pool.GroupID })},
+		{"AUTH_WORKERS", strconv.Itoa(consumers.DefaultWorkers), "requests handled at once per worker process",
+			number(func(c *Config) *int { return &c.Pool.Workers }, 1, 1024)},
+		{"AUTH_RETRY_WINDOW", formatDuration(app.DefaultRetryWindow), "how long a request's database steps are retried while the database is down before it is answered UNAVAILABLE",
+			duration(func(c *Config) *time.Duration { return &c.App.RetryWindow })},
+		{"AUTH_OUTCOME_TTL", formatDuration(app.DefaultOutcomeTTL), "how long replies are kept to answer redelivered and retried requests",
+			duration(func(c *Config) *time.Duration { return &c.App.OutcomeTTL })},
+		{"AUTH_SHUTDOWN_TIMEOUT", formatDuration(consumers.DefaultDrainTimeout), "how long requests in flight may finish at shutdown",
+			duration(func(c *Config) *time.Duration { return &c.Pool.DrainTimeout })},
+		{"AUTH_PASSWORD_MIN_LENGTH", strconv.Itoa(passwords.DefaultMinLength), "minimum password length in characters",
+			number(func(c *Config) *int { return &c.Policy.MinLength }, 1, passwords.DefaultMaxLength)},
+		{"AUTH_ARGON2_MEMORY_KIB", strconv.Itoa(passwords.DefaultMemoryKiB), "argon2id memory cost (KiB); OWASP minimum 19456",
+			number(func(c *Config) *uint32 { return &c.Hasher.MemoryKiB }, 1, math.MaxUint32)},
+		{"AUTH_ARGON2_TIME", strconv.Itoa(passwords.DefaultTime), "argon2id iterations; OWASP minimum 2",
+			number(func(c *Config) *uint32 { return &c.Hasher.Time }, 1, math.MaxUint32)},
+		{"AUTH_ARGON2_PARALLELISM", strconv.Itoa(passwords.DefaultParallelism), "argon2id lanes",
+			number(func(c *Config) *uint8 { return &c.Hasher.Parallelism }, 1, math.MaxUint8)},
+		{"AUTH_LOCK_AFTER", strconv.Itoa(redis.DefaultLockAfter), "consecutive failed logins before an account locks (progressively longer)",
+			number(func(c *Config) *int { return &c.Throttle.LockAfter }, 1, 100)},
+		{"AUTH_SOURCE_LIMIT", strconv.Itoa(redis.DefaultSourceLimit), "failed logins per source address per 15 minutes",
+			number(func(c *Config) *int { return &c.Throttle.SourceLimit }, 1, math.MaxInt32)},
 		{"LOG_LEVEL", "info", "debug, info, warn or error",
 			func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	}
@@ -164,11 +178,11 @@ func LoadConfig(environ []string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s %w", s.name, err))
 		}
 	}
-	c.Kafka = kafkaSettings(env)
-	if c.DatabaseURL == "" {
+	c.Kafka.Settings = kafkaSettings(env)
+	if c.Postgres.URL == "" {
 		// pgx fills in host, user, password, database and TLS from libpq's
 		// PG* variables for whatever the connection string leaves out.
-		c.DatabaseURL = "application_name=authworker"
+		c.Postgres.URL = "application_name=authworker"
 	}
 	return c, errors.Join(errs...)
 }
@@ -189,33 +203,76 @@ func kafkaSettings(env map[string]string) map[string]string {
 	return out
 }
 
-func splitList(v string) []string {
-	var out []string
-	for s := range strings.SplitSeq(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
+// Setting readers: each returns the set function of a setting that stores
+// its value in the field field returns.
+
+func text(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func list(field func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []string
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
 		}
+		*field(c) = out
+		return nil
 	}
-	return out
 }
 
-func positiveDuration(v string) (time.Duration, error) {
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("is not a duration like 15m or 720h: %q", v)
+func oneOf(field func(*Config) *string, allowed ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		for _, a := range allowed {
+			if v == a {
+				*field(c) = v
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, ", "), v)
 	}
-	if d <= 0 {
-		return 0, fmt.Errorf("must be positive, got %s", v)
-	}
-	return d, nil
 }
 
-func positiveInt(v string) (int, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("must be a positive integer, got %q", v)
+func duration(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("is not a duration like 15m or 720h: %q", v)
+		}
+		if d <= 0 {
+			return fmt.Errorf("must be positive, got %s", v)
+		}
+		*field(c) = d
+		return nil
 	}
-	return n, nil
+}
+
+// number reads an integer from lo to hi into a field of any integer type,
+// so that a value the field cannot hold is refused rather than wrapped.
+func number[T int | uint8 | uint32](field func(*Config) *T, lo, hi int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("must be an integer from %d to %d, got %q", lo, hi, v)
+		}
+		*field(c) = T(n)
+		return nil
+	}
+}
+
+// formatDuration writes d as an operator would: 15m, 720h, 10s.
+func formatDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
 }
 
 // usage describes every variable, for -help.

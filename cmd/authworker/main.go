@@ -18,8 +18,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/authworker/authworker/app"
 	"github.com/authworker/authworker/consumers"
-	"github.com/authworker/authworker/handlers"
 	"github.com/authworker/authworker/httpapi"
 	"github.com/authworker/authworker/passwords"
 	"github.com/authworker/authworker/postgres"
@@ -82,27 +82,26 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 const startupTimeout = 60 * time.Second
 
 // Open connects to PostgreSQL, Redis and Kafka, migrates the database,
-// creates missing topics and the first signing key, and binds the HTTP port.
+// creates missing topics and the first signing key, binds the HTTP port and
+// creates the consumer, in that order: what fails names its setting, and
+// Close releases whatever was opened.
 func (m *Main) Open(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	cfg := m.cfg
 
 	var err error
-	// Each request in flight holds a connection for its transaction; the
-	// rest serve outcome lookups, readiness probes and key reloads.
-	maxConns := int32(cfg.Workers + 4)
-	if m.db, err = postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, MaxConns: maxConns}); err != nil {
+	if m.db, err = postgres.Open(ctx, cfg.Postgres); err != nil {
 		return fmt.Errorf("postgres (DATABASE_URL): %w", err)
 	}
 	if err := m.db.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return err
 	}
-	if m.redis, err = redis.Open(ctx, redis.Config{URL: cfg.RedisURL}); err != nil {
+	if m.redis, err = redis.Open(ctx, cfg.Redis); err != nil {
 		return fmt.Errorf("redis (REDIS_URL): %w", err)
 	}
 	if m.producer, err = producers.NewProducer(producers.Config{
-		BootstrapServers: cfg.KafkaBootstrap, Kafka: cfg.Kafka, Logger: m.logger,
+		BootstrapServers: cfg.Kafka.BootstrapServers, Kafka: cfg.Kafka.Settings, Logger: m.logger,
 	}); err != nil {
 		return fmt.Errorf("kafka (KAFKA_BOOTSTRAP_SERVERS, KAFKA_*): %w", err)
 	}
@@ -110,45 +109,35 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 
-	if m.issuer, err = tokens.NewIssuer(ctx, postgres.NewSigningKeyRepository(m.db), tokens.Config{
-		Issuer:           cfg.Issuer,
-		Audience:         cfg.Audience,
-		AccessTTL:        cfg.AccessTokenTTL,
-		Algorithm:        cfg.SigningAlgorithm,
-		KeyEncryptionKey: cfg.KeyEncryptionKey,
-		Logger:           m.logger,
-	}); err != nil {
-		return fmt.Errorf("signing keys: %w", err)
+	tokensCfg := cfg.Tokens
+	tokensCfg.Logger = m.logger
+	if m.issuer, err = tokens.NewIssuer(ctx, postgres.NewSigningKeyRepository(m.db), tokensCfg); err != nil {
+		return fmt.Errorf("signing keys (AUTH_SIGNING_ALG, AUTH_KEY_ENCRYPTION_KEY): %w", err)
 	}
 
 	requests, err := m.requests()
 	if err != nil {
 		return err
 	}
-	if m.pool, err = consumers.NewPool(consumers.Config{
-		BootstrapServers: cfg.KafkaBootstrap,
-		GroupID:          cfg.ConsumerGroup,
-		Topics:           []string{cfg.RequestTopic},
-		Workers:          cfg.Workers,
-		DrainTimeout:     cfg.ShutdownTimeout,
-		Kafka:            cfg.Kafka,
-		Logger:           m.logger,
-	}, requests); err != nil {
-		return fmt.Errorf("kafka consumer (KAFKA_*): %w", err)
+	httpCfg := cfg.HTTP
+	httpCfg.JWKS = m.issuer.JWKS
+	httpCfg.Checks = []httpapi.Check{
+		{Name: "postgres", Check: m.db.Ping},
+		{Name: "redis", Check: m.redis.Ping},
+		{Name: "kafka", Check: m.producer.Ping},
+	}
+	httpCfg.Logger = m.logger
+	if m.http, err = httpapi.Listen(httpCfg); err != nil {
+		return fmt.Errorf("HTTP_ADDR: %w", err)
 	}
 
-	m.http, err = httpapi.Listen(httpapi.Config{
-		Addr: cfg.HTTPAddr,
-		JWKS: m.issuer.JWKS,
-		Checks: []httpapi.Check{
-			{Name: "postgres", Check: m.db.Ping},
-			{Name: "redis", Check: m.redis.Ping},
-			{Name: "kafka", Check: m.producer.Ping},
-		},
-		Logger: m.logger,
-	})
-	if err != nil {
-		return fmt.Errorf("HTTP_ADDR: %w", err)
+	poolCfg := cfg.Pool
+	poolCfg.BootstrapServers = cfg.Kafka.BootstrapServers
+	poolCfg.Topics = []string{cfg.Topics.Request}
+	poolCfg.Kafka = cfg.Kafka.Settings
+	poolCfg.Logger = m.logger
+	if m.pool, err = consumers.NewPool(poolCfg, requests); err != nil {
+		return fmt.Errorf("kafka consumer (AUTH_WORKERS, KAFKA_*): %w", err)
 	}
 	return nil
 }
@@ -160,11 +149,11 @@ func (m *Main) ensureTopics(ctx context.Context) error {
 		return fmt.Errorf("kafka admin: %w", err)
 	}
 	defer admin.Close()
-	cfg := m.cfg
+	t := m.cfg.Topics
 	err = producers.EnsureTopics(ctx, admin, []producers.Topic{
-		{Name: cfg.RequestTopic, Partitions: cfg.TopicPartitions, Retention: cfg.RequestRetention},
-		{Name: cfg.ResponseTopic, Partitions: cfg.TopicPartitions, Retention: cfg.RequestRetention},
-		{Name: cfg.DeadLetterTopic, Partitions: cfg.TopicPartitions, Retention: cfg.DeadLetterRetain},
+		{Name: t.Request, Partitions: t.Partitions, Retention: t.RequestRetention},
+		{Name: m.cfg.Replies.DefaultTopic, Partitions: t.Partitions, Retention: t.RequestRetention},
+		{Name: t.DeadLetter, Partitions: t.Partitions, Retention: t.DeadLetterRetention},
 	})
 	if err != nil {
 		return fmt.Errorf("kafka topics (KAFKA_BOOTSTRAP_SERVERS, AUTH_*_TOPIC): %w", err)
@@ -172,76 +161,73 @@ func (m *Main) ensureTopics(ctx context.Context) error {
 	return nil
 }
 
-// requests builds the request handler and the use cases behind it.
+// requests builds the request handler: the application service, its use
+// cases and their adapters.
 func (m *Main) requests() (*consumers.Requests, error) {
 	cfg := m.cfg
 	codec, err := schemas.NewCodec(schemas.Config{})
 	if err != nil {
 		return nil, err
 	}
-	replies, err := producers.NewReplies(m.producer, producers.ReplyConfig{
-		DefaultTopic: cfg.ResponseTopic, AllowedTopics: cfg.ReplyTopics,
+	hasher, err := passwords.NewHasher(cfg.Hasher)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_ARGON2_*: %w", err)
+	}
+	policy, err := passwords.NewPolicy(cfg.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_PASSWORD_MIN_LENGTH: %w", err)
+	}
+	throttle, err := redis.NewLoginThrottle(m.redis, cfg.Throttle)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_LOCK_AFTER/AUTH_SOURCE_LIMIT: %w", err)
+	}
+	sealer, err := seal.NewBox(cfg.Tokens.KeyEncryptionKey, "outcomes")
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
+	}
+	m.outcomes = postgres.NewOutcomeRepository(m.db)
+	appCfg := cfg.App
+	appCfg.Logger = m.logger
+	service, err := app.New(app.Deps{
+		Codec:         codec,
+		Outcomes:      m.outcomes,
+		Tx:            m.db,
+		Sealer:        sealer,
+		Users:         postgres.NewUserRepository(m.db),
+		Sessions:      postgres.NewSessionRepository(m.db),
+		Hasher:        hasher,
+		Policy:        policy,
+		Throttle:      throttle,
+		Tokens:        m.issuer,
+		SessionConfig: cfg.Sessions,
+		NewID:         newID,
+		Now:           time.Now,
+		Random:        rand.Reader,
+		Logger:        m.logger,
+	}, appCfg)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_RETRY_WINDOW/AUTH_OUTCOME_TTL: %w", err)
+	}
+	requests, err := consumers.NewRequests(consumers.RequestsDeps{
+		Codec:       codec,
+		Routing:     cfg.Replies,
+		Answerer:    service,
+		Replies:     producers.NewReplies(m.producer),
+		DeadLetters: producers.NewDeadLetters(m.producer, cfg.Topics.DeadLetter),
+		Logger:      m.logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_REPLY_TOPICS: %w", err)
 	}
-	hasher, err := passwords.NewHasher(passwords.HasherConfig{
-		MemoryKiB:   uint32(cfg.Argon2MemoryKiB),
-		Time:        uint32(cfg.Argon2Time),
-		Parallelism: uint8(cfg.Argon2Threads),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("AUTH_ARGON2_*: %w", err)
-	}
-	policy, err := passwords.NewPolicy(passwords.PolicyConfig{MinLength: cfg.PasswordMinLength})
-	if err != nil {
-		return nil, fmt.Errorf("AUTH_PASSWORD_MIN_LENGTH: %w", err)
-	}
-	throttle, err := redis.NewLoginThrottle(m.redis, redis.ThrottleConfig{
-		LockAfter: cfg.LockAfter, SourceLimit: cfg.SourceLimit,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("AUTH_LOCK_AFTER/AUTH_SOURCE_LIMIT: %w", err)
-	}
-	sealer, err := seal.NewBox(cfg.KeyEncryptionKey, "outcomes")
-	if err != nil {
-		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
-	}
-	users := postgres.NewUserRepository(m.db)
-	m.outcomes = postgres.NewOutcomeRepository(m.db)
-	useCases := consumers.UseCases{
-		Register: handlers.NewRegisterHandler(handlers.RegisterDeps{
-			Users: users, Policy: policy, Hasher: hasher, NewID: newID, Now: time.Now,
-		}),
-		Login: handlers.NewLoginHandler(handlers.LoginDeps{
-			Users:    users,
-			Sessions: postgres.NewSessionRepository(m.db),
-			Hasher:   hasher,
-			Throttle: throttle,
-			Tokens:   m.issuer,
-			NewID:    newID,
-			Now:      time.Now,
-			Random:   rand.Reader,
-			Logger:   m.logger,
-		}, handlers.SessionConfig{SessionTTL: cfg.SessionTTL, RefreshIdleTTL: cfg.RefreshIdleTTL}),
-	}
-	return consumers.NewRequests(consumers.RequestsDeps{
-		Codec:       codec,
-		Replies:     replies,
-		DeadLetters: producers.NewDeadLetters(m.producer, cfg.DeadLetterTopic),
-		UseCases:    useCases,
-		Outcomes:    m.outcomes,
-		Tx:          m.db,
-		Sealer:      sealer,
-	}, consumers.RequestsConfig{RetryWindow: cfg.RetryWindow, OutcomeTTL: cfg.OutcomeTTL, Logger: m.logger}), nil
+	return requests, nil
 }
 
 // Run consumes requests and serves HTTP until ctx ends or either fails.
 func (m *Main) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m.logger.Info("authworker started", "http", m.http.Addr(), "request_topic", m.cfg.RequestTopic,
-		"group", m.cfg.ConsumerGroup, "workers", m.cfg.Workers)
+	m.logger.Info("authworker started", "http", m.http.Addr(), "request_topic", m.cfg.Topics.Request,
+		"group", m.cfg.Pool.GroupID, "workers", m.cfg.Pool.Workers)
 
 	var wg sync.WaitGroup
 	errs := make([]error, 3)

@@ -19,12 +19,18 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/authworker/authworker/app"
 	"github.com/authworker/authworker/client"
+	"github.com/authworker/authworker/consumers"
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/handlers"
+	"github.com/authworker/authworker/passwords"
 	"github.com/authworker/authworker/postgres"
 	"github.com/authworker/authworker/producers"
+	"github.com/authworker/authworker/redis"
 	"github.com/authworker/authworker/schemas"
 	"github.com/authworker/authworker/testenv"
+	"github.com/authworker/authworker/tokens"
 )
 
 // worker is an authworker running in this process against the real
@@ -55,7 +61,7 @@ func startWorker(t testing.TB) *worker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ReplyTopics = []string{cfg.ResponseTopic}
+	cfg.Replies.AllowedTopics = []string{cfg.Replies.DefaultTopic}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := NewMain(cfg, logger)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -72,7 +78,7 @@ func startWorker(t testing.TB) *worker {
 			t.Errorf("worker stopped with %v", err)
 		}
 		m.Close()
-		deleteTopics(t, cfg.KafkaBootstrap, cfg.RequestTopic, cfg.ResponseTopic, cfg.DeadLetterTopic)
+		deleteTopics(t, cfg.Kafka.BootstrapServers, cfg.Topics.Request, cfg.Replies.DefaultTopic, cfg.Topics.DeadLetter)
 	})
 	return &worker{cfg: cfg, main: m}
 }
@@ -80,10 +86,10 @@ func startWorker(t testing.TB) *worker {
 func (w *worker) client(t testing.TB) *client.Client {
 	t.Helper()
 	c, err := client.New(context.Background(), client.Config{
-		BootstrapServers: w.cfg.KafkaBootstrap,
+		BootstrapServers: w.cfg.Kafka.BootstrapServers,
 		ClientID:         "web",
-		RequestTopic:     w.cfg.RequestTopic,
-		ReplyTopic:       w.cfg.ResponseTopic,
+		RequestTopic:     w.cfg.Topics.Request,
+		ReplyTopic:       w.cfg.Replies.DefaultTopic,
 		Timeout:          30 * time.Second,
 	})
 	if err != nil {
@@ -175,20 +181,20 @@ func TestSpringHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newProducer(t, w.cfg.KafkaBootstrap)
+	p := newProducer(t, w.cfg.Kafka.BootstrapServers)
 	email := testenv.Unique("eve") + "@example.com"
 
 	correlation := []byte{0xde, 0xad, 0x00, 0xbe, 0xef, 0xff, 0x01}
 	partition := make([]byte, 4)
 	binary.BigEndian.PutUint32(partition, 2)
 	value := encodeRequest(t, codec, &schemas.Login{Email: email, Password: "wrong password for nobody"})
-	produce(t, p, w.cfg.RequestTopic, email, value,
-		kafka.Header{Key: "kafka_replyTopic", Value: []byte(w.cfg.ResponseTopic)},
+	produce(t, p, w.cfg.Topics.Request, email, value,
+		kafka.Header{Key: "kafka_replyTopic", Value: []byte(w.cfg.Replies.DefaultTopic)},
 		kafka.Header{Key: "kafka_correlationId", Value: correlation},
 		kafka.Header{Key: "kafka_replyPartition", Value: partition},
 	)
 
-	msg := consumeOne(t, w.cfg.KafkaBootstrap, w.cfg.ResponseTopic, func(m *kafka.Message) bool { return true })
+	msg := consumeOne(t, w.cfg.Kafka.BootstrapServers, w.cfg.Replies.DefaultTopic, func(m *kafka.Message) bool { return true })
 	if msg.TopicPartition.Partition != 2 {
 		t.Errorf("reply on partition %d, want 2 from kafka_replyPartition", msg.TopicPartition.Partition)
 	}
@@ -213,24 +219,24 @@ func TestSpringHeaders(t *testing.T) {
 func TestUnanswerableRecordsGoToDeadLetters(t *testing.T) {
 	w := startWorker(t)
 	c := w.client(t)
-	p := newProducer(t, w.cfg.KafkaBootstrap)
+	p := newProducer(t, w.cfg.Kafka.BootstrapServers)
 	codec, err := schemas.NewCodec(schemas.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	produce(t, p, w.cfg.RequestTopic, "garbage", []byte("this is not avro"),
-		kafka.Header{Key: "kafka_replyTopic", Value: []byte(w.cfg.ResponseTopic)})
-	produce(t, p, w.cfg.RequestTopic, "elsewhere", encodeRequest(t, codec, &schemas.Login{Email: "a@example.com", Password: "x"}),
+	produce(t, p, w.cfg.Topics.Request, "garbage", []byte("this is not avro"),
+		kafka.Header{Key: "kafka_replyTopic", Value: []byte(w.cfg.Replies.DefaultTopic)})
+	produce(t, p, w.cfg.Topics.Request, "elsewhere", encodeRequest(t, codec, &schemas.Login{Email: "a@example.com", Password: "x"}),
 		kafka.Header{Key: "kafka_replyTopic", Value: []byte("attacker.topic")},
 		kafka.Header{Key: "kafka_correlationId", Value: []byte("c1")})
 
 	reasons := map[string]*kafka.Message{}
-	consumeOne(t, w.cfg.KafkaBootstrap, w.cfg.DeadLetterTopic, func(m *kafka.Message) bool {
+	consumeOne(t, w.cfg.Kafka.BootstrapServers, w.cfg.Topics.DeadLetter, func(m *kafka.Message) bool {
 		reasons[string(headerValue(m, "auth_dlq_reason"))] = m
 		return len(reasons) == 2
 	})
-	if m := reasons["undecodable"]; m == nil || string(m.Value) != "this is not avro" || string(headerValue(m, "kafka_dlt-original-topic")) != w.cfg.RequestTopic {
+	if m := reasons["undecodable"]; m == nil || string(m.Value) != "this is not avro" || string(headerValue(m, "kafka_dlt-original-topic")) != w.cfg.Topics.Request {
 		t.Errorf("undecodable record not dead-lettered unchanged with its origin: %v", m)
 	}
 	if reasons["reply_topic_not_allowed"] == nil {
@@ -269,6 +275,11 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"NegativeWorkers", []string{"AUTH_WORKERS=-1"}, "AUTH_WORKERS"},
 		{"BadLogLevel", []string{"LOG_LEVEL=loud"}, "LOG_LEVEL"},
 		{"UnknownAlgorithm", []string{"AUTH_SIGNING_ALG=HS256"}, "AUTH_SIGNING_ALG"},
+		{"ParallelismOverflows", []string{"AUTH_ARGON2_PARALLELISM=256"}, "AUTH_ARGON2_PARALLELISM"},
+		{"MemoryOverflows", []string{"AUTH_ARGON2_MEMORY_KIB=4294967296"}, "AUTH_ARGON2_MEMORY_KIB"},
+		{"PartitionsOverflow", []string{"AUTH_TOPIC_PARTITIONS=2147483648"}, "AUTH_TOPIC_PARTITIONS"},
+		{"LockAfterBeyondNIST", []string{"AUTH_LOCK_AFTER=101"}, "AUTH_LOCK_AFTER"},
+		{"NotANumber", []string{"AUTH_WORKERS=eight"}, "AUTH_WORKERS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,11 +303,11 @@ func TestKafkaPassthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512"}
-	if len(cfg.Kafka) != len(want) || cfg.Kafka["security.protocol"] != want["security.protocol"] || cfg.Kafka["sasl.mechanism"] != want["sasl.mechanism"] {
-		t.Errorf("Kafka settings = %v, want %v", cfg.Kafka, want)
+	if len(cfg.Kafka.Settings) != len(want) || cfg.Kafka.Settings["security.protocol"] != want["security.protocol"] || cfg.Kafka.Settings["sasl.mechanism"] != want["sasl.mechanism"] {
+		t.Errorf("Kafka settings = %v, want %v", cfg.Kafka.Settings, want)
 	}
-	if cfg.KafkaBootstrap != "broker:9093" {
-		t.Errorf("bootstrap = %q, want broker:9093", cfg.KafkaBootstrap)
+	if cfg.Kafka.BootstrapServers != "broker:9093" {
+		t.Errorf("bootstrap = %q, want broker:9093", cfg.Kafka.BootstrapServers)
 	}
 }
 
@@ -432,15 +443,51 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestREADMEListsEverySetting keeps the README's configuration table true.
+// TestREADMEListsEverySetting keeps the README's configuration table true:
+// a row per setting, with its default.
 func TestREADMEListsEverySetting(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range settings() {
-		if !strings.Contains(string(readme), "`"+s.name+"`") {
-			t.Errorf("README.md does not document %s", s.name)
+		row := "| `" + s.name + "` | "
+		i := strings.Index(string(readme), row)
+		if i < 0 {
+			t.Errorf("README.md has no configuration row for %s", s.name)
+			continue
+		}
+		line, _, _ := strings.Cut(string(readme[i+len(row):]), "\n")
+		def, _, _ := strings.Cut(line, " |")
+		if s.def != "" && def != "`"+s.def+"`" {
+			t.Errorf("README.md gives %s the default %s, want `%s`", s.name, def, s.def)
+		}
+	}
+}
+
+// TestDefaultsComeFromTheirPackages: an empty environment yields the
+// packages' own defaults.
+func TestDefaultsComeFromTheirPackages(t *testing.T) {
+	cfg, err := LoadConfig([]string{"AUTH_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"argon2 memory", cfg.Hasher.MemoryKiB, uint32(passwords.DefaultMemoryKiB)},
+		{"argon2 parallelism", cfg.Hasher.Parallelism, uint8(passwords.DefaultParallelism)},
+		{"workers", cfg.Pool.Workers, consumers.DefaultWorkers},
+		{"lock after", cfg.Throttle.LockAfter, redis.DefaultLockAfter},
+		{"access TTL", cfg.Tokens.AccessTTL, tokens.DefaultAccessTTL},
+		{"session TTL", cfg.Sessions.SessionTTL, handlers.DefaultSessionTTL},
+		{"retry window", cfg.App.RetryWindow, app.DefaultRetryWindow},
+		{"reply topic", cfg.Replies.DefaultTopic, schemas.DefaultReplyTopic},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
 }
@@ -463,7 +510,7 @@ func TestLibpqVariables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.DatabaseURL})
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: cfg.Postgres.URL})
 	if err != nil {
 		t.Fatalf("connect with PG* variables: %v", err)
 	}

@@ -1,0 +1,73 @@
+package app
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/schemas"
+)
+
+// call is one request being answered: what the policies around its use
+// case share.
+type call struct {
+	op     *operation
+	req    *schemas.Request
+	key    domain.RequestKey
+	client domain.Client
+	// ad binds a sealed reply to its request: a reply stored for one
+	// request cannot be opened as another's.
+	ad []byte
+	// until ends the retry window: the request's deadline or RetryWindow
+	// after it was read, whichever is first.
+	until time.Time
+	// answered is the reply once the outcome is stored: with the use
+	// case's writes, or by another delivery of the request.
+	answered *Reply
+}
+
+func (s *Service) newCall(req *schemas.Request) (*call, error) {
+	op, ok := s.ops[reflect.TypeOf(req.Operation)]
+	if !ok {
+		// The codec decodes only the operations of the schema, and every
+		// one of them is registered (TestRegistryCoversTheSchema).
+		return nil, domain.Errorf(domain.CodeInternal, "no use case for operation %T", req.Operation)
+	}
+	key := domain.RequestKey{ClientID: req.Client.ClientID, RequestID: req.RequestID}
+	if err := key.Validate(); err != nil {
+		return nil, err
+	}
+	until := s.cfg.Now().Add(s.cfg.RetryWindow)
+	if req.Deadline != nil && req.Deadline.Before(until) {
+		until = *req.Deadline
+	}
+	return &call{
+		op:     op,
+		req:    req,
+		key:    key,
+		client: domain.Client{ID: req.Client.ClientID, IP: deref(req.Client.IP), UserAgent: deref(req.Client.UserAgent)},
+		ad:     []byte(key.ClientID + "\x00" + key.RequestID),
+		until:  until,
+	}, nil
+}
+
+type callKey struct{}
+
+// withCall returns ctx carrying c, for the unit of work the use case calls.
+func withCall(ctx context.Context, c *call) context.Context {
+	return context.WithValue(ctx, callKey{}, c)
+}
+
+// callOf returns the call ctx carries, or nil outside a request.
+func callOf(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,215 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authworker/authworker/app"
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/handlers"
+	"github.com/authworker/authworker/inmem"
+	"github.com/authworker/authworker/passwords"
+	"github.com/authworker/authworker/schemas"
+	"github.com/authworker/authworker/seal"
+	"github.com/authworker/authworker/tokens"
+)
+
+const password = "correct horse battery staple"
+
+var kek = bytes.Repeat([]byte{0x42}, seal.KeySize)
+
+// countingThrottle never throttles; it counts what the use cases report.
+type countingThrottle struct {
+	mu                 sync.Mutex
+	failed, succeeded  int
+	checkErr, countErr error
+}
+
+func (t *countingThrottle) Check(context.Context, domain.LoginAttempt) (domain.ThrottleVerdict, error) {
+	return domain.ThrottleVerdict{}, t.checkErr
+}
+
+func (t *countingThrottle) Failed(context.Context, domain.LoginAttempt) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failed++
+	return t.countErr
+}
+
+func (t *countingThrottle) Succeeded(context.Context, domain.LoginAttempt) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.succeeded++
+	return nil
+}
+
+func (t *countingThrottle) counts() (failed, succeeded int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failed, t.succeeded
+}
+
+// flakyOutcomes is an outcome store whose next saves fail as unavailable,
+// as a database that blinks would.
+type flakyOutcomes struct {
+	domain.OutcomeRepository
+	mu        sync.Mutex
+	saveFails int
+	saves     int
+	loadErr   error
+}
+
+func (o *flakyOutcomes) SaveOutcome(ctx context.Context, out domain.Outcome) error {
+	o.mu.Lock()
+	o.saves++
+	fail := o.saveFails > 0
+	if fail {
+		o.saveFails--
+	}
+	o.mu.Unlock()
+	if fail {
+		return domain.Unavailable("outcome store", errors.New("connection reset"))
+	}
+	return o.OutcomeRepository.SaveOutcome(ctx, out)
+}
+
+func (o *flakyOutcomes) Outcome(ctx context.Context, key domain.RequestKey, now time.Time) (domain.Outcome, error) {
+	if o.loadErr != nil {
+		return domain.Outcome{}, o.loadErr
+	}
+	return o.OutcomeRepository.Outcome(ctx, key, now)
+}
+
+// failingUsers is a user store whose every call fails with err.
+type failingUsers struct{ err error }
+
+func (f failingUsers) CreateUser(context.Context, *domain.User) error { return f.err }
+func (f failingUsers) UserByEmail(context.Context, domain.Email) (*domain.User, error) {
+	return nil, f.err
+}
+func (f failingUsers) UpdateUser(context.Context, domain.UserID, func(*domain.User) error) error {
+	return f.err
+}
+
+// fixture is a Service over the in-memory stores, with the real codec,
+// hasher (at test costs), policy and issuer.
+type fixture struct {
+	deps     app.Deps
+	cfg      app.Config
+	users    *inmem.UserRepository
+	outcomes *flakyOutcomes
+	throttle *countingThrottle
+	codec    *schemas.Codec
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	codec, err := schemas.NewCodec(schemas.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := seal.NewBox(kek, "outcomes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasher, err := passwords.NewHasher(passwords.HasherConfig{MemoryKiB: 64, Time: 1, AllowWeak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := passwords.NewPolicy(passwords.PolicyConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := tokens.NewIssuer(context.Background(), inmem.NewSigningKeyRepository(), tokens.Config{
+		Issuer: "https://auth.test", Audience: []string{"api"}, KeyEncryptionKey: kek,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := inmem.NewUserRepository()
+	f := &fixture{
+		users:    users,
+		outcomes: &flakyOutcomes{OutcomeRepository: inmem.NewOutcomeRepository()},
+		throttle: &countingThrottle{},
+		codec:    codec,
+		cfg:      app.Config{RetryWindow: 5 * time.Second},
+	}
+	f.deps = app.Deps{
+		Codec:    codec,
+		Outcomes: f.outcomes,
+		Tx:       inmem.Transactor{},
+		Sealer:   sealer,
+		Users:    users,
+		Sessions: inmem.NewSessionRepository(users),
+		Hasher:   hasher,
+		Policy:   policy,
+		Throttle: f.throttle,
+		Tokens:   issuer,
+		NewID:    sequentialIDs(),
+		Now:      time.Now,
+		Random:   rand.Reader,
+	}
+	return f
+}
+
+func (f *fixture) service(t *testing.T) *app.Service {
+	t.Helper()
+	s, err := app.New(f.deps, f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// register stores an account for email with the test password.
+func (f *fixture) register(t *testing.T, email string) {
+	t.Helper()
+	h := handlers.NewRegisterHandler(handlers.RegisterDeps{
+		Work: plainWork{}, Users: f.users, Policy: f.deps.Policy, Hasher: f.deps.Hasher, NewID: f.deps.NewID, Now: time.Now,
+	})
+	if _, err := h.Handle(context.Background(), handlers.Register{Email: email, Password: password}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// plainWork runs a unit of work as is, for setting up accounts.
+type plainWork struct{}
+
+func (plainWork) Atomically(ctx context.Context, fn func(context.Context) (any, error)) (any, error) {
+	return fn(ctx)
+}
+
+func (f *fixture) decode(t *testing.T, rep app.Reply) *schemas.Response {
+	t.Helper()
+	resp, err := f.codec.DecodeResponse(context.Background(), rep.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func sequentialIDs() func() string {
+	var mu sync.Mutex
+	n := 0
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return fmt.Sprintf("00000000-0000-7000-8000-%012d", n)
+	}
+}
+
+func request(id string, op schemas.Operation) *schemas.Request {
+	return &schemas.Request{RequestID: id, Client: schemas.ClientMetadata{ClientID: "web"}, Operation: op}
+}
+
+func loginOp(email, pw string) *schemas.Login { return &schemas.Login{Email: email, Password: pw} }
+func registerOp(email, pw string) *schemas.Register {
+	return &schemas.Register{Email: email, Password: pw}
+}

@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/authworker/authworker/domain"
+)
+
+// Backoff between attempts of a database step while the database is
+// unavailable.
+const (
+	firstBackoff = 100 * time.Millisecond
+	maxBackoff   = 2 * time.Second
+)
+
+// errRaced means another delivery of the request stored its outcome first.
+var errRaced = errors.New("outcome stored by another delivery")
+
+// retry runs step until it succeeds, fails for a reason other than an
+// unavailable store, or c's retry window would end during the next
+// backoff. It returns step's last error.
+func (s *Service) retry(ctx context.Context, c *call, what string, step func() error) error {
+	backoff := firstBackoff
+	for {
+		err := step()
+		if err == nil || domain.ErrorCode(err) != domain.CodeUnavailable || ctx.Err() != nil ||
+			s.cfg.Now().Add(backoff).After(c.until) {
+			return err
+		}
+		s.cfg.Logger.Warn("store unavailable, retrying", "step", what, "request_id", c.req.RequestID, "backoff", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// replay returns the stored reply of c's request, if there is one.
+func (s *Service) replay(ctx context.Context, c *call) (Reply, bool, error) {
+	var stored domain.Outcome
+	err := s.retry(ctx, c, "load outcome", func() (err error) {
+		stored, err = s.outcomes.Outcome(ctx, c.key, s.cfg.Now())
+		return err
+	})
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		return Reply{}, false, nil
+	}
+	if err != nil {
+		return Reply{}, false, err
+	}
+	value, err := s.sealer.Open(stored.Reply, c.ad)
+	if err != nil {
+		return Reply{}, false, fmt.Errorf("open stored reply: %w", err)
+	}
+	return Reply{Value: value, Code: stored.Code, Replayed: true}, true, nil
+}
+
+// replayRaced returns the reply another delivery stored.
+func (s *Service) replayRaced(ctx context.Context, c *call) (Reply, error) {
+	rep, found, err := s.replay(ctx, c)
+	if err == nil && !found {
+		err = domain.Errorf(domain.CodeInternal, "outcome stored by another delivery is gone")
+	}
+	return rep, err
+}
+
+// save stores rep as c's outcome, in the transaction ctx carries if any. It
+// returns errRaced when an outcome is stored already.
+func (s *Service) save(ctx context.Context, c *call, rep Reply) error {
+	now := s.cfg.Now()
+	err := s.outcomes.SaveOutcome(ctx, domain.Outcome{
+		Key:       c.key,
+		Code:      rep.Code,
+		Reply:     s.sealer.Seal(rep.Value, c.ad),
+		CreatedAt: now,
+		ExpiresAt: now.Add(s.cfg.OutcomeTTL),
+	})
+	if domain.ErrorCode(err) == domain.CodeConflict {
+		return errRaced
+	}
+	return err
+}
+
+// store stores rep as c's outcome outside any unit of work (the use case
+// wrote nothing) and returns it; or, when another delivery stored one
+// first, that one.
+func (s *Service) store(ctx context.Context, c *call, rep Reply) (Reply, error) {
+	err := s.retry(ctx, c, "store outcome", func() error { return s.save(ctx, c, rep) })
+	if errors.Is(err, errRaced) {
+		return s.replayRaced(ctx, c)
+	}
+	return rep, err
+}

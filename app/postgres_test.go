@@ -1,0 +1,184 @@
+package app_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/postgres"
+	"github.com/authworker/authworker/schemas"
+	"github.com/authworker/authworker/testenv"
+)
+
+// usePostgres puts f's stores on a fresh PostgreSQL database whose pool
+// holds at most maxConns connections, and returns its URL.
+func (f *fixture) usePostgres(t *testing.T, maxConns int32) string {
+	t.Helper()
+	url := testenv.Database(t)
+	db, err := postgres.Open(context.Background(), postgres.Config{URL: url, MaxConns: maxConns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.outcomes.OutcomeRepository = postgres.NewOutcomeRepository(db)
+	f.deps.Tx = db
+	f.deps.Users = postgres.NewUserRepository(db)
+	f.deps.Sessions = postgres.NewSessionRepository(db)
+	return url
+}
+
+// registerVia registers email through the service itself.
+func registerVia(t *testing.T, f *fixture, email string) {
+	t.Helper()
+	rep, err := f.service(t).Answer(context.Background(), request("register-"+email, registerOp(email, password)), "auth.response")
+	if err != nil || rep.Code != "" {
+		t.Fatalf("register %s: %v %q", email, err, rep.Code)
+	}
+}
+
+// barrierHasher holds every password check until n of them wait at once,
+// or gives up after a while and records that they never did.
+type barrierHasher struct {
+	domain.PasswordHasher
+	n       int
+	mu      sync.Mutex
+	waiting int
+	all     chan struct{}
+	missed  bool
+}
+
+func (h *barrierHasher) Verify(password, encoded string) (bool, bool, error) {
+	h.mu.Lock()
+	h.waiting++
+	if h.waiting == h.n {
+		close(h.all)
+	}
+	h.mu.Unlock()
+	select {
+	case <-h.all:
+	case <-time.After(10 * time.Second):
+		h.mu.Lock()
+		h.missed = true
+		h.mu.Unlock()
+	}
+	return h.PasswordHasher.Verify(password, encoded)
+}
+
+// TestLoginHoldsNoConnectionWhileHashing: with a pool of one connection,
+// four logins check their passwords at the same time. A login that kept a
+// transaction open while hashing would hold the only connection, and the
+// others could not get as far as their password check.
+func TestLoginHoldsNoConnectionWhileHashing(t *testing.T) {
+	const logins = 4
+	f := newFixture(t)
+	f.usePostgres(t, 1)
+	for i := range logins {
+		registerVia(t, f, emailOf(i))
+	}
+	h := &barrierHasher{PasswordHasher: f.deps.Hasher, n: logins, all: make(chan struct{})}
+	f.deps.Hasher = h
+	s := f.service(t)
+	var wg sync.WaitGroup
+	codes := make([]domain.Code, logins)
+	for i := range logins {
+		wg.Go(func() {
+			rep, err := s.Answer(context.Background(), request("login-"+emailOf(i), loginOp(emailOf(i), password)), "auth.response")
+			if err != nil {
+				t.Error(err)
+			}
+			codes[i] = rep.Code
+		})
+	}
+	wg.Wait()
+	if h.missed {
+		t.Errorf("the %d logins never checked their passwords at the same time: a login held the pool's one connection while hashing", logins)
+	}
+	for i, c := range codes {
+		if c != "" {
+			t.Errorf("login %d: code %q, want OK", i, c)
+		}
+	}
+}
+
+func emailOf(i int) string { return "user" + string(rune('a'+i)) + "@example.com" }
+
+// TestSuccessfulLoginRetriesOnlyTheUnitOfWork: the transaction that writes
+// the session and stores the reply fails once and is retried. The session
+// is written once, and the password is not checked nor the throttle told
+// again.
+func TestSuccessfulLoginRetriesOnlyTheUnitOfWork(t *testing.T) {
+	f := newFixture(t)
+	url := f.usePostgres(t, 4)
+	registerVia(t, f, "ada@example.com")
+	f.outcomes.saveFails = 1
+	rep, err := f.service(t).Answer(context.Background(), request("r1", loginOp("ada@example.com", password)), "auth.response")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Code != "" {
+		t.Fatalf("code %q, want OK", rep.Code)
+	}
+	if _, succeeded := f.throttle.counts(); succeeded != 1 {
+		t.Errorf("throttle saw %d successes, want 1", succeeded)
+	}
+	sid := f.decode(t, rep).Result.(*schemas.LoginResult).SessionID
+	if n := countRows(t, url, "SELECT count(*) FROM sessions"); n != 1 {
+		t.Errorf("%d sessions stored, want 1", n)
+	}
+	if n := countRows(t, url, "SELECT count(*) FROM sessions WHERE id = '"+sid+"'"); n != 1 {
+		t.Errorf("the session in the reply (%s) is stored %d times, want 1", sid, n)
+	}
+}
+
+// TestConcurrentDeliveriesOnPostgres: eight deliveries of one Register at
+// once create one account and all get its reply.
+func TestConcurrentDeliveriesOnPostgres(t *testing.T) {
+	f := newFixture(t)
+	url := f.usePostgres(t, 8)
+	s := f.service(t)
+	req := request("r1", registerOp("ada@example.com", password))
+	var wg sync.WaitGroup
+	ids := make([]string, 8)
+	for i := range ids {
+		wg.Go(func() {
+			rep, err := s.Answer(context.Background(), req, "auth.response")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if res, ok := f.decode(t, rep).Result.(*schemas.RegisterResult); ok {
+				ids[i] = res.UserID
+			}
+		})
+	}
+	wg.Wait()
+	for i, id := range ids {
+		if id == "" || id != ids[0] {
+			t.Errorf("delivery %d got user id %q, delivery 0 %q: want one account for all", i, id, ids[0])
+		}
+	}
+	if n := countRows(t, url, "SELECT count(*) FROM users"); n != 1 {
+		t.Errorf("%d accounts, want 1", n)
+	}
+}
+
+func countRows(t *testing.T, url, query string) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,117 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"reflect"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/handlers"
+	"github.com/authworker/authworker/schemas"
+)
+
+// Deps are the ports the Service and its use cases need, and the settings
+// the use cases share.
+type Deps struct {
+	Codec    *schemas.Codec
+	Outcomes domain.OutcomeRepository
+	Tx       domain.Transactor
+	Sealer   Sealer
+
+	Users    domain.UserRepository
+	Sessions domain.SessionRepository
+	Hasher   domain.PasswordHasher
+	Policy   domain.PasswordPolicy
+	Throttle domain.LoginThrottle
+	Tokens   domain.TokenIssuer
+
+	SessionConfig handlers.SessionConfig
+	NewID         handlers.IDGenerator
+	Now           handlers.Clock
+	Random        io.Reader // crypto/rand in production
+	Logger        *slog.Logger
+}
+
+func (d Deps) validate() error {
+	var missing []error
+	for _, f := range []struct {
+		name  string
+		value any
+	}{
+		{"Codec", d.Codec}, {"Outcomes", d.Outcomes}, {"Tx", d.Tx}, {"Sealer", d.Sealer},
+		{"Users", d.Users}, {"Sessions", d.Sessions}, {"Hasher", d.Hasher}, {"Policy", d.Policy},
+		{"Throttle", d.Throttle}, {"Tokens", d.Tokens}, {"NewID", d.NewID}, {"Now", d.Now}, {"Random", d.Random},
+	} {
+		if isNil(f.value) {
+			missing = append(missing, errors.New("app: "+f.name+" is required"))
+		}
+	}
+	return errors.Join(missing...)
+}
+
+// isNil reports whether v is nil or holds a nil pointer, func or map.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Interface, reflect.Slice, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// Whether an operation's outcome is stored for replay.
+const (
+	stored    = true
+	notStored = false
+)
+
+// operation is a registry entry, built: what Answer needs to run it.
+type operation struct {
+	name   string
+	stored bool
+	// handle converts the request to the use case's command and runs it.
+	handle func(ctx context.Context, req *schemas.Request) (any, error)
+	// result converts the use case's result to the wire.
+	result func(any) schemas.Result
+}
+
+// definition is a registry entry: an operation before its use case is
+// built.
+type definition struct {
+	name  string
+	wire  reflect.Type // the operation's record, such as *schemas.Login
+	build func(Deps, handlers.UnitOfWork) operation
+}
+
+// define is a registry entry for the operation whose wire record is W:
+// its name (in logs and metrics), whether its outcome is stored for replay,
+// how to build its use case, and how to convert its record to the use
+// case's command C and the use case's result R to the wire.
+func define[W schemas.Operation, C, R any](
+	name string,
+	replayed bool,
+	useCase func(Deps, handlers.UnitOfWork) handlers.Handler[C, R],
+	command func(W, domain.Client) C,
+	result func(R) schemas.Result,
+) definition {
+	return definition{
+		name: name,
+		wire: reflect.TypeFor[W](),
+		build: func(d Deps, work handlers.UnitOfWork) operation {
+			uc := useCase(d, work)
+			return operation{
+				name:   name,
+				stored: replayed,
+				handle: func(ctx context.Context, req *schemas.Request) (any, error) {
+					c := callOf(ctx)
+					return uc.Handle(ctx, command(req.Operation.(W), c.client))
+				},
+				result: func(v any) schemas.Result { return result(v.(R)) },
+			}
+		},
+	}
+}

@@ -102,7 +102,8 @@ func (r *Requests) Handle(ctx context.Context, msg *kafka.Message) error {
 		if route.CorrelationID == nil {
 			return nil // nobody could match a reply
 		}
-		return r.sendError(ctx, route, domain.Errorf(domain.CodeInvalid, "request is not a valid AuthRequest: %v", err))
+		// The decoder's words stay in the log and the dead letter.
+		return r.sendError(ctx, route, domain.Errorf(domain.CodeInvalid, "request is not a valid AuthRequest"))
 	}
 
 	rep, err := r.answerer.Answer(ctx, req, route.Topic)

@@ -172,6 +172,9 @@ func TestRequestsDeadLetters(t *testing.T) {
 				if resp.Status != schemas.StatusInvalid || f.replies.sent[0].code != domain.CodeInvalid {
 					t.Errorf("reply %s %q, want INVALID", resp.Status, f.replies.sent[0].code)
 				}
+				if e := resp.Result.(*schemas.Error); e.Message != "request is not a valid AuthRequest" {
+					t.Errorf("reply message %q: the decoder's details reached the wire", e.Message)
+				}
 			}
 		})
 	}

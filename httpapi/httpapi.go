@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/authworker/authworker/domain"
 )
 
 // Check reports whether one dependency is usable.
@@ -102,7 +101,7 @@ func (c Config) readyz(w http.ResponseWriter, r *http.Request) {
 		wg.Go(func() {
 			status := "ok"
 			if err := ch.Check(ctx); err != nil {
-				status = domain.ErrorMessage(err)
+				status = "unavailable"
 				c.Logger.Warn("not ready", "dependency", ch.Name, "err", err)
 			}
 			mu.Lock()

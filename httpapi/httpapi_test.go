@@ -49,7 +49,7 @@ func TestReadyz(t *testing.T) {
 		{"AllReady", []httpapi.Check{{"postgres", ok}, {"redis", ok}, {"kafka", ok}}, http.StatusOK,
 			map[string]string{"postgres": "ok", "redis": "ok", "kafka": "ok"}},
 		{"RedisDown", []httpapi.Check{{"postgres", ok}, {"redis", down}, {"kafka", ok}}, http.StatusServiceUnavailable,
-			map[string]string{"postgres": "ok", "redis": "redis unavailable", "kafka": "ok"}},
+			map[string]string{"postgres": "ok", "redis": "unavailable", "kafka": "ok"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -83,11 +83,24 @@ func StatusOf(code domain.Code) Status {
 	return StatusInternal
 }
 
+// Fixed wire messages of the statuses whose cause is the worker's business:
+// which store is down, or what went wrong inside, is for the log only.
+var fixedMessages = map[domain.Code]string{
+	domain.CodeUnavailable:      "temporarily unavailable",
+	domain.CodeDeadlineExceeded: "deadline exceeded",
+	domain.CodeInternal:         "internal error",
+}
+
 // ErrorResponse returns the reply to a failed request: its status, and only
 // the error's caller-safe parts (message, field and retry-after). The cause
-// never reaches the wire.
+// never reaches the wire, and UNAVAILABLE, DEADLINE_EXCEEDED and INTERNAL
+// carry fixed messages.
 func ErrorResponse(requestID string, err error) *Response {
-	e := &Error{Message: domain.ErrorMessage(err)}
+	message, fixed := fixedMessages[domain.ErrorCode(err)]
+	if !fixed {
+		message = domain.ErrorMessage(err)
+	}
+	e := &Error{Message: message}
 	if de, ok := errors.AsType[*domain.Error](err); ok {
 		if de.Field != "" {
 			e.Field = &de.Field

@@ -81,7 +81,11 @@ func TestErrorResponseRoundTrip(t *testing.T) {
 		{"RateLimited", &domain.Error{Code: domain.CodeRateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond},
 			&domain.Error{Code: domain.CodeRateLimited, Message: "slow down", RetryAfter: 1500 * time.Millisecond}},
 		{"CauseStaysHome", fmt.Errorf("load user: %w", domain.Unavailable("user store", cause)),
-			&domain.Error{Code: domain.CodeUnavailable, Message: "user store unavailable"}},
+			&domain.Error{Code: domain.CodeUnavailable, Message: "temporarily unavailable"}},
+		{"InternalMessageFixed", &domain.Error{Code: domain.CodeInternal, Message: "user store error", Err: cause},
+			&domain.Error{Code: domain.CodeInternal, Message: "internal error"}},
+		{"DeadlineMessageFixed", &domain.Error{Code: domain.CodeDeadlineExceeded, Message: "deadline passed while waiting for the throttle store"},
+			&domain.Error{Code: domain.CodeDeadlineExceeded, Message: "deadline exceeded"}},
 		{"PlainErrorIsInternal", cause, &domain.Error{Code: domain.CodeInternal, Message: "internal error"}},
 	}
 	c, err := NewCodec(Config{})

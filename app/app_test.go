@@ -51,6 +51,10 @@ func TestAnswer(t *testing.T) {
 			schemas.StatusInvalid, "client.clientId", false},
 		{"RequestIDTooManyBytes", nil, request(strings.Repeat("é", 128), registerOp("ada@example.com", password)),
 			schemas.StatusInvalid, "requestId", false},
+		{"IPNotAnAddress", nil, withClient(request("r1", loginOp("ada@example.com", password)), "not-an-ip", ""),
+			schemas.StatusInvalid, "client.ip", false},
+		{"UserAgentTooLong", nil, withClient(request("r1", loginOp("ada@example.com", password)), "", strings.Repeat("a", 100_000)),
+			schemas.StatusInvalid, "client.userAgent", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,4 +255,14 @@ func TestNewNeedsEveryPort(t *testing.T) {
 	if _, err := app.New(f.deps, app.Config{}); err == nil || !strings.Contains(err.Error(), "Hasher") {
 		t.Errorf("New without a hasher = %v, want an error naming it", err)
 	}
+}
+
+func withClient(req *schemas.Request, ip, userAgent string) *schemas.Request {
+	if ip != "" {
+		req.Client.IP = &ip
+	}
+	if userAgent != "" {
+		req.Client.UserAgent = &userAgent
+	}
+	return req
 }

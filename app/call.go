@@ -38,6 +38,10 @@ func (s *Service) newCall(req *schemas.Request) (*call, error) {
 	if err := key.Validate(); err != nil {
 		return nil, err
 	}
+	client, err := domain.ParseClient(req.Client.ClientID, deref(req.Client.IP), deref(req.Client.UserAgent))
+	if err != nil {
+		return nil, err
+	}
 	until := s.cfg.Now().Add(s.cfg.RetryWindow)
 	if req.Deadline != nil && req.Deadline.Before(until) {
 		until = *req.Deadline
@@ -46,7 +50,7 @@ func (s *Service) newCall(req *schemas.Request) (*call, error) {
 		op:     op,
 		req:    req,
 		key:    key,
-		client: domain.Client{ID: req.Client.ClientID, IP: deref(req.Client.IP), UserAgent: deref(req.Client.UserAgent)},
+		client: client,
 		ad:     []byte(key.ClientID + "\x00" + key.RequestID),
 		until:  until,
 	}, nil

@@ -94,14 +94,6 @@ func (s *Session) ClientID() string { return s.clientID }
 // ExpiresAt returns the absolute expiry: no refresh extends a session past it.
 func (s *Session) ExpiresAt() time.Time { return s.expiresAt }
 
-// Client describes who asked for a request: the calling service and, when it
-// says so, the end user's address and user agent.
-type Client struct {
-	ID        string
-	IP        string
-	UserAgent string
-}
-
 // RefreshTokenBytes is the entropy of a refresh token: 256 bits.
 const RefreshTokenBytes = 32
 

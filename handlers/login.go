@@ -99,7 +99,7 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 	if cmd.Password == "" {
 		return LoginResult{}, domain.Invalid("password", "password is required")
 	}
-	attempt := domain.LoginAttempt{Account: email, Source: cmd.Client.IP}
+	attempt := domain.LoginAttempt{Account: email, Source: cmd.Client.Source()}
 	verdict, err := h.deps.Throttle.Check(ctx, attempt)
 	if err != nil {
 		return LoginResult{}, err

@@ -179,7 +179,7 @@ func TestLoginRefused(t *testing.T) {
 	}{
 		{"InvalidEmail", nil, login("ada", goodPassword), domain.CodeInvalid},
 		{"EmptyPassword", nil, login("ada@example.com", ""), domain.CodeInvalid},
-		{"SourceLimited", func(f *loginFixture) { f.throttle.sources["192.0.2.1"] = 100 }, login("ada@example.com", goodPassword), domain.CodeRateLimited},
+		{"SourceLimited", func(f *loginFixture) { f.throttle.sources["ip:192.0.2.1"] = 100 }, login("ada@example.com", goodPassword), domain.CodeRateLimited},
 		{"ThrottleDown", func(f *loginFixture) { f.throttle.down = true }, login("ada@example.com", goodPassword), domain.CodeUnavailable},
 	}
 	for _, tt := range tests {

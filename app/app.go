@@ -96,6 +96,13 @@ type Sealer interface {
 	Open(sealed, ad []byte) ([]byte, error)
 }
 
+// Digester computes keyed digests; seal.MAC implements it.
+type Digester interface {
+	// Sum returns the digest of parts, each framed so that parts cannot
+	// run into each other.
+	Sum(parts ...[]byte) []byte
+}
+
 // Reply is the encoded answer to a request.
 type Reply struct {
 	Value []byte
@@ -111,6 +118,7 @@ type Service struct {
 	outcomes domain.OutcomeRepository
 	tx       domain.Transactor
 	sealer   Sealer
+	digests  Digester
 	cfg      Config
 	ops      map[reflect.Type]*operation
 }
@@ -130,6 +138,7 @@ func New(deps Deps, cfg Config) (*Service, error) {
 		outcomes: deps.Outcomes,
 		tx:       deps.Tx,
 		sealer:   deps.Sealer,
+		digests:  deps.Digests,
 		cfg:      cfg,
 		ops:      map[reflect.Type]*operation{},
 	}
@@ -149,7 +158,7 @@ func New(deps Deps, cfg Config) (*Service, error) {
 // (the worker is stopping): the request must then be read again later.
 func (s *Service) Answer(ctx context.Context, req *schemas.Request, replyTopic string) (Reply, error) {
 	start := s.cfg.Now()
-	c, err := s.newCall(req)
+	c, err := s.newCall(req, replyTopic)
 	if err != nil {
 		return s.errorReply(req.RequestID, err), nil
 	}

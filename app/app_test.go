@@ -266,3 +266,72 @@ func withClient(req *schemas.Request, ip, userAgent string) *schemas.Request {
 	}
 	return req
 }
+
+// TestReusedRequestID: a stored reply goes only to the request it answers.
+// Anyone who reuses a client id and request id with another request (other
+// credentials, another operation, another reply topic) is refused with
+// CONFLICT on requestId, and the first request's exact retry still gets its
+// reply byte for byte.
+func TestReusedRequestID(t *testing.T) {
+	first := request("r1", loginOp("ada@example.com", password))
+	tests := []struct {
+		name       string
+		req        *schemas.Request
+		replyTopic string
+		wantReuse  bool
+	}{
+		{"ExactRetry", request("r1", loginOp("ada@example.com", password)), "auth.response", false},
+		{"RetryWithNewMetadata", withClient(request("r1", loginOp("ada@example.com", password)), "192.0.2.9", "other agent"), "auth.response", false},
+		{"OtherPassword", request("r1", loginOp("ada@example.com", "a retyped password, not the same")), "auth.response", true},
+		{"WrongPasswordProbe", request("r1", loginOp("ada@example.com", "not the password at all")), "auth.response", true},
+		{"OtherOperation", request("r1", registerOp("eve@example.com", password)), "auth.response", true},
+		{"OtherReplyTopic", request("r1", loginOp("ada@example.com", password)), "auth.response.eve", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.register(t, "ada@example.com")
+			s := f.service(t)
+			original, err := s.Answer(context.Background(), first, "auth.response")
+			if err != nil || original.Code != "" {
+				t.Fatalf("first login: %v %q", err, original.Code)
+			}
+			rep, err := s.Answer(context.Background(), tt.req, tt.replyTopic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.wantReuse {
+				if !bytes.Equal(rep.Value, original.Value) || !rep.Replayed {
+					t.Error("a retry of the request did not get its stored reply")
+				}
+				return
+			}
+			resp := f.decode(t, rep)
+			e, ok := resp.Result.(*schemas.Error)
+			if resp.Status != schemas.StatusConflict || !ok || e.Field == nil || *e.Field != "requestId" {
+				t.Fatalf("reply %s %+v, want CONFLICT on requestId", resp.Status, resp.Result)
+			}
+			if bytes.Contains(rep.Value, []byte("eyJ")) {
+				t.Error("the refusal carries a token")
+			}
+			again, _ := s.Answer(context.Background(), first, "auth.response")
+			if !bytes.Equal(again.Value, original.Value) {
+				t.Error("after a reuse, the first request's retry no longer gets its reply")
+			}
+		})
+	}
+	t.Run("OtherClientSameRequestID", func(t *testing.T) {
+		f := newFixture(t)
+		f.register(t, "ada@example.com")
+		s := f.service(t)
+		if _, err := s.Answer(context.Background(), first, "auth.response"); err != nil {
+			t.Fatal(err)
+		}
+		other := request("r1", loginOp("ada@example.com", password))
+		other.Client.ClientID = "billing"
+		rep, _ := s.Answer(context.Background(), other, "auth.response")
+		if rep.Code != "" || rep.Replayed {
+			t.Errorf("another client's request id r1: code %q replayed %v, want its own fresh login", rep.Code, rep.Replayed)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"time"
 
@@ -16,6 +17,10 @@ type call struct {
 	req    *schemas.Request
 	key    domain.RequestKey
 	client domain.Client
+	// digest identifies what the request asks: its operation, the
+	// operation's fields and the reply topic. A stored outcome answers
+	// only a request with the same digest.
+	digest []byte
 	// ad binds a sealed reply to its request: a reply stored for one
 	// request cannot be opened as another's.
 	ad []byte
@@ -27,7 +32,7 @@ type call struct {
 	answered *Reply
 }
 
-func (s *Service) newCall(req *schemas.Request) (*call, error) {
+func (s *Service) newCall(req *schemas.Request, replyTopic string) (*call, error) {
 	op, ok := s.ops[reflect.TypeOf(req.Operation)]
 	if !ok {
 		// The codec decodes only the operations of the schema, and every
@@ -42,6 +47,11 @@ func (s *Service) newCall(req *schemas.Request) (*call, error) {
 	if err != nil {
 		return nil, err
 	}
+	content, err := s.codec.OperationBytes(req.Operation)
+	if err != nil {
+		return nil, fmt.Errorf("digest request: %w", err)
+	}
+	digest := s.digests.Sum([]byte("request"), []byte(replyTopic), content)
 	until := s.cfg.Now().Add(s.cfg.RetryWindow)
 	if req.Deadline != nil && req.Deadline.Before(until) {
 		until = *req.Deadline
@@ -51,7 +61,8 @@ func (s *Service) newCall(req *schemas.Request) (*call, error) {
 		req:    req,
 		key:    key,
 		client: client,
-		ad:     []byte(key.ClientID + "\x00" + key.RequestID),
+		digest: digest,
+		ad:     append([]byte(key.ClientID+"\x00"+key.RequestID+"\x00"), digest...),
 		until:  until,
 	}, nil
 }

@@ -118,6 +118,10 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	digests, err := seal.NewMAC(kek, "requests")
+	if err != nil {
+		t.Fatal(err)
+	}
 	hasher, err := passwords.NewHasher(passwords.HasherConfig{MemoryKiB: 64, Time: 1, AllowWeak: true})
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +149,7 @@ func newFixture(t *testing.T) *fixture {
 		Outcomes: f.outcomes,
 		Tx:       inmem.Transactor{},
 		Sealer:   sealer,
+		Digests:  digests,
 		Users:    users,
 		Sessions: inmem.NewSessionRepository(users),
 		Hasher:   hasher,

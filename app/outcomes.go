@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"time"
@@ -15,6 +16,11 @@ const (
 	firstBackoff = 100 * time.Millisecond
 	maxBackoff   = 2 * time.Second
 )
+
+// errReused answers a request whose client id and request id were used
+// before for a request that asked something else. It is not stored: the
+// outcome under that key stays the first request's.
+var errReused = &domain.Error{Code: domain.CodeConflict, Field: "requestId", Message: "requestId was already used for a different request"}
 
 // errRaced means another delivery of the request stored its outcome first.
 var errRaced = errors.New("outcome stored by another delivery")
@@ -55,6 +61,9 @@ func (s *Service) replay(ctx context.Context, c *call) (Reply, bool, error) {
 	if err != nil {
 		return Reply{}, false, err
 	}
+	if subtle.ConstantTimeCompare(stored.RequestDigest, c.digest) != 1 {
+		return Reply{}, false, errReused
+	}
 	value, err := s.sealer.Open(stored.Reply, c.ad)
 	if err != nil {
 		return Reply{}, false, fmt.Errorf("open stored reply: %w", err)
@@ -76,11 +85,12 @@ func (s *Service) replayRaced(ctx context.Context, c *call) (Reply, error) {
 func (s *Service) save(ctx context.Context, c *call, rep Reply) error {
 	now := s.cfg.Now()
 	err := s.outcomes.SaveOutcome(ctx, domain.Outcome{
-		Key:       c.key,
-		Code:      rep.Code,
-		Reply:     s.sealer.Seal(rep.Value, c.ad),
-		CreatedAt: now,
-		ExpiresAt: now.Add(s.cfg.OutcomeTTL),
+		Key:           c.key,
+		Code:          rep.Code,
+		RequestDigest: c.digest,
+		Reply:         s.sealer.Seal(rep.Value, c.ad),
+		CreatedAt:     now,
+		ExpiresAt:     now.Add(s.cfg.OutcomeTTL),
 	})
 	if domain.ErrorCode(err) == domain.CodeConflict {
 		return errRaced

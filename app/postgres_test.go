@@ -182,3 +182,34 @@ func countRows(t *testing.T, url, query string) int {
 	}
 	return n
 }
+
+// TestReusedRequestIDRace: two different requests under one client id and
+// request id at once: one is answered, the other refused, and the refused
+// one never gets the other's reply.
+func TestReusedRequestIDRace(t *testing.T) {
+	f := newFixture(t)
+	f.usePostgres(t, 8)
+	registerVia(t, f, "ada@example.com")
+	s := f.service(t)
+	reqs := []*schemas.Request{
+		request("r1", loginOp("ada@example.com", password)),
+		request("r1", loginOp("ada@example.com", "not the password at all")),
+	}
+	codes := make([]domain.Code, len(reqs))
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		wg.Go(func() {
+			rep, err := s.Answer(context.Background(), req, "auth.response")
+			if err != nil {
+				t.Error(err)
+			}
+			codes[i] = rep.Code
+		})
+	}
+	wg.Wait()
+	ok := (codes[0] == "" && codes[1] == domain.CodeConflict) ||
+		(codes[0] == domain.CodeConflict && codes[1] == domain.CodeUnauthorized)
+	if !ok {
+		t.Errorf("codes %q, want one request answered and the other refused with conflict", codes)
+	}
+}

@@ -19,6 +19,7 @@ type Deps struct {
 	Outcomes domain.OutcomeRepository
 	Tx       domain.Transactor
 	Sealer   Sealer
+	Digests  Digester
 
 	Users    domain.UserRepository
 	Sessions domain.SessionRepository
@@ -40,7 +41,7 @@ func (d Deps) validate() error {
 		name  string
 		value any
 	}{
-		{"Codec", d.Codec}, {"Outcomes", d.Outcomes}, {"Tx", d.Tx}, {"Sealer", d.Sealer},
+		{"Codec", d.Codec}, {"Outcomes", d.Outcomes}, {"Tx", d.Tx}, {"Sealer", d.Sealer}, {"Digests", d.Digests},
 		{"Users", d.Users}, {"Sessions", d.Sessions}, {"Hasher", d.Hasher}, {"Policy", d.Policy},
 		{"Throttle", d.Throttle}, {"Tokens", d.Tokens}, {"NewID", d.NewID}, {"Now", d.Now}, {"Random", d.Random},
 	} {

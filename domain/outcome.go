@@ -41,9 +41,13 @@ func (k RequestKey) Validate() error {
 // retried request is answered with it instead of being acted on twice.
 // Reply is opaque to storage: sealed, because replies carry tokens.
 type Outcome struct {
-	Key       RequestKey
-	Code      Code   // the reply's error code, "" for success
-	Reply     []byte // the sealed encoded reply
+	Key  RequestKey
+	Code Code // the reply's error code, "" for success
+	// RequestDigest is a keyed digest of the request the outcome answers,
+	// so that a request reusing the key but asking something else is told
+	// apart from a retry. Opaque to storage.
+	RequestDigest []byte
+	Reply         []byte // the sealed encoded reply
 	CreatedAt time.Time
 	ExpiresAt time.Time // after which the outcome is forgotten
 }

@@ -98,6 +98,7 @@ func expired(o domain.Outcome, now time.Time) bool {
 // storedOutcome is a deep copy of o as PostgreSQL would return it.
 func storedOutcome(o domain.Outcome) domain.Outcome {
 	o.Reply = bytes.Clone(o.Reply)
+	o.RequestDigest = bytes.Clone(o.RequestDigest)
 	o.CreatedAt, o.ExpiresAt = storedTime(o.CreatedAt), storedTime(o.ExpiresAt)
 	return o
 }

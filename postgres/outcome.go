@@ -38,9 +38,9 @@ func (r *OutcomeRepository) Outcome(ctx context.Context, key domain.RequestKey, 
 		code string
 	)
 	err := r.db.conn(ctx).QueryRow(ctx, `
-		SELECT code, reply, created_at, expires_at FROM request_outcomes
+		SELECT code, request_digest, reply, created_at, expires_at FROM request_outcomes
 		WHERE client_id = $1 AND request_id = $2 AND expires_at > $3`,
-		key.ClientID, key.RequestID, dbTime(now)).Scan(&code, &o.Reply, &o.CreatedAt, &o.ExpiresAt)
+		key.ClientID, key.RequestID, dbTime(now)).Scan(&code, &o.RequestDigest, &o.Reply, &o.CreatedAt, &o.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Outcome{}, domain.Errorf(domain.CodeNotFound, "outcome not found")
 	}
@@ -76,15 +76,16 @@ func (r *OutcomeRepository) SaveOutcome(ctx context.Context, o domain.Outcome) e
 		return domain.Errorf(domain.CodeInternal, "outcome without a reply")
 	}
 	tag, err := r.db.conn(ctx).Exec(ctx, `
-		INSERT INTO request_outcomes AS o (client_id, request_id, code, reply, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
+		INSERT INTO request_outcomes AS o (client_id, request_id, code, request_digest, reply, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT ON CONSTRAINT request_outcomes_pkey DO UPDATE SET
 			code = EXCLUDED.code,
+			request_digest = EXCLUDED.request_digest,
 			reply = EXCLUDED.reply,
 			created_at = EXCLUDED.created_at,
 			expires_at = EXCLUDED.expires_at
 		WHERE o.expires_at <= EXCLUDED.created_at`,
-		o.Key.ClientID, o.Key.RequestID, string(o.Code), o.Reply, dbTime(o.CreatedAt), dbTime(o.ExpiresAt))
+		o.Key.ClientID, o.Key.RequestID, string(o.Code), o.RequestDigest, o.Reply, dbTime(o.CreatedAt), dbTime(o.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("save outcome: %w", storeError(outcomeStore, err))
 	}

@@ -241,6 +241,20 @@ func (c *Codec) EncodeRequest(req *Request) ([]byte, error) {
 	return c.encode(&c.request, &w)
 }
 
+// OperationBytes returns the Avro binary encoding of op as a member of the
+// request's operation union (its union index and its fields), the same
+// bytes whatever the request around it: what identifies a request's content
+// for idempotency.
+func (c *Codec) OperationBytes(op Operation) ([]byte, error) {
+	b, err := c.EncodeRequest(&Request{Operation: op})
+	if err != nil {
+		return nil, err
+	}
+	// The header, then an empty requestId, a null deadline and an empty
+	// client (empty clientId, null ip, null userAgent): one byte each.
+	return b[HeaderSize+5:], nil
+}
+
 // DecodeRequest decodes a request in single-object or, with a registry,
 // Confluent framing. ctx bounds the registry lookup.
 func (c *Codec) DecodeRequest(ctx context.Context, data []byte) (*Request, error) {

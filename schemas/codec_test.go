@@ -775,3 +775,31 @@ func TestOperationsMatchSchema(t *testing.T) {
 		}
 	}
 }
+
+func TestOperationBytes(t *testing.T) {
+	c, err := NewCodec(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := &Login{Email: "ada@example.com", Password: "correct horse battery staple"}
+	got, err := c.OperationBytes(login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.UnixMilli(1_800_000_000_000)
+	ip := "192.0.2.1"
+	full, err := c.EncodeRequest(&Request{RequestID: "r-1", Deadline: &deadline, Client: ClientMetadata{ClientID: "web", IP: &ip}, Operation: login})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(full, got) {
+		t.Errorf("OperationBytes %x is not the end of the full request %x", got, full)
+	}
+	if got[0] != 2 { // zig-zag 1: Login is the second member of the union
+		t.Errorf("union index byte %#x, want 0x02 (Login)", got[0])
+	}
+	other, _ := c.OperationBytes(&Register{Email: login.Email, Password: login.Password})
+	if bytes.Equal(got, other) {
+		t.Error("a Register with the same fields has the same bytes as the Login")
+	}
+}

@@ -8,9 +8,11 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -75,4 +77,40 @@ func (b *Box) Open(sealed, ad []byte) ([]byte, error) {
 		return nil, ErrOpen
 	}
 	return plain, nil
+}
+
+// MAC computes keyed digests for one purpose: HMAC-SHA256 under a key
+// derived from the KEK, so that a stored or published digest of a secret
+// (a request, an e-mail address) cannot be checked against guesses by
+// anyone without the KEK. It is safe for concurrent use.
+type MAC struct {
+	key []byte
+}
+
+// NewMAC derives the key for purpose ("requests", "throttle") from kek.
+func NewMAC(kek []byte, purpose string) (*MAC, error) {
+	if len(kek) != KeySize {
+		return nil, fmt.Errorf("seal: key-encryption key must be %d bytes, got %d", KeySize, len(kek))
+	}
+	if purpose == "" {
+		return nil, errors.New("seal: a purpose is required")
+	}
+	key, err := hkdf.Key(sha256.New, kek, nil, "authworker mac v1: "+purpose, 32)
+	if err != nil {
+		return nil, fmt.Errorf("seal: derive key: %w", err)
+	}
+	return &MAC{key: key}, nil
+}
+
+// Sum returns the digest of parts. Each part is length-prefixed, so that
+// ("ab", "c") and ("a", "bc") differ.
+func (m *MAC) Sum(parts ...[]byte) []byte {
+	h := hmac.New(sha256.New, m.key)
+	var n [8]byte
+	for _, p := range parts {
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	return h.Sum(nil)
 }

@@ -70,3 +70,36 @@ func TestNewBoxRejects(t *testing.T) {
 		t.Error("NewBox without a purpose succeeded")
 	}
 }
+
+func TestMAC(t *testing.T) {
+		m, err := seal.NewMAC(kek, "requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := seal.NewMAC(kek, "throttle")
+	otherKEK, _ := seal.NewMAC(bytes.Repeat([]byte{8}, seal.KeySize), "requests")
+	a := m.Sum([]byte("ab"), []byte("c"))
+	tests := []struct {
+		name string
+		got  []byte
+		same bool
+	}{
+		{"Deterministic", m.Sum([]byte("ab"), []byte("c")), true},
+		{"PartsAreFramed", m.Sum([]byte("a"), []byte("bc")), false},
+		{"PurposesDiffer", other.Sum([]byte("ab"), []byte("c")), false},
+		{"KEKsDiffer", otherKEK.Sum([]byte("ab"), []byte("c")), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if bytes.Equal(a, tt.got) != tt.same {
+				t.Errorf("equal = %v, want %v", !tt.same, tt.same)
+			}
+		})
+	}
+	if len(a) != 32 {
+		t.Errorf("digest is %d bytes, want 32", len(a))
+	}
+	if _, err := seal.NewMAC(kek[:16], "x"); err == nil {
+		t.Error("NewMAC with a short KEK succeeded")
+	}
+}

@@ -43,8 +43,9 @@ func RunOutcomeRepositoryTests(t *testing.T, newRepo func(t *testing.T) domain.O
 // created at baseTime and kept for a day, with a random reply.
 func NewOutcome(client string) domain.Outcome {
 	return domain.Outcome{
-		Key:       domain.RequestKey{ClientID: client, RequestID: NewUUID()},
-		Reply:     randomBytes(48),
+		Key:           domain.RequestKey{ClientID: client, RequestID: NewUUID()},
+		RequestDigest: randomBytes(32),
+		Reply:         randomBytes(48),
 		CreatedAt: baseTime,
 		ExpiresAt: baseTime.Add(24 * time.Hour),
 	}
@@ -73,6 +74,9 @@ func checkOutcome(tb testing.TB, got, want domain.Outcome) {
 	tb.Helper()
 	if got.Key != want.Key || got.Code != want.Code || !bytes.Equal(got.Reply, want.Reply) {
 		tb.Errorf("outcome = %+v %q %x, want %+v %q %x", got.Key, got.Code, got.Reply, want.Key, want.Code, want.Reply)
+	}
+	if !bytes.Equal(got.RequestDigest, want.RequestDigest) {
+		tb.Errorf("request digest = %x, want %x", got.RequestDigest, want.RequestDigest)
 	}
 	checkTime(tb, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(tb, "ExpiresAt", got.ExpiresAt, want.ExpiresAt)

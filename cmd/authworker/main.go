@@ -185,6 +185,10 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
 	}
+	digests, err := seal.NewMAC(cfg.Tokens.KeyEncryptionKey, "requests")
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
+	}
 	m.outcomes = postgres.NewOutcomeRepository(m.db)
 	appCfg := cfg.App
 	appCfg.Logger = m.logger
@@ -193,6 +197,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		Outcomes:      m.outcomes,
 		Tx:            m.db,
 		Sealer:        sealer,
+		Digests:       digests,
 		Users:         postgres.NewUserRepository(m.db),
 		Sessions:      postgres.NewSessionRepository(m.db),
 		Hasher:        hasher,

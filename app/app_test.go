@@ -40,7 +40,7 @@ func TestAnswer(t *testing.T) {
 			f.deps.Users = failingUsers{errors.New("boom: secret detail")}
 		}, request("r1", loginOp("ada@example.com", password)), schemas.StatusInternal, "", false},
 		{"RateLimited", func(t *testing.T, f *fixture) {
-			f.throttle.checkErr = &domain.Error{Code: domain.CodeRateLimited, Message: "slow down", RetryAfter: time.Second}
+			f.throttle.retryAfter = time.Second
 		}, request("r1", loginOp("ada@example.com", password)), schemas.StatusRateLimited, "", false},
 		{"DeadlinePassed", nil, &schemas.Request{RequestID: "r1", Client: schemas.ClientMetadata{ClientID: "web"}, Deadline: &past,
 			Operation: registerOp("ada@example.com", password)}, schemas.StatusDeadlineExceeded, "", false},
@@ -127,13 +127,13 @@ func TestAnswerReplays(t *testing.T) {
 	t.Run("UnavailableRunsAgain", func(t *testing.T) {
 		f := newFixture(t)
 		f.register(t, "ada@example.com")
-		f.throttle.checkErr = domain.Unavailable("throttle store", errors.New("down"))
+		f.throttle.beginErr = domain.Unavailable("throttle store", errors.New("down"))
 		s := f.service(t)
 		req := request("r1", loginOp("ada@example.com", password))
 		if rep, _ := s.Answer(context.Background(), req, "auth.response"); rep.Code != domain.CodeUnavailable {
 			t.Fatalf("code %q, want unavailable", rep.Code)
 		}
-		f.throttle.checkErr = nil
+		f.throttle.beginErr = nil
 		rep, _ := s.Answer(context.Background(), req, "auth.response")
 		if rep.Code != "" || rep.Replayed {
 			t.Errorf("retry: code %q replayed %v, want a fresh OK", rep.Code, rep.Replayed)

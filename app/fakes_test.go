@@ -24,22 +24,23 @@ const password = "correct horse battery staple"
 
 var kek = bytes.Repeat([]byte{0x42}, seal.KeySize)
 
-// countingThrottle never throttles; it counts what the use cases report.
+// countingThrottle lets every attempt through (or refuses with beginErr)
+// and counts what the use cases report.
 type countingThrottle struct {
-	mu                 sync.Mutex
-	failed, succeeded  int
-	checkErr, countErr error
+	mu                        sync.Mutex
+	begun, succeeded, cancels int
+	beginErr                  error
+	retryAfter                time.Duration
 }
 
-func (t *countingThrottle) Check(context.Context, domain.LoginAttempt) (domain.ThrottleVerdict, error) {
-	return domain.ThrottleVerdict{}, t.checkErr
-}
-
-func (t *countingThrottle) Failed(context.Context, domain.LoginAttempt) error {
+func (t *countingThrottle) Begin(context.Context, domain.LoginAttempt) (domain.ThrottleVerdict, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.failed++
-	return t.countErr
+	if t.beginErr != nil || t.retryAfter > 0 {
+		return domain.ThrottleVerdict{SourceRetryAfter: t.retryAfter}, t.beginErr
+	}
+	t.begun++
+	return domain.ThrottleVerdict{}, nil
 }
 
 func (t *countingThrottle) Succeeded(context.Context, domain.LoginAttempt) error {
@@ -49,10 +50,19 @@ func (t *countingThrottle) Succeeded(context.Context, domain.LoginAttempt) error
 	return nil
 }
 
+func (t *countingThrottle) Cancel(context.Context, domain.LoginAttempt) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cancels++
+	return nil
+}
+
+// counts returns the attempts counted as failures (begun, neither
+// succeeded nor cancelled) and the successes.
 func (t *countingThrottle) counts() (failed, succeeded int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.failed, t.succeeded
+	return t.begun - t.succeeded - t.cancels, t.succeeded
 }
 
 // flakyOutcomes is an outcome store whose next saves fail as unavailable,

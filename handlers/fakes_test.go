@@ -101,12 +101,15 @@ func (fakePolicy) Check(password string) error {
 	return nil
 }
 
-// fakeThrottle counts failures per account and source.
+// fakeThrottle counts attempts per account and source, as the real one
+// does: Begin counts an attempt it lets through, Succeeded undoes the count
+// and clears the account, Cancel undoes the count.
 type fakeThrottle struct {
 	mu        sync.Mutex
 	lockAfter int
 	failures  map[domain.Email]int
 	sources   map[string]int
+	cancels   int
 	down      bool
 }
 
@@ -114,33 +117,37 @@ func newFakeThrottle(lockAfter int) *fakeThrottle {
 	return &fakeThrottle{lockAfter: lockAfter, failures: map[domain.Email]int{}, sources: map[string]int{}}
 }
 
-func (t *fakeThrottle) Check(_ context.Context, a domain.LoginAttempt) (domain.ThrottleVerdict, error) {
+func (t *fakeThrottle) Begin(_ context.Context, a domain.LoginAttempt) (domain.ThrottleVerdict, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.down {
 		return domain.ThrottleVerdict{}, domain.Unavailable("throttle store", fmt.Errorf("connection refused"))
 	}
-	v := domain.ThrottleVerdict{AccountLocked: t.failures[a.Account] >= t.lockAfter}
-	if a.Source != "" && t.sources[a.Source] >= 100 {
-		v.SourceRetryAfter = time.Minute
+	if t.sources[a.Source] >= 100 {
+		return domain.ThrottleVerdict{SourceRetryAfter: time.Minute}, nil
 	}
-	return v, nil
-}
-
-func (t *fakeThrottle) Failed(_ context.Context, a domain.LoginAttempt) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	if t.failures[a.Account] >= t.lockAfter {
+		return domain.ThrottleVerdict{AccountLocked: true}, nil
+	}
 	t.failures[a.Account]++
-	if a.Source != "" {
-		t.sources[a.Source]++
-	}
-	return nil
+	t.sources[a.Source]++
+	return domain.ThrottleVerdict{}, nil
 }
 
 func (t *fakeThrottle) Succeeded(_ context.Context, a domain.LoginAttempt) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.failures, a.Account)
+	t.sources[a.Source]--
+	return nil
+}
+
+func (t *fakeThrottle) Cancel(_ context.Context, a domain.LoginAttempt) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cancels++
+	t.failures[a.Account]--
+	t.sources[a.Source]--
 	return nil
 }
 

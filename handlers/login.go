@@ -100,7 +100,7 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		return LoginResult{}, domain.Invalid("password", "password is required")
 	}
 	attempt := domain.LoginAttempt{Account: email, Source: cmd.Client.Source()}
-	verdict, err := h.deps.Throttle.Check(ctx, attempt)
+	verdict, err := h.deps.Throttle.Begin(ctx, attempt)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -112,19 +112,16 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		}
 	}
 
+	// From here the attempt is counted as a failure (Begin reserved it):
+	// only a verified password undoes that, and only a failure to decide
+	// cancels it.
 	user, err := h.deps.Users.UserByEmail(ctx, email)
 	if err != nil && domain.ErrorCode(err) != domain.CodeNotFound {
+		h.cancel(ctx, attempt, verdict)
 		return LoginResult{}, err
 	}
 	if err != nil || verdict.AccountLocked {
 		h.deps.Hasher.VerifyDummy(cmd.Password)
-		if !verdict.AccountLocked {
-			// Attempts on a locked account are not counted: the lock
-			// already answers them, and counting would only extend it.
-			if err := h.deps.Throttle.Failed(ctx, attempt); err != nil {
-				return LoginResult{}, err
-			}
-		}
 		return LoginResult{}, errBadCredentials()
 	}
 
@@ -135,9 +132,6 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		h.deps.Logger.Error("unreadable password hash", "user_id", user.ID(), "err", err)
 	}
 	if !match || !user.CanLogIn() {
-		if err := h.deps.Throttle.Failed(ctx, attempt); err != nil {
-			return LoginResult{}, err
-		}
 		return LoginResult{}, errBadCredentials()
 	}
 	if err := h.deps.Throttle.Succeeded(ctx, attempt); err != nil {
@@ -160,6 +154,17 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		}
 		return s.result, nil
 	})
+}
+
+// cancel undoes the count of an attempt that could not be decided, so that
+// an outage locks nobody out. It is best effort: the count expires anyway.
+func (h *LoginHandler) cancel(ctx context.Context, a domain.LoginAttempt, v domain.ThrottleVerdict) {
+	if v.AccountLocked {
+		return // refused attempts are not counted
+	}
+	if err := h.deps.Throttle.Cancel(ctx, a); err != nil {
+		h.deps.Logger.Warn("cancel login attempt", "err", err)
+	}
 }
 
 // newHash hashes the password with the current parameters, to replace a hash

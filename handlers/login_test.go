@@ -201,17 +201,23 @@ func TestLoginRefused(t *testing.T) {
 	}
 }
 
+// TestLoginUserStoreDown: the login fails closed, and the attempt the
+// throttle counted is cancelled, so an outage locks nobody out.
 func TestLoginUserStoreDown(t *testing.T) {
+	throttle := newFakeThrottle(3)
 	h := handlers.NewLoginHandler(handlers.LoginDeps{
 		Work:     &fakeWork{},
 		Users:    failingUsers{},
 		Hasher:   &fakeHasher{},
-		Throttle: newFakeThrottle(3),
+		Throttle: throttle,
 		Now:      fixedClock,
 	}, handlers.SessionConfig{})
 	_, err := h.Handle(context.Background(), login("ada@example.com", goodPassword))
 	if code := domain.ErrorCode(err); code != domain.CodeUnavailable {
 		t.Fatalf("error = %v, want unavailable", err)
+	}
+	if throttle.cancels != 1 || throttle.failuresOf("ada@example.com") != 0 {
+		t.Errorf("cancels %d, failures %d: want the attempt cancelled", throttle.cancels, throttle.failuresOf("ada@example.com"))
 	}
 }
 

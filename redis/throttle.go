@@ -2,10 +2,10 @@ package redis
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -13,54 +13,83 @@ import (
 	"github.com/authworker/authworker/domain"
 )
 
-// ThrottleConfig sets how login failures are counted and punished.
-//
-// An account locks after LockAfter consecutive failures, first for LockFor,
-// then twice as long after each further failure, up to MaxLock. After
-// HardLockAfter consecutive failures it stays locked until Memory has passed
-// without an attempt, so an account never sees more than HardLockAfter
-// consecutive failures within Memory. A success clears the account's count.
-//
-// A source (an IP address) may fail SourceLimit times per SourceWindow across
-// all accounts; then it is refused with a retry-after until the window ends.
-// Successes do not clear it, so one valid account cannot cover a stuffing run.
-type ThrottleConfig struct {
-	LockAfter     int           // default 10
-	LockFor       time.Duration // default 1 minute
-	MaxLock       time.Duration // default 1 hour
-	HardLockAfter int           // default 100, the most NIST SP 800-63B allows
-	Memory        time.Duration // default 24 hours
-	SourceLimit   int           // default 100
-	SourceWindow  time.Duration // default 15 minutes
+// Digester computes keyed digests; seal.MAC implements it. Redis keys hold
+// digests of e-mail addresses and IP addresses under a key derived from the
+// KEK, never the addresses, and never plain hashes that a list of
+// candidates could reverse.
+type Digester interface {
+	Sum(parts ...[]byte) []byte
 }
 
 // Defaults of ThrottleConfig that operators set.
 const (
 	DefaultLockAfter   = 10
 	DefaultSourceLimit = 100
+	DefaultClientLimit = 1000
 )
 
+// ThrottleConfig sets how login failures are counted and punished.
+//
+// Per account, failures are told apart by source. A source the account
+// logged in from successfully within FamiliarFor is familiar; any other is
+// unfamiliar. After LockAfter consecutive failures from unfamiliar sources,
+// unfamiliar sources are locked out for LockFor, then twice as long after
+// each further failure, up to MaxLock, while familiar sources are not: an
+// attacker elsewhere cannot lock the owner out. Each source also has its
+// own count on the account, with the same progressive lock, so one familiar
+// source that fails repeatedly is slowed too. At most HardLockAfter (100,
+// the NIST SP 800-63B ceiling) consecutive failures are allowed per account
+// within Memory: unfamiliar sources stop FamiliarReserve short of it, so the
+// last attempts belong to familiar sources. A success clears the account's
+// consecutive counts.
+//
+// Across accounts, an IP source may fail SourceLimit times per SourceWindow
+// (a calling service that gives no address, ClientLimit times); then it is
+// refused with a retry-after until the window ends. Successes only undo
+// their own attempt, so one valid account cannot cover a stuffing run.
+type ThrottleConfig struct {
+	LockAfter       int           // default 10
+	LockFor         time.Duration // default 1 minute
+	MaxLock         time.Duration // default 1 hour
+	HardLockAfter   int           // default 100, the most NIST SP 800-63B allows
+	FamiliarReserve int           // default 10
+	Memory          time.Duration // default 24 hours
+	FamiliarFor     time.Duration // default 90 days
+	SourceLimit     int           // default 100
+	ClientLimit     int           // default 1000
+	SourceWindow    time.Duration // default 15 minutes
+	// Digests keys the Redis key names. Required.
+	Digests Digester
+	Now     func() time.Time // default time.Now
+}
+
 func (c *ThrottleConfig) setDefaults() {
-	if c.LockAfter == 0 {
-		c.LockAfter = DefaultLockAfter
+	defaults := []struct {
+		v   *int
+		def int
+	}{
+		{&c.LockAfter, DefaultLockAfter}, {&c.HardLockAfter, 100}, {&c.FamiliarReserve, 10},
+		{&c.SourceLimit, DefaultSourceLimit}, {&c.ClientLimit, DefaultClientLimit},
 	}
-	if c.LockFor == 0 {
-		c.LockFor = time.Minute
+	for _, d := range defaults {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
-	if c.MaxLock == 0 {
-		c.MaxLock = time.Hour
+	durations := []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&c.LockFor, time.Minute}, {&c.MaxLock, time.Hour}, {&c.Memory, 24 * time.Hour},
+		{&c.FamiliarFor, 90 * 24 * time.Hour}, {&c.SourceWindow, 15 * time.Minute},
 	}
-	if c.HardLockAfter == 0 {
-		c.HardLockAfter = 100
+	for _, d := range durations {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
-	if c.Memory == 0 {
-		c.Memory = 24 * time.Hour
-	}
-	if c.SourceLimit == 0 {
-		c.SourceLimit = DefaultSourceLimit
-	}
-	if c.SourceWindow == 0 {
-		c.SourceWindow = 15 * time.Minute
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }
 
@@ -71,17 +100,24 @@ func (c ThrottleConfig) Validate() error {
 		return errors.New("lock-after must be at least 1")
 	case c.HardLockAfter < c.LockAfter || c.HardLockAfter > 100:
 		return fmt.Errorf("hard-lock-after must be between lock-after (%d) and 100, got %d", c.LockAfter, c.HardLockAfter)
+	case c.FamiliarReserve < 1 || c.HardLockAfter-c.FamiliarReserve < c.LockAfter:
+		return fmt.Errorf("familiar reserve must be between 1 and hard-lock-after minus lock-after (%d), got %d", c.HardLockAfter-c.LockAfter, c.FamiliarReserve)
 	case c.LockFor < time.Millisecond || c.MaxLock < c.LockFor:
 		return errors.New("lock durations must be positive, max at least the first")
 	case c.Memory < c.MaxLock:
 		return errors.New("failure memory must be at least the longest lock")
-	case c.SourceLimit < 1 || c.SourceWindow < time.Millisecond:
-		return errors.New("source limit and window must be positive")
+	case c.FamiliarFor < time.Second:
+		return errors.New("familiar-for must be positive")
+	case c.SourceLimit < 1 || c.ClientLimit < 1 || c.SourceWindow < time.Millisecond:
+		return errors.New("source limits and window must be positive")
+	case c.Digests == nil:
+		return errors.New("a digester for key names is required")
 	}
 	return nil
 }
 
-// LoginThrottle implements domain.LoginThrottle on Redis.
+// LoginThrottle implements domain.LoginThrottle on Redis. Each step is one
+// Lua script, so checking and counting are atomic.
 type LoginThrottle struct {
 	client *Client
 	cfg    ThrottleConfig
@@ -98,101 +134,213 @@ func NewLoginThrottle(client *Client, cfg ThrottleConfig) (*LoginThrottle, error
 	return &LoginThrottle{client: client, cfg: cfg}, nil
 }
 
-// Keys hold a hash of the account and the source, not the e-mail address or
-// IP itself. The account's two keys share a hash tag, so the failure script
-// touches one slot and works on Redis Cluster.
-func (t *LoginThrottle) accountKeys(account domain.Email) (count, lock string) {
-	tag := "{" + digest(string(account)) + "}"
-	return t.client.key("login", "acct", tag, "n"), t.client.key("login", "acct", tag, "lock")
+// attemptKeys are the keys of one attempt. The account's keys share a hash
+// tag, so its script touches one slot and works on Redis Cluster; the
+// source's window is a key of its own, in another script.
+type attemptKeys struct {
+	account []string // count, unfamiliar count, unfamiliar lock, source count, source lock, familiar set
+	window  string   // the source's failures across accounts
+	source  string   // the source's digest, a member of the familiar set
+	limit   int      // the window's limit
 }
 
-func (t *LoginThrottle) sourceKey(source string) string {
-	return t.client.key("login", "src", digest(source))
-}
-
-func digest(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:16])
-}
-
-// Check implements domain.LoginThrottle.
-func (t *LoginThrottle) Check(ctx context.Context, a domain.LoginAttempt) (domain.ThrottleVerdict, error) {
-	_, lockKey := t.accountKeys(a.Account)
-	pipe := t.client.rdb.Pipeline()
-	lock := pipe.Exists(ctx, lockKey)
-	var srcCount *goredis.StringCmd
-	var srcTTL *goredis.DurationCmd
-	if a.Source != "" {
-		k := t.sourceKey(a.Source)
-		srcCount = pipe.Get(ctx, k)
-		srcTTL = pipe.PTTL(ctx, k)
+func (t *LoginThrottle) keys(a domain.LoginAttempt) attemptKeys {
+	acct := "{" + digest(t.cfg.Digests, "account", string(a.Account)) + "}"
+	src := digest(t.cfg.Digests, "source", a.Source)
+	k := func(parts ...string) string { return t.client.key(append([]string{"login", "acct", acct}, parts...)...) }
+	limit := t.cfg.SourceLimit
+	if strings.HasPrefix(a.Source, "client:") {
+		limit = t.cfg.ClientLimit
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
-		return domain.ThrottleVerdict{}, fmt.Errorf("check login throttle: %w", domain.Unavailable("throttle store", err))
+	return attemptKeys{
+		account: []string{k("n"), k("u"), k("ulock"), k("src", src, "n"), k("src", src, "lock"), k("familiar")},
+		window:  t.client.key("login", "src", src),
+		source:  src,
+		limit:   limit,
 	}
-	v := domain.ThrottleVerdict{AccountLocked: lock.Val() > 0}
-	if srcCount != nil {
-		n, err := srcCount.Int()
-		if err != nil && !errors.Is(err, goredis.Nil) {
-			return domain.ThrottleVerdict{}, fmt.Errorf("check login throttle: %w", domain.Unavailable("throttle store", err))
-		}
-		if n >= t.cfg.SourceLimit {
-			v.SourceRetryAfter = srcTTL.Val()
-			if v.SourceRetryAfter <= 0 {
-				v.SourceRetryAfter = t.cfg.SourceWindow
-			}
-		}
-	}
-	return v, nil
 }
 
-// failAccount counts a failure and sets the lock when due. KEYS: count, lock.
-// ARGV: memory ms, lock-after, first lock ms, max lock ms, hard-lock-after.
-var failAccount = goredis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-local lockAfter, hardAfter = tonumber(ARGV[2]), tonumber(ARGV[5])
-if n >= hardAfter then
-  redis.call('SET', KEYS[2], n, 'PX', ARGV[1])
-elseif n >= lockAfter then
-  local d = tonumber(ARGV[3]) * 2 ^ (n - lockAfter)
-  d = math.min(d, tonumber(ARGV[4]))
-  redis.call('SET', KEYS[2], n, 'PX', math.floor(d))
+// digest names a value in a key: 128 bits of its keyed digest, in hex.
+func digest(d Digester, kind, value string) string {
+	return hex.EncodeToString(d.Sum([]byte(kind), []byte(value))[:16])
+}
+
+// reserveWindow counts an attempt in a fixed window unless the window is
+// full. KEYS: count. ARGV: limit, window ms. Returns 0, or the ms left in
+// a full window.
+var reserveWindow = goredis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 0 then left = tonumber(ARGV[2]) end
+  return left
 end
-return n
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
 `)
 
-// failSource counts a failure in the source's fixed window. KEYS: count.
-// ARGV: window ms.
-var failSource = goredis.NewScript(`
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n
+// releaseWindow undoes one reserveWindow. KEYS: count.
+var releaseWindow = goredis.NewScript(`
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+return 0
 `)
 
-// Failed implements domain.LoginThrottle.
-func (t *LoginThrottle) Failed(ctx context.Context, a domain.LoginAttempt) error {
-	count, lock := t.accountKeys(a.Account)
-	err := failAccount.Run(ctx, t.client.rdb, []string{count, lock},
-		t.cfg.Memory.Milliseconds(), t.cfg.LockAfter, t.cfg.LockFor.Milliseconds(),
-		t.cfg.MaxLock.Milliseconds(), t.cfg.HardLockAfter).Err()
+// beginAccount decides on an attempt on an account and counts it.
+// KEYS: count, unfamiliar count, unfamiliar lock, source count, source lock,
+// familiar set. ARGV: source digest, memory ms, lock-after, first lock ms,
+// max lock ms, hard cap, unfamiliar cap. Returns {refused, familiar,
+// locked now}.
+var beginAccount = goredis.NewScript(`
+local familiar = redis.call('ZSCORE', KEYS[6], ARGV[1]) and 1 or 0
+local memory, lockAfter = tonumber(ARGV[2]), tonumber(ARGV[3])
+local lockFor, maxLock = tonumber(ARGV[4]), tonumber(ARGV[5])
+local hardCap, unfamiliarCap = tonumber(ARGV[6]), tonumber(ARGV[7])
+if redis.call('EXISTS', KEYS[5]) == 1 or tonumber(redis.call('GET', KEYS[1]) or '0') >= hardCap then
+  return {1, familiar, 0}
+end
+if familiar == 0 and (redis.call('EXISTS', KEYS[3]) == 1 or tonumber(redis.call('GET', KEYS[2]) or '0') >= unfamiliarCap) then
+  return {1, familiar, 0}
+end
+local function count(key)
+  local n = redis.call('INCR', key)
+  redis.call('PEXPIRE', key, memory)
+  return n
+end
+local function lock(key, n, cap)
+  local d = memory
+  if n < cap then d = math.floor(math.min(lockFor * 2 ^ (n - lockAfter), maxLock)) end
+  redis.call('SET', key, n, 'PX', d)
+end
+local lockedNow = 0
+count(KEYS[1])
+local perSource = count(KEYS[4])
+if perSource >= lockAfter then lock(KEYS[5], perSource, hardCap); lockedNow = 1 end
+if familiar == 0 then
+  local u = count(KEYS[2])
+  if u >= lockAfter then lock(KEYS[3], u, unfamiliarCap); lockedNow = 1 end
+end
+return {0, familiar, lockedNow}
+`)
+
+// succeedAccount clears the account's consecutive counts and remembers the
+// source. KEYS: as beginAccount. ARGV: source digest, now ms, familiar-for
+// ms.
+var succeedAccount = goredis.NewScript(`
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
+redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -65)
+redis.call('PEXPIRE', KEYS[6], ARGV[3])
+return 0
+`)
+
+// cancelAccount undoes beginAccount's counts. KEYS: as beginAccount. ARGV:
+// source digest.
+var cancelAccount = goredis.NewScript(`
+local function uncount(key)
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+uncount(KEYS[1])
+uncount(KEYS[4])
+if not redis.call('ZSCORE', KEYS[6], ARGV[1]) then uncount(KEYS[2]) end
+return 0
+`)
+
+// Begin implements domain.LoginThrottle.
+func (t *LoginThrottle) Begin(ctx context.Context, a domain.LoginAttempt) (domain.ThrottleVerdict, error) {
+	k := t.keys(a)
+	left, err := reserveWindow.Run(ctx, t.client.rdb, []string{k.window}, k.limit, t.cfg.SourceWindow.Milliseconds()).Int64()
 	if err != nil {
-		return fmt.Errorf("count failed login: %w", domain.Unavailable("throttle store", err))
+		return domain.ThrottleVerdict{}, fmt.Errorf("reserve login attempt: %w", domain.Unavailable("throttle store", err))
 	}
-	if a.Source == "" {
-		return nil
+	if left > 0 {
+		return domain.ThrottleVerdict{SourceRetryAfter: time.Duration(left) * time.Millisecond}, nil
 	}
-	if err := failSource.Run(ctx, t.client.rdb, []string{t.sourceKey(a.Source)}, t.cfg.SourceWindow.Milliseconds()).Err(); err != nil {
-		return fmt.Errorf("count failed login: %w", domain.Unavailable("throttle store", err))
+	res, err := beginAccount.Run(ctx, t.client.rdb, k.account, k.source,
+		t.cfg.Memory.Milliseconds(), t.cfg.LockAfter, t.cfg.LockFor.Milliseconds(), t.cfg.MaxLock.Milliseconds(),
+		t.cfg.HardLockAfter, t.cfg.HardLockAfter-t.cfg.FamiliarReserve).Int64Slice()
+	if err != nil || len(res) != 3 {
+		return domain.ThrottleVerdict{}, fmt.Errorf("reserve login attempt: %w", domain.Unavailable("throttle store", err))
 	}
-	return nil
+	return domain.ThrottleVerdict{AccountLocked: res[0] == 1, Familiar: res[1] == 1, LockedNow: res[2] == 1}, nil
 }
 
 // Succeeded implements domain.LoginThrottle.
 func (t *LoginThrottle) Succeeded(ctx context.Context, a domain.LoginAttempt) error {
-	count, lock := t.accountKeys(a.Account)
-	if err := t.client.rdb.Del(ctx, count, lock).Err(); err != nil {
+	k := t.keys(a)
+	err := succeedAccount.Run(ctx, t.client.rdb, k.account, k.source, t.cfg.Now().UnixMilli(), t.cfg.FamiliarFor.Milliseconds()).Err()
+	if err == nil {
+		err = releaseWindow.Run(ctx, t.client.rdb, []string{k.window}).Err()
+	}
+	if err != nil {
 		return fmt.Errorf("clear failed logins: %w", domain.Unavailable("throttle store", err))
 	}
 	return nil
+}
+
+// Cancel implements domain.LoginThrottle.
+func (t *LoginThrottle) Cancel(ctx context.Context, a domain.LoginAttempt) error {
+	k := t.keys(a)
+	err := cancelAccount.Run(ctx, t.client.rdb, k.account, k.source).Err()
+	if err == nil {
+		err = releaseWindow.Run(ctx, t.client.rdb, []string{k.window}).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("cancel login attempt: %w", domain.Unavailable("throttle store", err))
+	}
+	return nil
+}
+
+// RateLimitConfig sets a fixed-window limit per source.
+type RateLimitConfig struct {
+	// Name tells limiters apart in key names, such as "register".
+	Name string
+	// Limit is how many requests an IP source may make per Window, and
+	// ClientLimit how many a calling service that gives no address may.
+	Limit, ClientLimit int
+	Window             time.Duration
+	Digests            Digester // required
+}
+
+// Validate reports the first setting that cannot work.
+func (c RateLimitConfig) Validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("a rate limit needs a name")
+	case c.Limit < 1 || c.ClientLimit < 1 || c.Window < time.Millisecond:
+		return fmt.Errorf("%s rate limit: limits and window must be positive", c.Name)
+	case c.Digests == nil:
+		return errors.New("a digester for key names is required")
+	}
+	return nil
+}
+
+// RateLimiter implements domain.RateLimiter on Redis.
+type RateLimiter struct {
+	client *Client
+	cfg    RateLimitConfig
+}
+
+var _ domain.RateLimiter = (*RateLimiter)(nil)
+
+// NewRateLimiter returns a limiter storing its windows in client.
+func NewRateLimiter(client *Client, cfg RateLimitConfig) (*RateLimiter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &RateLimiter{client: client, cfg: cfg}, nil
+}
+
+// Allow implements domain.RateLimiter.
+func (l *RateLimiter) Allow(ctx context.Context, source string) (time.Duration, error) {
+	limit := l.cfg.Limit
+	if strings.HasPrefix(source, "client:") {
+		limit = l.cfg.ClientLimit
+	}
+	key := l.client.key("limit", l.cfg.Name, digest(l.cfg.Digests, "source", source))
+	left, err := reserveWindow.Run(ctx, l.client.rdb, []string{key}, limit, l.cfg.Window.Milliseconds()).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("%s rate limit: %w", l.cfg.Name, domain.Unavailable("throttle store", err))
+	}
+	return time.Duration(left) * time.Millisecond, nil
 }

@@ -1,149 +1,344 @@
 package redis_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/redis"
+	"github.com/authworker/authworker/seal"
 	"github.com/authworker/authworker/testenv"
 )
 
-// newThrottle returns a throttle on the shared Redis under a key prefix of
-// the test's own.
-func newThrottle(t *testing.T, cfg redis.ThrottleConfig) *redis.LoginThrottle {
+// env is a throttle on the shared Redis under a key prefix of the test's
+// own, and a plain client to look at the keys it writes.
+type env struct {
+	th     *redis.LoginThrottle
+	raw    *goredis.Client
+	prefix string
+	client *redis.Client
+}
+
+func newEnv(t *testing.T, cfg redis.ThrottleConfig) *env {
 	t.Helper()
-	ctx := context.Background()
-	client, err := redis.Open(ctx, redis.Config{URL: testenv.RedisURL(t), KeyPrefix: testenv.Name(t, "throttle") + ":"})
+	e := &env{prefix: testenv.Name(t, "throttle") + ":"}
+	var err error
+	e.client, err = redis.Open(context.Background(), redis.Config{URL: testenv.RedisURL(t), KeyPrefix: e.prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.Close() })
-	th, err := redis.NewLoginThrottle(client, cfg)
+	t.Cleanup(func() { e.client.Close() })
+	opts, err := goredis.ParseURL(testenv.RedisURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return th
-}
-
-func fail(t *testing.T, th *redis.LoginThrottle, a domain.LoginAttempt, n int) {
-	t.Helper()
-	for range n {
-		if err := th.Failed(context.Background(), a); err != nil {
-			t.Fatal(err)
-		}
+	e.raw = goredis.NewClient(opts)
+	t.Cleanup(func() { e.raw.Close() })
+	cfg.Digests = mac(t)
+	e.th, err = redis.NewLoginThrottle(e.client, cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return e
 }
 
-func check(t *testing.T, th *redis.LoginThrottle, a domain.LoginAttempt) domain.ThrottleVerdict {
+func mac(t *testing.T) *seal.MAC {
 	t.Helper()
-	v, err := th.Check(context.Background(), a)
+	m, err := seal.NewMAC(bytes.Repeat([]byte{9}, seal.KeySize), "throttle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func attempt(account, source string) domain.LoginAttempt {
+	return domain.LoginAttempt{Account: domain.Email(account), Source: source}
+}
+
+func (e *env) begin(t *testing.T, a domain.LoginAttempt) domain.ThrottleVerdict {
+	t.Helper()
+	v, err := e.th.Begin(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
 }
 
-func TestThrottleLocksAccount(t *testing.T) {
-	th := newThrottle(t, redis.ThrottleConfig{LockAfter: 3, LockFor: time.Minute})
-	ada := domain.LoginAttempt{Account: "ada@example.com", Source: "192.0.2.1"}
-	bob := domain.LoginAttempt{Account: "bob@example.com", Source: "192.0.2.1"}
-
-	fail(t, th, ada, 2)
-	if v := check(t, th, ada); v.AccountLocked {
-		t.Fatal("locked after 2 failures, want unlocked until 3")
-	}
-	fail(t, th, ada, 1)
-	if v := check(t, th, ada); !v.AccountLocked {
-		t.Fatal("unlocked after 3 failures, want locked")
-	}
-	if v := check(t, th, bob); v.AccountLocked {
-		t.Error("another account is locked too, want only the failing one")
+// fail makes n attempts that are let through and fail.
+func (e *env) fail(t *testing.T, a domain.LoginAttempt, n int) {
+	t.Helper()
+	for i := range n {
+		if v := e.begin(t, a); v.AccountLocked || v.SourceRetryAfter > 0 {
+			t.Fatalf("attempt %d of %d refused: %+v", i+1, n, v)
+		}
 	}
 }
 
-func TestThrottleSuccessClearsAccount(t *testing.T) {
-	th := newThrottle(t, redis.ThrottleConfig{LockAfter: 3})
-	ada := domain.LoginAttempt{Account: "ada@example.com"}
-	fail(t, th, ada, 2)
-	if err := th.Succeeded(context.Background(), ada); err != nil {
+func (e *env) succeed(t *testing.T, a domain.LoginAttempt) {
+	t.Helper()
+	if v := e.begin(t, a); v.AccountLocked || v.SourceRetryAfter > 0 {
+		t.Fatalf("attempt refused: %+v", v)
+	}
+	if err := e.th.Succeeded(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
-	fail(t, th, ada, 2)
-	if v := check(t, th, ada); v.AccountLocked {
-		t.Error("locked after success and 2 more failures, want count restarted")
+}
+
+const owner = "ip:198.51.100.1" // where the owner logs in from
+
+func unfamiliar(i int) string { return fmt.Sprintf("ip:203.0.113.%d", i) }
+
+// TestOwnerNotLockedOutByStrangers: ten wrong passwords from ten addresses
+// lock out unfamiliar sources, not the owner's usual address; one attempt
+// each time the lock expires keeps strangers out, and the owner in.
+func TestOwnerNotLockedOutByStrangers(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{LockAfter: 10, LockFor: time.Minute})
+	ada := "ada@example.com"
+	e.succeed(t, attempt(ada, owner))
+	for i := range 10 {
+		e.fail(t, attempt(ada, unfamiliar(i)), 1)
+	}
+	tests := []struct {
+		name       string
+		source     string
+		wantLocked bool
+	}{
+		{"OwnersAddress", owner, false},
+		{"AStranger", unfamiliar(50), true},
+		{"OneOfTheTen", unfamiliar(3), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := e.begin(t, attempt(ada, tt.source))
+			if v.AccountLocked != tt.wantLocked {
+				t.Errorf("locked = %v, want %v", v.AccountLocked, tt.wantLocked)
+			}
+			if tt.source == owner && !v.Familiar {
+				t.Error("the owner's address is not familiar")
+			}
+			if !v.AccountLocked {
+				_ = e.th.Cancel(context.Background(), attempt(ada, tt.source))
+			}
+		})
 	}
 }
 
-func TestThrottleLockExpires(t *testing.T) {
-	th := newThrottle(t, redis.ThrottleConfig{LockAfter: 1, LockFor: 50 * time.Millisecond, MaxLock: time.Second, Memory: time.Minute})
-	ada := domain.LoginAttempt{Account: "ada@example.com"}
-	fail(t, th, ada, 1)
-	if v := check(t, th, ada); !v.AccountLocked {
-		t.Fatal("not locked after failure")
+func TestStrangersLockedProgressively(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{LockAfter: 3, LockFor: 100 * time.Millisecond, MaxLock: time.Minute, Memory: time.Hour})
+	ada := "ada@example.com"
+	e.fail(t, attempt(ada, unfamiliar(1)), 2)
+	v := e.begin(t, attempt(ada, unfamiliar(2)))
+	if v.AccountLocked || !v.LockedNow {
+		t.Fatalf("third failure: %+v, want let through and locking", v)
 	}
-	waitUntil(t, 2*time.Second, func() bool { return !check(t, th, ada).AccountLocked })
-
-	// The count is remembered: the next failure locks for twice as long.
-	fail(t, th, ada, 1)
-	time.Sleep(60 * time.Millisecond)
-	if v := check(t, th, ada); !v.AccountLocked {
-		t.Error("second lock ended after the first lock's duration, want it doubled")
+	if v := e.begin(t, attempt(ada, unfamiliar(3))); !v.AccountLocked {
+		t.Fatal("unfamiliar source let through after 3 failures")
 	}
-}
-
-func TestThrottleHardLock(t *testing.T) {
-	th := newThrottle(t, redis.ThrottleConfig{LockAfter: 2, LockFor: time.Millisecond, MaxLock: 2 * time.Millisecond, HardLockAfter: 5, Memory: time.Minute})
-	ada := domain.LoginAttempt{Account: "ada@example.com"}
-	fail(t, th, ada, 5)
-	time.Sleep(20 * time.Millisecond) // longer than any progressive lock
-	if v := check(t, th, ada); !v.AccountLocked {
-		t.Error("unlocked after hard-lock-after failures, want locked for the memory period")
+	waitUntil(t, 2*time.Second, func() bool { return !e.begin(t, attempt(ada, unfamiliar(4))).AccountLocked })
+	// That attempt was let through and counted: the next lock is longer.
+	if v := e.begin(t, attempt(ada, unfamiliar(5))); !v.AccountLocked {
+		t.Error("let through right after a fourth failure, want locked again")
 	}
 }
 
-func TestThrottleLimitsSource(t *testing.T) {
-	th := newThrottle(t, redis.ThrottleConfig{SourceLimit: 3, SourceWindow: time.Minute})
-	src := "198.51.100.7"
-	for i, acct := range []domain.Email{"a@example.com", "b@example.com", "c@example.com"} {
-		if v := check(t, th, domain.LoginAttempt{Account: acct, Source: src}); v.SourceRetryAfter != 0 {
-			t.Fatalf("source limited after %d failures, want 3", i)
+// TestFamiliarSourceHasItsOwnCount: a familiar source that keeps failing is
+// locked for itself, without locking the other familiar sources.
+func TestFamiliarSourceHasItsOwnCount(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{LockAfter: 3, LockFor: time.Minute})
+	ada := "ada@example.com"
+	home, office := owner, "ip:198.51.100.2"
+	e.succeed(t, attempt(ada, home))
+	e.succeed(t, attempt(ada, office))
+	e.fail(t, attempt(ada, home), 3)
+	if v := e.begin(t, attempt(ada, home)); !v.AccountLocked {
+		t.Error("home let through after 3 failures from it")
+	}
+	if v := e.begin(t, attempt(ada, office)); v.AccountLocked {
+		t.Error("office locked by failures from home")
+	}
+}
+
+// TestNoMoreThanHardCapConsecutiveFailures: whatever the mix of sources,
+// no account sees more than HardLockAfter consecutive failures; strangers
+// stop FamiliarReserve short of it, and the owner's address gets the rest.
+func TestNoMoreThanHardCapConsecutiveFailures(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{LockAfter: 2, LockFor: time.Millisecond, MaxLock: time.Millisecond,
+		HardLockAfter: 20, FamiliarReserve: 5, Memory: time.Hour})
+	ada := "ada@example.com"
+	e.succeed(t, attempt(ada, owner))
+	allowed := 0
+	for i := range 200 {
+		if !e.begin(t, attempt(ada, unfamiliar(i))).AccountLocked {
+			allowed++
 		}
-		fail(t, th, domain.LoginAttempt{Account: acct, Source: src}, 1)
+		time.Sleep(2 * time.Millisecond) // past every progressive lock
 	}
-	v := check(t, th, domain.LoginAttempt{Account: "d@example.com", Source: src})
-	if v.SourceRetryAfter <= 0 || v.SourceRetryAfter > time.Minute {
-		t.Errorf("SourceRetryAfter = %v, want within (0, 1m]", v.SourceRetryAfter)
+	if allowed != 15 {
+		t.Errorf("strangers got %d attempts, want 20-5 = 15", allowed)
 	}
-	if v.AccountLocked {
-		t.Error("fresh account locked by a source limit, want only the source refused")
+	ownerAllowed := 0
+	for range 50 {
+		if !e.begin(t, attempt(ada, owner)).AccountLocked {
+			ownerAllowed++
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
-	if v := check(t, th, domain.LoginAttempt{Account: "d@example.com", Source: "198.51.100.8"}); v.SourceRetryAfter != 0 {
+	if allowed+ownerAllowed != 20 {
+		t.Errorf("%d + %d consecutive failures allowed, want 20 in all", allowed, ownerAllowed)
+	}
+}
+
+func TestSuccessClearsTheAccount(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{LockAfter: 3, LockFor: time.Minute})
+	ada := "ada@example.com"
+	e.fail(t, attempt(ada, unfamiliar(1)), 2)
+	e.succeed(t, attempt(ada, unfamiliar(1)))
+	e.fail(t, attempt(ada, unfamiliar(2)), 2)
+	if v := e.begin(t, attempt(ada, unfamiliar(3))); v.AccountLocked {
+		t.Error("locked after a success and 2 more failures, want the count restarted")
+	}
+}
+
+// TestConcurrentAttemptsCannotSlipPast: the check and the count are one
+// step, so 24 attempts at once get exactly LockAfter through.
+func TestConcurrentAttemptsCannotSlipPast(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{LockAfter: 10, LockFor: time.Minute})
+	var mu sync.Mutex
+	through := 0
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Go(func() {
+			v, err := e.th.Begin(context.Background(), attempt("ada@example.com", unfamiliar(i)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !v.AccountLocked {
+				mu.Lock()
+				through++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if through != 10 {
+		t.Errorf("%d of 24 concurrent attempts let through, want 10", through)
+	}
+}
+
+func TestCancelUndoesTheCount(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{LockAfter: 3, SourceLimit: 3, LockFor: time.Minute})
+	a := attempt("ada@example.com", unfamiliar(1))
+	for range 10 {
+		e.begin(t, a)
+		if err := e.th.Cancel(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := e.begin(t, a); v.AccountLocked || v.SourceRetryAfter > 0 {
+		t.Errorf("after ten cancelled attempts: %+v, want let through", v)
+	}
+}
+
+func TestSourceLimit(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{SourceLimit: 3, ClientLimit: 5, SourceWindow: time.Minute})
+	tests := []struct {
+		name   string
+		source string
+		limit  int
+	}{
+		{"IPAddress", "ip:198.51.100.7", 3},
+		{"CallingServiceWithoutAddresses", "client:web", 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i := range tt.limit {
+				if v := e.begin(t, attempt(fmt.Sprintf("u%d@example.com", i), tt.source)); v.SourceRetryAfter != 0 {
+					t.Fatalf("source limited after %d attempts, want %d", i, tt.limit)
+				}
+			}
+			v := e.begin(t, attempt("next@example.com", tt.source))
+			if v.SourceRetryAfter <= 0 || v.SourceRetryAfter > time.Minute {
+				t.Errorf("SourceRetryAfter = %v, want within (0, 1m]", v.SourceRetryAfter)
+			}
+			if v.AccountLocked {
+				t.Error("fresh account locked by a source limit")
+			}
+		})
+	}
+	if v := e.begin(t, attempt("d@example.com", "ip:198.51.100.8")); v.SourceRetryAfter != 0 {
 		t.Error("another source is limited too")
 	}
 }
 
+// TestKeysNameNoAddress: Redis holds keyed digests, never an e-mail or IP
+// address, nor a plain SHA-256 of one that a list of candidates reverses.
+func TestKeysNameNoAddress(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{})
+	email, ip := "ada.lovelace@example.com", "ip:198.51.100.77"
+	e.succeed(t, attempt(email, ip))
+	e.fail(t, attempt(email, ip), 1)
+	keys, err := e.raw.Keys(context.Background(), e.prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 {
+		t.Fatal("no keys written")
+	}
+	members, _ := e.raw.ZRange(context.Background(), keys[0], 0, -1).Result()
+	for _, k := range append(keys, members...) {
+		for _, secret := range []string{email, ip, "198.51.100.77"} {
+			plain := sha256.Sum256([]byte(secret))
+			if strings.Contains(k, secret) || strings.Contains(k, hex.EncodeToString(plain[:16])) {
+				t.Errorf("key %q names %q", k, secret)
+			}
+		}
+	}
+}
+
 func TestThrottleFailsClosed(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{})
+	e.client.Close()
 	ctx := context.Background()
-	client, err := redis.Open(ctx, redis.Config{URL: testenv.RedisURL(t), KeyPrefix: testenv.Name(t, "throttle") + ":"})
-	if err != nil {
-		t.Fatal(err)
+	a := attempt("ada@example.com", owner)
+	if _, err := e.th.Begin(ctx, a); domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Errorf("Begin on a closed client: %v, want unavailable", err)
 	}
-	th, err := redis.NewLoginThrottle(client, redis.ThrottleConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client.Close()
-	a := domain.LoginAttempt{Account: "ada@example.com", Source: "192.0.2.1"}
-	if _, err := th.Check(ctx, a); domain.ErrorCode(err) != domain.CodeUnavailable {
-		t.Errorf("Check on a closed client: %v, want unavailable", err)
-	}
-	if err := th.Failed(ctx, a); domain.ErrorCode(err) != domain.CodeUnavailable {
-		t.Errorf("Failed on a closed client: %v, want unavailable", err)
-	}
-	if err := th.Succeeded(ctx, a); domain.ErrorCode(err) != domain.CodeUnavailable {
+	if err := e.th.Succeeded(ctx, a); domain.ErrorCode(err) != domain.CodeUnavailable {
 		t.Errorf("Succeeded on a closed client: %v, want unavailable", err)
+	}
+	if err := e.th.Cancel(ctx, a); domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Errorf("Cancel on a closed client: %v, want unavailable", err)
+	}
+}
+
+func TestRateLimiter(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{})
+	l, err := redis.NewRateLimiter(e.client, redis.RateLimitConfig{Name: "register", Limit: 2, ClientLimit: 3, Window: time.Minute, Digests: mac(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		source string
+		limit  int
+	}{{"ip:192.0.2.1", 2}, {"client:web", 3}} {
+		for i := range tt.limit {
+			if wait, err := l.Allow(context.Background(), tt.source); err != nil || wait != 0 {
+				t.Fatalf("%s request %d: wait %v, %v", tt.source, i+1, wait, err)
+			}
+		}
+		if wait, _ := l.Allow(context.Background(), tt.source); wait <= 0 {
+			t.Errorf("%s over its limit: wait %v, want positive", tt.source, wait)
+		}
 	}
 }
 
@@ -163,14 +358,19 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"HardLockOver100", redis.ThrottleConfig{HardLockAfter: 101}},
 		{"HardLockBelowLock", redis.ThrottleConfig{LockAfter: 10, HardLockAfter: 5}},
+		{"ReserveLeavesNoRoom", redis.ThrottleConfig{LockAfter: 10, HardLockAfter: 15, FamiliarReserve: 10}},
 		{"MaxLockBelowFirst", redis.ThrottleConfig{LockFor: time.Hour, MaxLock: time.Minute}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Digests = mac(t)
 			if _, err := redis.NewLoginThrottle(nil, tt.cfg); err == nil {
 				t.Error("NewLoginThrottle succeeded, want a config error")
 			}
 		})
+	}
+	if _, err := redis.NewLoginThrottle(nil, redis.ThrottleConfig{}); err == nil {
+		t.Error("NewLoginThrottle without a digester succeeded")
 	}
 	if _, err := redis.Open(context.Background(), redis.Config{URL: "http://x"}); err == nil {
 		t.Error("Open with a non-redis URL succeeded, want error")

@@ -177,9 +177,15 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_PASSWORD_MIN_LENGTH: %w", err)
 	}
-	throttle, err := redis.NewLoginThrottle(m.redis, cfg.Throttle)
+	throttleKeys, err := seal.NewMAC(cfg.Tokens.KeyEncryptionKey, "throttle")
 	if err != nil {
-		return nil, fmt.Errorf("AUTH_LOCK_AFTER/AUTH_SOURCE_LIMIT: %w", err)
+		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
+	}
+	throttleCfg := cfg.Throttle
+	throttleCfg.Digests = throttleKeys
+	throttle, err := redis.NewLoginThrottle(m.redis, throttleCfg)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_LOCK_AFTER/AUTH_SOURCE_LIMIT/AUTH_CLIENT_SOURCE_LIMIT: %w", err)
 	}
 	sealer, err := seal.NewBox(cfg.Tokens.KeyEncryptionKey, "outcomes")
 	if err != nil {

@@ -48,8 +48,8 @@ type Outcome struct {
 	// apart from a retry. Opaque to storage.
 	RequestDigest []byte
 	Reply         []byte // the sealed encoded reply
-	CreatedAt time.Time
-	ExpiresAt time.Time // after which the outcome is forgotten
+	CreatedAt     time.Time
+	ExpiresAt     time.Time // after which the outcome is forgotten
 }
 
 // OutcomeRepository stores request outcomes.

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
 )
 
 // Check reports whether one dependency is usable.

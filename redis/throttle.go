@@ -147,7 +147,9 @@ type attemptKeys struct {
 func (t *LoginThrottle) keys(a domain.LoginAttempt) attemptKeys {
 	acct := "{" + digest(t.cfg.Digests, "account", string(a.Account)) + "}"
 	src := digest(t.cfg.Digests, "source", a.Source)
-	k := func(parts ...string) string { return t.client.key(append([]string{"login", "acct", acct}, parts...)...) }
+	k := func(parts ...string) string {
+		return t.client.key(append([]string{"login", "acct", acct}, parts...)...)
+	}
 	limit := t.cfg.SourceLimit
 	if strings.HasPrefix(a.Source, "client:") {
 		limit = t.cfg.ClientLimit

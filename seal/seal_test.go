@@ -72,7 +72,7 @@ func TestNewBoxRejects(t *testing.T) {
 }
 
 func TestMAC(t *testing.T) {
-		m, err := seal.NewMAC(kek, "requests")
+	m, err := seal.NewMAC(kek, "requests")
 	if err != nil {
 		t.Fatal(err)
 	}

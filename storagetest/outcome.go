@@ -46,8 +46,8 @@ func NewOutcome(client string) domain.Outcome {
 		Key:           domain.RequestKey{ClientID: client, RequestID: NewUUID()},
 		RequestDigest: randomBytes(32),
 		Reply:         randomBytes(48),
-		CreatedAt: baseTime,
-		ExpiresAt: baseTime.Add(24 * time.Hour),
+		CreatedAt:     baseTime,
+		ExpiresAt:     baseTime.Add(24 * time.Hour),
 	}
 }
 

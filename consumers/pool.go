@@ -149,11 +149,52 @@ type Pool struct {
 	paused   map[partitionKey]kafka.TopicPartition
 	isPaused bool
 
-	// Counters for tests.
+	// What Stats reports, so any goroutine may read it. The poll loop
+	// writes it; the workers lower inFlight too.
 	inFlight     atomic.Int64 // records in lanes or in hand
 	peakInFlight atomic.Int64
+	backlogLen   atomic.Int64
 	peakBacklog  atomic.Int64
+	pausedLen    atomic.Int64
 	pauses       atomic.Int64
+}
+
+// Stats is a snapshot of how busy a pool is, for metrics and readiness.
+type Stats struct {
+	// InFlight is the number of records handed to the workers and not
+	// finished: in hand, or queued in a lane.
+	InFlight int
+	// PeakInFlight is the most records that were in flight at once.
+	PeakInFlight int
+	// Backlog is the number of records fetched and waiting for room in
+	// their lane.
+	Backlog int
+	// PeakBacklog is the longest the backlog was.
+	PeakBacklog int
+	// Paused is the number of partitions whose fetching is paused because
+	// a lane stayed full.
+	Paused int
+	// Pauses is how many times fetching was paused since Run started.
+	Pauses int
+	// Assigned is the number of partitions assigned to this member.
+	Assigned int
+}
+
+// Stats returns the pool's current load. It is safe to call at any time,
+// from any goroutine.
+func (p *Pool) Stats() Stats {
+	p.mu.RLock()
+	assigned := len(p.partitions)
+	p.mu.RUnlock()
+	return Stats{
+		InFlight:     int(p.inFlight.Load()),
+		PeakInFlight: int(p.peakInFlight.Load()),
+		Backlog:      int(p.backlogLen.Load()),
+		PeakBacklog:  int(p.peakBacklog.Load()),
+		Paused:       int(p.pausedLen.Load()),
+		Pauses:       int(p.pauses.Load()),
+		Assigned:     assigned,
+	}
 }
 
 type partitionKey struct {
@@ -246,6 +287,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	stopRun() // after a fatal error too: workers stop taking records
 	clear(p.backlog)
 	p.backlog = p.backlog[:0]
+	p.noteBacklog()
 	for _, l := range lanes {
 		close(l)
 	}
@@ -330,9 +372,7 @@ func (p *Pool) take(msg *kafka.Message) {
 		return
 	}
 	p.backlog = append(p.backlog, job{msg: msg, offsets: o})
-	if n := int64(len(p.backlog)); n > p.peakBacklog.Load() {
-		p.peakBacklog.Store(n)
-	}
+	p.noteBacklog()
 	if _, ok := p.fetching[k]; !ok {
 		p.fetching[k] = kafka.TopicPartition{Topic: msg.TopicPartition.Topic, Partition: k.partition}
 		if p.isPaused {
@@ -362,10 +402,20 @@ func (p *Pool) dispatch(ctx context.Context, lanes []chan job, wait time.Duratio
 	}
 	p.backlog[0] = job{}
 	p.backlog = append(p.backlog[:0], p.backlog[1:]...)
+	p.noteBacklog()
 	if n := p.inFlight.Add(1); n > p.peakInFlight.Load() {
 		p.peakInFlight.Store(n) // only the poll loop raises it
 	}
 	return true
+}
+
+// noteBacklog publishes the backlog's length to Stats.
+func (p *Pool) noteBacklog() {
+	n := int64(len(p.backlog))
+	p.backlogLen.Store(n)
+	if n > p.peakBacklog.Load() {
+		p.peakBacklog.Store(n) // only the poll loop raises it
+	}
 }
 
 // pause stops fetching from every partition that delivers records.
@@ -381,6 +431,7 @@ func (p *Pool) pause() {
 			tps = append(tps, tp)
 		}
 	}
+	p.pausedLen.Store(int64(len(p.paused)))
 	if !p.isPaused {
 		p.isPaused = true
 		p.pauses.Add(1)
@@ -412,6 +463,7 @@ func (p *Pool) resumePartitions(match func(partitionKey) bool) {
 			delete(p.paused, k)
 		}
 	}
+	p.pausedLen.Store(int64(len(p.paused)))
 	if len(tps) > 0 {
 		if err := p.consumer.Resume(tps); err != nil {
 			p.cfg.Logger.Warn("resume partitions", "err", err)
@@ -550,6 +602,7 @@ func (p *Pool) revoked(partitions []kafka.TopicPartition) {
 		revoked[keyOf(tp)] = true
 	}
 	p.backlog = dropRevoked(p.backlog, revoked)
+	p.noteBacklog()
 
 	p.mu.RLock()
 	trackers := make(map[partitionKey]*partitionOffsets, len(revoked))

@@ -88,9 +88,23 @@ func (c *Config) setDefaults() {
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
-	switch {
-	case c.BootstrapServers == "":
+	if c.BootstrapServers == "" {
 		return errors.New("kafka bootstrap servers are required")
+	}
+	if err := c.validatePool(); err != nil {
+		return err
+	}
+	// The rebalance callback acknowledges assignments incrementally.
+	if s, ok := c.Kafka["partition.assignment.strategy"]; ok && s != "cooperative-sticky" {
+		return fmt.Errorf("partition.assignment.strategy must be cooperative-sticky, got %q", s)
+	}
+	return nil
+}
+
+// validatePool checks the settings of the pool itself, which a pool given
+// its consumer needs too.
+func (c Config) validatePool() error {
+	switch {
 	case len(c.Topics) == 0:
 		return errors.New("at least one topic to consume is required")
 	case c.Workers < 1:
@@ -99,10 +113,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("queue depth must be at least 1, got %d", c.QueueDepth)
 	case c.DrainTimeout <= 0:
 		return errors.New("drain timeout must be positive")
-	}
-	// The rebalance callback acknowledges assignments incrementally.
-	if s, ok := c.Kafka["partition.assignment.strategy"]; ok && s != "cooperative-sticky" {
-		return fmt.Errorf("partition.assignment.strategy must be cooperative-sticky, got %q", s)
 	}
 	return nil
 }
@@ -127,7 +137,7 @@ const (
 type Pool struct {
 	cfg      Config
 	handler  Handler
-	consumer *kafka.Consumer
+	consumer Consumer
 	stall    time.Duration // dispatchStall; shorter in tests
 	started  atomic.Bool
 
@@ -147,11 +157,52 @@ type Pool struct {
 	paused   map[partitionKey]kafka.TopicPartition
 	isPaused bool
 
-	// Counters for tests.
+	// What Stats reports, so any goroutine may read it. The poll loop
+	// writes it; the workers lower inFlight too.
 	inFlight     atomic.Int64 // records in lanes or in hand
 	peakInFlight atomic.Int64
+	backlogLen   atomic.Int64
 	peakBacklog  atomic.Int64
+	pausedLen    atomic.Int64
 	pauses       atomic.Int64
+}
+
+// Stats is a snapshot of how busy a pool is, for metrics and readiness.
+type Stats struct {
+	// InFlight is the number of records handed to the workers and not
+	// finished: in hand, or queued in a lane.
+	InFlight int
+	// PeakInFlight is the most records that were in flight at once.
+	PeakInFlight int
+	// Backlog is the number of records fetched and waiting for room in
+	// their lane.
+	Backlog int
+	// PeakBacklog is the longest the backlog was.
+	PeakBacklog int
+	// Paused is the number of partitions whose fetching is paused because
+	// a lane stayed full.
+	Paused int
+	// Pauses is how many times fetching was paused since Run started.
+	Pauses int
+	// Assigned is the number of partitions assigned to this member.
+	Assigned int
+}
+
+// Stats returns the pool's current load. It is safe to call at any time,
+// from any goroutine.
+func (p *Pool) Stats() Stats {
+	p.mu.RLock()
+	assigned := len(p.partitions)
+	p.mu.RUnlock()
+	return Stats{
+		InFlight:     int(p.inFlight.Load()),
+		PeakInFlight: int(p.peakInFlight.Load()),
+		Backlog:      int(p.backlogLen.Load()),
+		PeakBacklog:  int(p.peakBacklog.Load()),
+		Paused:       int(p.pausedLen.Load()),
+		Pauses:       int(p.pauses.Load()),
+		Assigned:     assigned,
+	}
 }
 
 type partitionKey struct {
@@ -174,46 +225,42 @@ type job struct {
 	offsets *partitionOffsets
 }
 
-// NewPool creates the consumer. Nothing is consumed until Run.
+// NewPool creates a librdkafka consumer and a pool around it. Nothing is
+// consumed until Run.
 func NewPool(cfg Config, handler Handler) (*Pool, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	conf := kafka.ConfigMap{
-		"bootstrap.servers": cfg.BootstrapServers,
-		"client.id":         "authworker",
-		"auto.offset.reset": "earliest", // a request sent before the first start is still answered
-	}
-	if cfg.Kafka["group.protocol"] != "consumer" { // KIP-848 groups assign on the broker, incrementally
-		conf["partition.assignment.strategy"] = "cooperative-sticky"
-	}
-	for k, v := range cfg.Kafka {
-		conf[k] = v
-	}
-	conf["group.id"] = cfg.GroupID
-	// Offsets are stored by the pool, once a record's outcome is durable,
-	// and committed by librdkafka in the background and whenever
-	// partitions are unassigned (before it rejoins the group), and by the
-	// pool at shutdown.
-	conf["enable.auto.commit"] = true
-	conf["enable.auto.offset.store"] = false
-	// The pool polls, and acknowledges rebalances in its callback.
-	conf["go.events.channel.enable"] = false
-	conf["go.application.rebalance.enable"] = false
-	c, err := kafka.NewConsumer(&conf)
+	c, err := newKafkaConsumer(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("create kafka consumer: %w", err)
+		return nil, err
 	}
+	return newPool(cfg, c, handler), nil
+}
+
+// NewPoolWithConsumer creates a pool around a consumer made by the caller,
+// which configured it as NewPool would: a subscribing consumer whose offsets
+// are stored by the pool only. BootstrapServers, GroupID and Kafka in cfg
+// are not used. Run closes the consumer. Nothing is consumed until Run.
+func NewPoolWithConsumer(cfg Config, consumer Consumer, handler Handler) (*Pool, error) {
+	cfg.setDefaults()
+	if err := cfg.validatePool(); err != nil {
+		return nil, err
+	}
+	return newPool(cfg, consumer, handler), nil
+}
+
+func newPool(cfg Config, consumer Consumer, handler Handler) *Pool {
 	return &Pool{
 		cfg:        cfg,
 		handler:    handler,
-		consumer:   c,
+		consumer:   consumer,
 		stall:      dispatchStall,
 		partitions: map[partitionKey]*partitionOffsets{},
 		fetching:   map[partitionKey]kafka.TopicPartition{},
 		paused:     map[partitionKey]kafka.TopicPartition{},
-	}, nil
+	}
 }
 
 // Run consumes until ctx ends or the consumer fails for good, then lets the
@@ -248,6 +295,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	stopRun() // after a fatal error too: workers stop taking records
 	clear(p.backlog)
 	p.backlog = p.backlog[:0]
+	p.noteBacklog()
 	for _, l := range lanes {
 		close(l)
 	}
@@ -332,9 +380,7 @@ func (p *Pool) take(msg *kafka.Message) {
 		return
 	}
 	p.backlog = append(p.backlog, job{msg: msg, offsets: o})
-	if n := int64(len(p.backlog)); n > p.peakBacklog.Load() {
-		p.peakBacklog.Store(n)
-	}
+	p.noteBacklog()
 	if _, ok := p.fetching[k]; !ok {
 		p.fetching[k] = kafka.TopicPartition{Topic: msg.TopicPartition.Topic, Partition: k.partition}
 		if p.isPaused {
@@ -364,10 +410,20 @@ func (p *Pool) dispatch(ctx context.Context, lanes []chan job, wait time.Duratio
 	}
 	p.backlog[0] = job{}
 	p.backlog = append(p.backlog[:0], p.backlog[1:]...)
+	p.noteBacklog()
 	if n := p.inFlight.Add(1); n > p.peakInFlight.Load() {
 		p.peakInFlight.Store(n) // only the poll loop raises it
 	}
 	return true
+}
+
+// noteBacklog publishes the backlog's length to Stats.
+func (p *Pool) noteBacklog() {
+	n := int64(len(p.backlog))
+	p.backlogLen.Store(n)
+	if n > p.peakBacklog.Load() {
+		p.peakBacklog.Store(n) // only the poll loop raises it
+	}
 }
 
 // pause stops fetching from every partition that delivers records.
@@ -383,6 +439,7 @@ func (p *Pool) pause() {
 			tps = append(tps, tp)
 		}
 	}
+	p.pausedLen.Store(int64(len(p.paused)))
 	if !p.isPaused {
 		p.isPaused = true
 		p.pauses.Add(1)
@@ -414,6 +471,7 @@ func (p *Pool) resumePartitions(match func(partitionKey) bool) {
 			delete(p.paused, k)
 		}
 	}
+	p.pausedLen.Store(int64(len(p.paused)))
 	if len(tps) > 0 {
 		if err := p.consumer.Resume(tps); err != nil {
 			p.cfg.Logger.Warn("resume partitions", "err", err)
@@ -515,17 +573,16 @@ func (p *Pool) store(tp kafka.TopicPartition, o *partitionOffsets, next int64) {
 // once the consumer is closing (confluent-kafka-go#1016), and reports a
 // failed assign on the events channel, which is nil for a polling consumer,
 // blocking Poll for ever.
-func (p *Pool) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+func (p *Pool) rebalance(ev kafka.Event) {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
-		p.assigned(c, e.Partitions)
+		p.assigned(e.Partitions)
 	case kafka.RevokedPartitions:
-		p.revoked(c, e.Partitions)
+		p.revoked(e.Partitions)
 	}
-	return nil
 }
 
-func (p *Pool) assigned(c *kafka.Consumer, partitions []kafka.TopicPartition) {
+func (p *Pool) assigned(partitions []kafka.TopicPartition) {
 	if !p.closing {
 		p.mu.Lock()
 		for _, tp := range partitions {
@@ -533,7 +590,7 @@ func (p *Pool) assigned(c *kafka.Consumer, partitions []kafka.TopicPartition) {
 		}
 		p.mu.Unlock()
 	}
-	if err := c.IncrementalAssign(partitions); err != nil {
+	if err := p.consumer.IncrementalAssign(partitions); err != nil {
 		p.cfg.Logger.Error("assign partitions", "count", len(partitions), "err", err)
 		return
 	}
@@ -546,13 +603,14 @@ func (p *Pool) assigned(c *kafka.Consumer, partitions []kafka.TopicPartition) {
 // the next owner starts right after the last durable outcome. Records
 // queued but not started are skipped, and failing ones are not retried;
 // the next owner reads them.
-func (p *Pool) revoked(c *kafka.Consumer, partitions []kafka.TopicPartition) {
-	lost := c.AssignmentLost()
+func (p *Pool) revoked(partitions []kafka.TopicPartition) {
+	lost := p.consumer.AssignmentLost()
 	revoked := make(map[partitionKey]bool, len(partitions))
 	for _, tp := range partitions {
 		revoked[keyOf(tp)] = true
 	}
 	p.backlog = dropRevoked(p.backlog, revoked)
+	p.noteBacklog()
 
 	p.mu.RLock()
 	trackers := make(map[partitionKey]*partitionOffsets, len(revoked))
@@ -601,7 +659,7 @@ func (p *Pool) revoked(c *kafka.Consumer, partitions []kafka.TopicPartition) {
 	for k := range revoked {
 		delete(p.fetching, k)
 	}
-	if err := c.IncrementalUnassign(partitions); err != nil {
+	if err := p.consumer.IncrementalUnassign(partitions); err != nil {
 		p.cfg.Logger.Error("unassign partitions", "count", len(partitions), "err", err)
 	}
 	p.cfg.Logger.Info("partitions revoked", "count", len(partitions), "lost", lost)

@@ -282,7 +282,7 @@ func TestPoolShutdown(t *testing.T) {
 			waitFor(t, "records in hand and queued", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
-				return len(started) > 0 && p.inFlight.Load() > int64(len(started))
+				return len(started) > 0 && p.Stats().InFlight > len(started)
 			})
 
 			p.cancel() // stopping now: the workers take no queued record from here on
@@ -451,7 +451,7 @@ func TestPoolRebalanceWhileHandlersBlock(t *testing.T) {
 		<-ctx.Done() // stuck until its partition is taken away
 		return ctx.Err()
 	}))
-	waitFor(t, "pool A to stall and pause", func() bool { return a.pauses.Load() > 0 })
+	waitFor(t, "pool A to stall and pause", func() bool { return a.Stats().Pauses > 0 })
 
 	b := newTally()
 	cfg.Workers = 4
@@ -494,7 +494,7 @@ func TestPoolBackpressure(t *testing.T) {
 	rp := runPool(t, p)
 	// The handler blocks: the lanes fill, fetching pauses, and the pool
 	// keeps polling without taking more records.
-	waitFor(t, "fetching to pause", func() bool { return p.pauses.Load() > 0 })
+	waitFor(t, "fetching to pause", func() bool { return p.Stats().Pauses > 0 })
 	time.Sleep(200 * time.Millisecond) // several paused polls; nothing may come in meanwhile
 	close(release)
 	waitFor(t, "every record handled", func() bool { return got.covers(want) })
@@ -505,15 +505,16 @@ func TestPoolBackpressure(t *testing.T) {
 			t.Errorf("record %v handled %d times, want once: pausing must not refetch", r, n)
 		}
 	}
-	if peak, limit := p.peakInFlight.Load(), int64(workers*(depth+1)); peak > limit {
+	st := p.Stats()
+	if peak, limit := st.PeakInFlight, workers*(depth+1); peak > limit {
 		t.Errorf("%d records dispatched and unfinished at once, want at most %d", peak, limit)
 	}
 	// Beyond the lanes the pool holds the record that did not fit, plus at
 	// most one from each partition that delivered before it was paused.
-	if peak, limit := p.peakBacklog.Load(), int64(1+partitions); peak > limit {
+	if peak, limit := st.PeakBacklog, 1+partitions; peak > limit {
 		t.Errorf("%d records fetched and waiting for a lane, want at most %d", peak, limit)
 	}
-	t.Logf("peak dispatched %d, peak waiting %d, paused %d times", p.peakInFlight.Load(), p.peakBacklog.Load(), p.pauses.Load())
+	t.Logf("peak dispatched %d, peak waiting %d, paused %d times", st.PeakInFlight, st.PeakBacklog, st.Pauses)
 }
 
 func BenchmarkPoolThroughput(b *testing.B) {

@@ -1,0 +1,96 @@
+package consumers
+
+import (
+	"fmt"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// Consumer is what the pool needs of a Kafka consumer in a consumer group;
+// *kafka.Consumer satisfies it through kafkaConsumer. It is this narrow so
+// that rebalances, pauses and backpressure can be tested with a fake.
+//
+// The pool calls every method from the goroutine running Run, except
+// StoreOffsets, which the workers call.
+type Consumer interface {
+	// SubscribeTopics joins the group for topics. rebalance is called from
+	// within Poll and Close with kafka.AssignedPartitions and
+	// kafka.RevokedPartitions, and acknowledges each with IncrementalAssign
+	// or IncrementalUnassign before it returns.
+	SubscribeTopics(topics []string, rebalance func(kafka.Event)) error
+	// Poll waits at most timeoutMs for a record or an event and returns
+	// it, or nil. A rebalance is handed to the rebalance callback instead,
+	// and Poll returns nil.
+	Poll(timeoutMs int) kafka.Event
+	// IncrementalAssign starts consuming partitions, from their committed
+	// offsets.
+	IncrementalAssign(partitions []kafka.TopicPartition) error
+	// IncrementalUnassign stops consuming partitions, first committing
+	// the offsets stored for them unless the assignment was lost.
+	IncrementalUnassign(partitions []kafka.TopicPartition) error
+	// AssignmentLost reports, within the rebalance callback, whether the
+	// revoked partitions were lost: another member may own them already.
+	AssignmentLost() bool
+	// Pause stops fetching partitions and drops the records prefetched
+	// for them. A partition stays paused until Resume, even across
+	// assignments.
+	Pause(partitions []kafka.TopicPartition) error
+	// Resume fetches partitions again, from the record after the last one
+	// Poll returned.
+	Resume(partitions []kafka.TopicPartition) error
+	// StoreOffsets stores the next offsets to commit for assigned
+	// partitions; they are committed in the background, on unassign and
+	// by Commit.
+	StoreOffsets(offsets []kafka.TopicPartition) ([]kafka.TopicPartition, error)
+	// Commit commits the stored offsets now. It returns a kafka.Error
+	// with code kafka.ErrNoOffset when none was stored since the last
+	// commit.
+	Commit() ([]kafka.TopicPartition, error)
+	// Close leaves the group, revoking the assignment through the
+	// rebalance callback. No method may be called after Close.
+	Close() error
+}
+
+// kafkaConsumer adapts *kafka.Consumer to Consumer: its rebalance callback
+// is given the consumer, which the pool does not need.
+type kafkaConsumer struct{ *kafka.Consumer }
+
+var _ Consumer = kafkaConsumer{}
+
+// SubscribeTopics implements Consumer.
+func (c kafkaConsumer) SubscribeTopics(topics []string, rebalance func(kafka.Event)) error {
+	return c.Consumer.SubscribeTopics(topics, func(_ *kafka.Consumer, ev kafka.Event) error {
+		rebalance(ev)
+		return nil // confluent-kafka-go ignores it
+	})
+}
+
+// newKafkaConsumer creates the librdkafka consumer the pool relies on.
+func newKafkaConsumer(cfg Config) (kafkaConsumer, error) {
+	conf := kafka.ConfigMap{
+		"bootstrap.servers": cfg.BootstrapServers,
+		"client.id":         "authworker",
+		"auto.offset.reset": "earliest", // a request sent before the first start is still answered
+	}
+	if cfg.Kafka["group.protocol"] != "consumer" { // KIP-848 groups assign on the broker, incrementally
+		conf["partition.assignment.strategy"] = "cooperative-sticky"
+	}
+	for k, v := range cfg.Kafka {
+		conf[k] = v
+	}
+	conf["group.id"] = cfg.GroupID
+	// Offsets are stored by the pool, once a record's outcome is durable,
+	// and committed by librdkafka in the background and whenever
+	// partitions are unassigned (before it rejoins the group), and by the
+	// pool at shutdown.
+	conf["enable.auto.commit"] = true
+	conf["enable.auto.offset.store"] = false
+	// The pool polls, and acknowledges rebalances in its callback.
+	conf["go.events.channel.enable"] = false
+	conf["go.application.rebalance.enable"] = false
+	c, err := kafka.NewConsumer(&conf)
+	if err != nil {
+		return kafkaConsumer{}, fmt.Errorf("create kafka consumer: %w", err)
+	}
+	return kafkaConsumer{c}, nil
+}

@@ -715,6 +715,15 @@ func (p *Pool) commit() {
 	}
 }
 
+// Close releases the consumer of a pool that never ran, such as one built
+// by a start-up that failed later; Run closes its own. It is safe to call
+// more than once, and after Run.
+func (p *Pool) Close() {
+	if p.started.CompareAndSwap(false, true) {
+		p.close()
+	}
+}
+
 // close closes the consumer, which leaves the group. Closing revokes the
 // assignment through the rebalance callback, which then only acknowledges
 // it: the workers are done. No worker stores an offset after close.

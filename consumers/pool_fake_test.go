@@ -605,3 +605,21 @@ func TestNewPoolWithConsumer(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolCloseWithoutRun: a pool built but never run releases its consumer
+// on Close, once, and Run after Close refuses to start.
+func TestPoolCloseWithoutRun(t *testing.T) {
+	c := newFakeConsumer(t)
+	p, err := NewPoolWithConsumer(Config{Topics: []string{"requests"}}, c, HandlerFunc(func(context.Context, *kafka.Message) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	p.Close()
+	if !c.isClosed() {
+		t.Error("Close left the consumer open")
+	}
+	if err := p.Run(context.Background()); err == nil {
+		t.Error("Run after Close started")
+	}
+}

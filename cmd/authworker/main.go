@@ -279,8 +279,12 @@ func (m *Main) purgeOutcomes(ctx context.Context) {
 	}
 }
 
-// Close releases the connections. It is safe after a failed Open.
+// Close releases the connections. It is safe after a failed Open, and
+// after an Open that was never followed by Run.
 func (m *Main) Close() {
+	if m.pool != nil {
+		m.pool.Close()
+	}
 	if m.producer != nil {
 		m.producer.Close()
 	}

@@ -155,20 +155,22 @@ func newFixture(t *testing.T) *fixture {
 		cfg:      app.Config{RetryWindow: 5 * time.Second},
 	}
 	f.deps = app.Deps{
-		Codec:    codec,
-		Outcomes: f.outcomes,
-		Tx:       inmem.Transactor{},
-		Sealer:   sealer,
-		Digests:  digests,
-		Users:    users,
-		Sessions: inmem.NewSessionRepository(users),
-		Hasher:   hasher,
-		Policy:   policy,
-		Throttle: f.throttle,
-		Tokens:   issuer,
-		NewID:    sequentialIDs(),
-		Now:      time.Now,
-		Random:   rand.Reader,
+		Codec:          codec,
+		Outcomes:       f.outcomes,
+		Tx:             inmem.Transactor{},
+		Sealer:         sealer,
+		Digests:        digests,
+		Users:          users,
+		Sessions:       inmem.NewSessionRepository(users),
+		Hasher:         hasher,
+		Policy:         policy,
+		Throttle:       f.throttle,
+		Registrations:  unlimited{},
+		RegisterConfig: handlers.RegisterConfig{RevealConflict: true},
+		Tokens:         issuer,
+		NewID:          sequentialIDs(),
+		Now:            time.Now,
+		Random:         rand.Reader,
 	}
 	return f
 }
@@ -186,12 +188,18 @@ func (f *fixture) service(t *testing.T) *app.Service {
 func (f *fixture) register(t *testing.T, email string) {
 	t.Helper()
 	h := handlers.NewRegisterHandler(handlers.RegisterDeps{
-		Work: plainWork{}, Users: f.users, Policy: f.deps.Policy, Hasher: f.deps.Hasher, NewID: f.deps.NewID, Now: time.Now,
-	})
+		Work: plainWork{}, Users: f.users, Policy: f.deps.Policy, Hasher: f.deps.Hasher, Limiter: unlimited{},
+		NewID: f.deps.NewID, Now: time.Now,
+	}, handlers.RegisterConfig{})
 	if _, err := h.Handle(context.Background(), handlers.Register{Email: email, Password: password}); err != nil {
 		t.Fatal(err)
 	}
 }
+
+// unlimited is a rate limiter that allows everything.
+type unlimited struct{}
+
+func (unlimited) Allow(context.Context, string) (time.Duration, error) { return 0, nil }
 
 // plainWork runs a unit of work as is, for setting up accounts.
 type plainWork struct{}

@@ -14,8 +14,9 @@ var registry = []definition{
 	define("register", stored,
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Register, handlers.RegisterResult] {
 			return handlers.NewRegisterHandler(handlers.RegisterDeps{
-				Work: work, Users: d.Users, Policy: d.Policy, Hasher: d.Hasher, NewID: d.NewID, Now: d.Now,
-			})
+				Work: work, Users: d.Users, Policy: d.Policy, Hasher: d.Hasher, Limiter: d.Registrations,
+				NewID: d.NewID, Now: d.Now, Logger: d.Logger,
+			}, d.RegisterConfig)
 		},
 		func(w *schemas.Register, client domain.Client) handlers.Register {
 			return handlers.Register{Email: w.Email, Password: w.Password, Client: client}

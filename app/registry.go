@@ -26,9 +26,12 @@ type Deps struct {
 	Hasher   domain.PasswordHasher
 	Policy   domain.PasswordPolicy
 	Throttle domain.LoginThrottle
-	Tokens   domain.TokenIssuer
+	// Registrations limits registrations per source.
+	Registrations domain.RateLimiter
+	Tokens        domain.TokenIssuer
 
-	SessionConfig handlers.SessionConfig
+	SessionConfig  handlers.SessionConfig
+	RegisterConfig handlers.RegisterConfig
 	NewID         handlers.IDGenerator
 	Now           handlers.Clock
 	Random        io.Reader // crypto/rand in production
@@ -43,7 +46,7 @@ func (d Deps) validate() error {
 	}{
 		{"Codec", d.Codec}, {"Outcomes", d.Outcomes}, {"Tx", d.Tx}, {"Sealer", d.Sealer}, {"Digests", d.Digests},
 		{"Users", d.Users}, {"Sessions", d.Sessions}, {"Hasher", d.Hasher}, {"Policy", d.Policy},
-		{"Throttle", d.Throttle}, {"Tokens", d.Tokens}, {"NewID", d.NewID}, {"Now", d.Now}, {"Random", d.Random},
+		{"Throttle", d.Throttle}, {"Registrations", d.Registrations}, {"Tokens", d.Tokens}, {"NewID", d.NewID}, {"Now", d.Now}, {"Random", d.Random},
 	} {
 		if isNil(f.value) {
 			missing = append(missing, errors.New("app: "+f.name+" is required"))

@@ -45,6 +45,7 @@ type fakeHasher struct {
 	work         *fakeWork
 	mu           sync.Mutex
 	dummies      int
+	hashes       int
 	hashesInWork int
 }
 
@@ -64,6 +65,9 @@ func (h *fakeHasher) inWork() int {
 
 func (h *fakeHasher) Hash(password string) (string, error) {
 	h.noteWork()
+	h.mu.Lock()
+	h.hashes++
+	h.mu.Unlock()
 	return "hash:" + password, nil
 }
 
@@ -155,6 +159,26 @@ func (t *fakeThrottle) failuresOf(e domain.Email) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.failures[e]
+}
+
+// fakeLimiter allows limit requests per source.
+type fakeLimiter struct {
+	mu      sync.Mutex
+	limit   int
+	sources map[string]int
+}
+
+func (l *fakeLimiter) Allow(_ context.Context, source string) (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sources == nil {
+		l.sources = map[string]int{}
+	}
+	l.sources[source]++
+	if l.sources[source] > l.limit {
+		return time.Minute, nil
+	}
+	return 0, nil
 }
 
 // fakeIssuer returns readable tokens.

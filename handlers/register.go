@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/authworker/authworker/domain"
 )
@@ -21,33 +22,58 @@ type RegisterResult struct {
 
 // RegisterDeps are the collaborators of a RegisterHandler.
 type RegisterDeps struct {
-	Work   UnitOfWork
-	Users  domain.UserRepository
-	Policy domain.PasswordPolicy
-	Hasher domain.PasswordHasher
-	NewID  IDGenerator
-	Now    Clock
+	Work    UnitOfWork
+	Users   domain.UserRepository
+	Policy  domain.PasswordPolicy
+	Hasher  domain.PasswordHasher
+	Limiter domain.RateLimiter // registrations per source
+	NewID   IDGenerator
+	Now     Clock
+	Logger  *slog.Logger
+}
+
+// RegisterConfig sets what a registration for a taken address answers.
+type RegisterConfig struct {
+	// RevealConflict answers a registration for an address that has an
+	// account with CodeConflict. Off by default: the caller then gets the
+	// same reply as for a new account (with an id that names no account),
+	// so registration cannot tell whether an address has an account. Turn
+	// it on only when every caller is trusted with that knowledge.
+	RevealConflict bool
 }
 
 // RegisterHandler creates accounts.
 type RegisterHandler struct {
 	deps RegisterDeps
+	cfg  RegisterConfig
 }
 
 // NewRegisterHandler returns a RegisterHandler.
-func NewRegisterHandler(deps RegisterDeps) *RegisterHandler {
-	return &RegisterHandler{deps: deps}
+func NewRegisterHandler(deps RegisterDeps, cfg RegisterConfig) *RegisterHandler {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &RegisterHandler{deps: deps, cfg: cfg}
 }
 
 // Handle creates the account. It returns CodeInvalid for a malformed e-mail
-// address or a password the policy refuses, and CodeConflict when the
-// address is taken. The password is hashed before the address is checked
-// for uniqueness, so both outcomes take the same time, and outside the unit
-// of work, so no transaction waits for it.
+// address or a password the policy refuses, and CodeRateLimited when the
+// source registered too often. For an address that is taken it returns
+// what a new account gets (or CodeConflict with RevealConflict). The
+// password is hashed before the address is checked, so both outcomes take
+// the same time, and outside the unit of work, so no transaction waits for
+// it.
 func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterResult, error) {
 	email, err := domain.ParseEmail(cmd.Email)
 	if err != nil {
 		return RegisterResult{}, err
+	}
+	wait, err := h.deps.Limiter.Allow(ctx, cmd.Client.Source())
+	if err != nil {
+		return RegisterResult{}, err
+	}
+	if wait > 0 {
+		return RegisterResult{}, &domain.Error{Code: domain.CodeRateLimited, Message: "too many registrations from this source", RetryAfter: wait}
 	}
 	if err := h.deps.Policy.Check(cmd.Password); err != nil {
 		return RegisterResult{}, err
@@ -61,7 +87,13 @@ func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterRes
 		return RegisterResult{}, err
 	}
 	return Commit(ctx, h.deps.Work, func(ctx context.Context) (RegisterResult, error) {
-		if err := h.deps.Users.CreateUser(ctx, user); err != nil {
+		err := h.deps.Users.CreateUser(ctx, user)
+		if domain.ErrorCode(err) == domain.CodeConflict && !h.cfg.RevealConflict {
+			// The id names no account: the caller learns nothing.
+			h.deps.Logger.Info("registration for an address that has an account")
+			return RegisterResult{UserID: user.ID()}, nil
+		}
+		if err != nil {
 			return RegisterResult{}, err
 		}
 		return RegisterResult{UserID: user.ID()}, nil

@@ -25,7 +25,7 @@ type Digester interface {
 const (
 	DefaultLockAfter   = 10
 	DefaultSourceLimit = 100
-	DefaultClientLimit = 1000
+	DefaultClientLimit = 10000
 )
 
 // ThrottleConfig sets how login failures are counted and punished.
@@ -56,7 +56,7 @@ type ThrottleConfig struct {
 	Memory          time.Duration // default 24 hours
 	FamiliarFor     time.Duration // default 90 days
 	SourceLimit     int           // default 100
-	ClientLimit     int           // default 1000
+	ClientLimit     int           // default 10000
 	SourceWindow    time.Duration // default 15 minutes
 	// Digests keys the Redis key names. Required.
 	Digests Digester
@@ -292,6 +292,13 @@ func (t *LoginThrottle) Cancel(ctx context.Context, a domain.LoginAttempt) error
 	}
 	return nil
 }
+
+// Defaults of the registration limit.
+const (
+	DefaultRegisterLimit       = 20
+	DefaultClientRegisterLimit = 100000
+	DefaultRegisterWindow      = time.Hour
+)
 
 // RateLimitConfig sets a fixed-window limit per source.
 type RateLimitConfig struct {

@@ -145,9 +145,12 @@ func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Confi
 // it only if no other worker stored one meanwhile.
 func (i *Issuer) ensureSigningKey(ctx context.Context) error {
 	now := i.cfg.Now()
+	// signs reads the clock anew: under the lock, a key another worker
+	// stored after now was read signs too.
 	signs := func(keys []domain.SigningKey) bool {
+		at := i.cfg.Now()
 		for _, k := range keys {
-			if k.Algorithm == i.cfg.Algorithm && k.Signs(now) {
+			if k.Algorithm == i.cfg.Algorithm && k.Signs(at) {
 				return true
 			}
 		}

@@ -39,7 +39,10 @@ type Config struct {
 	Hasher   passwords.HasherConfig
 	Policy   passwords.PolicyConfig
 	Throttle redis.ThrottleConfig
-	LogLevel slog.Level
+	Register handlers.RegisterConfig
+	// RegisterLimit limits registrations per source.
+	RegisterLimit redis.RateLimitConfig
+	LogLevel      slog.Level
 }
 
 // KafkaConfig is how the worker reaches Kafka.
@@ -155,6 +158,12 @@ func settings() []setting {
 			number(func(c *Config) *int { return &c.Throttle.SourceLimit }, 1, math.MaxInt32)},
 		{"AUTH_CLIENT_SOURCE_LIMIT", strconv.Itoa(redis.DefaultClientLimit), "failed logins per 15 minutes for a calling service that sends no end-user address (all its users share this bucket)",
 			number(func(c *Config) *int { return &c.Throttle.ClientLimit }, 1, math.MaxInt32)},
+		{"AUTH_REGISTER_REVEALS_CONFLICT", "false", "answer Register for a taken address with CONFLICT; by default it gets the reply of a new account, so callers cannot learn which addresses have accounts",
+			boolean(func(c *Config) *bool { return &c.Register.RevealConflict })},
+		{"AUTH_REGISTER_LIMIT", strconv.Itoa(redis.DefaultRegisterLimit), "registrations per source address (IPv4, or IPv6 /64) per hour",
+			number(func(c *Config) *int { return &c.RegisterLimit.Limit }, 1, math.MaxInt32)},
+		{"AUTH_CLIENT_REGISTER_LIMIT", strconv.Itoa(redis.DefaultClientRegisterLimit), "registrations per hour for a calling service that sends no end-user address",
+			number(func(c *Config) *int { return &c.RegisterLimit.ClientLimit }, 1, math.MaxInt32)},
 		{"LOG_LEVEL", "info", "debug, info, warn or error",
 			func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 	}
@@ -234,6 +243,17 @@ func oneOf(field func(*Config) *string, allowed ...string) func(*Config, string)
 			}
 		}
 		return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	}
+}
+
+func boolean(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false, got %q", v)
+		}
+		*field(c) = b
+		return nil
 	}
 }
 

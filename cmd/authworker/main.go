@@ -187,6 +187,12 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_LOCK_AFTER/AUTH_SOURCE_LIMIT/AUTH_CLIENT_SOURCE_LIMIT: %w", err)
 	}
+	registerCfg := cfg.RegisterLimit
+	registerCfg.Name, registerCfg.Window, registerCfg.Digests = "register", redis.DefaultRegisterWindow, throttleKeys
+	registrations, err := redis.NewRateLimiter(m.redis, registerCfg)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_REGISTER_LIMIT/AUTH_CLIENT_REGISTER_LIMIT: %w", err)
+	}
 	sealer, err := seal.NewBox(cfg.Tokens.KeyEncryptionKey, "outcomes")
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
@@ -199,22 +205,24 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	appCfg := cfg.App
 	appCfg.Logger = m.logger
 	service, err := app.New(app.Deps{
-		Codec:         codec,
-		Outcomes:      m.outcomes,
-		Tx:            m.db,
-		Sealer:        sealer,
-		Digests:       digests,
-		Users:         postgres.NewUserRepository(m.db),
-		Sessions:      postgres.NewSessionRepository(m.db),
-		Hasher:        hasher,
-		Policy:        policy,
-		Throttle:      throttle,
-		Tokens:        m.issuer,
-		SessionConfig: cfg.Sessions,
-		NewID:         newID,
-		Now:           time.Now,
-		Random:        rand.Reader,
-		Logger:        m.logger,
+		Codec:          codec,
+		Outcomes:       m.outcomes,
+		Tx:             m.db,
+		Sealer:         sealer,
+		Digests:        digests,
+		Users:          postgres.NewUserRepository(m.db),
+		Sessions:       postgres.NewSessionRepository(m.db),
+		Hasher:         hasher,
+		Policy:         policy,
+		Throttle:       throttle,
+		Registrations:  registrations,
+		Tokens:         m.issuer,
+		SessionConfig:  cfg.Sessions,
+		RegisterConfig: cfg.Register,
+		NewID:          newID,
+		Now:            time.Now,
+		Random:         rand.Reader,
+		Logger:         m.logger,
 	}, appCfg)
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_RETRY_WINDOW/AUTH_OUTCOME_TTL: %w", err)

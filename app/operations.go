@@ -30,7 +30,7 @@ var registry = []definition{
 			return handlers.NewLoginHandler(handlers.LoginDeps{
 				Work: work, Users: d.Users, Sessions: d.Sessions, Hasher: d.Hasher, Throttle: d.Throttle,
 				Tokens: d.Tokens, NewID: d.NewID, Now: d.Now, Random: d.Random, Logger: d.Logger,
-			}, d.SessionConfig)
+			}, d.LoginConfig)
 		},
 		func(w *schemas.Login, client domain.Client) handlers.Login {
 			return handlers.Login{Email: w.Email, Password: w.Password, Client: client}

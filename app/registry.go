@@ -30,7 +30,7 @@ type Deps struct {
 	Registrations domain.RateLimiter
 	Tokens        domain.TokenIssuer
 
-	SessionConfig  handlers.SessionConfig
+	LoginConfig    handlers.LoginConfig
 	RegisterConfig handlers.RegisterConfig
 	NewID         handlers.IDGenerator
 	Now           handlers.Clock

@@ -50,6 +50,31 @@ func (c *SessionConfig) setDefaults() {
 	}
 }
 
+// DefaultFailureFloor is LoginConfig.FailureFloor's default: above the
+// slowest verification of any hash the worker reads (a bcrypt hash of cost
+// 10, or argon2id at 64 MiB, take 60 to 120 ms on a small machine).
+const DefaultFailureFloor = 250 * time.Millisecond
+
+// LoginConfig configures a LoginHandler.
+type LoginConfig struct {
+	SessionConfig
+	// FailureFloor is the least time a refused login takes, counted from
+	// the start of Handle. Every refusal that tells "no" about the
+	// credentials (unknown user, wrong password, locked, disabled,
+	// unreadable hash) is answered no sooner, so that how an account's
+	// password is stored (a legacy bcrypt or PBKDF2 hash, argon2 with other
+	// costs), and so that the account exists, cannot be told by timing. Keep
+	// it above the slowest stored hash's verification.
+	FailureFloor time.Duration
+}
+
+func (c *LoginConfig) setDefaults() {
+	c.SessionConfig.setDefaults()
+	if c.FailureFloor == 0 {
+		c.FailureFloor = DefaultFailureFloor
+	}
+}
+
 // LoginDeps are the collaborators of a LoginHandler.
 type LoginDeps struct {
 	Work     UnitOfWork
@@ -61,18 +86,24 @@ type LoginDeps struct {
 	NewID    IDGenerator
 	Now      Clock
 	Random   io.Reader // the source of refresh tokens: crypto/rand in production
-	Logger   *slog.Logger
+	// Sleep waits for d or until ctx ends; default a timer. Tests record
+	// instead of waiting.
+	Sleep  func(ctx context.Context, d time.Duration)
+	Logger *slog.Logger
 }
 
 // LoginHandler verifies credentials and opens sessions.
 type LoginHandler struct {
 	deps LoginDeps
-	cfg  SessionConfig
+	cfg  LoginConfig
 }
 
 // NewLoginHandler returns a LoginHandler.
-func NewLoginHandler(deps LoginDeps, cfg SessionConfig) *LoginHandler {
+func NewLoginHandler(deps LoginDeps, cfg LoginConfig) *LoginHandler {
 	cfg.setDefaults()
+	if deps.Sleep == nil {
+		deps.Sleep = sleep
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -92,6 +123,7 @@ func NewLoginHandler(deps LoginDeps, cfg SessionConfig) *LoginHandler {
 // token. So no transaction waits for argon2, and a retried unit of work
 // neither hashes nor counts the attempt again.
 func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, error) {
+	start := h.deps.Now()
 	email, err := domain.ParseEmail(cmd.Email)
 	if err != nil {
 		return LoginResult{}, err
@@ -122,7 +154,7 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 	}
 	if err != nil || verdict.AccountLocked {
 		h.deps.Hasher.VerifyDummy(cmd.Password)
-		return LoginResult{}, errBadCredentials()
+		return LoginResult{}, h.refuse(ctx, start)
 	}
 
 	match, rehash, err := h.deps.Hasher.Verify(cmd.Password, user.PasswordHash())
@@ -132,7 +164,7 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		h.deps.Logger.Error("unreadable password hash", "user_id", user.ID(), "err", err)
 	}
 	if !match || !user.CanLogIn() {
-		return LoginResult{}, errBadCredentials()
+		return LoginResult{}, h.refuse(ctx, start)
 	}
 	if err := h.deps.Throttle.Succeeded(ctx, attempt); err != nil {
 		return LoginResult{}, err
@@ -154,6 +186,25 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		}
 		return s.result, nil
 	})
+}
+
+// refuse returns the one reply to refused credentials, once FailureFloor
+// has passed since start.
+func (h *LoginHandler) refuse(ctx context.Context, start time.Time) error {
+	if wait := h.cfg.FailureFloor - h.deps.Now().Sub(start); wait > 0 {
+		h.deps.Sleep(ctx, wait)
+	}
+	return errBadCredentials()
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // cancel undoes the count of an attempt that could not be decided, so that

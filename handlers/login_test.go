@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ type loginFixture struct {
 	work     *fakeWork
 	hasher   *fakeHasher
 	throttle *fakeThrottle
+	sleeps   *sleepRecorder
 	handler  *handlers.LoginHandler
 }
 
@@ -37,6 +40,7 @@ func newLoginFixture(t *testing.T) *loginFixture {
 		work:     work,
 		hasher:   &fakeHasher{work: work},
 		throttle: newFakeThrottle(3),
+		sleeps:   &sleepRecorder{},
 	}
 	f.sessions = inmem.NewSessionRepository(f.users)
 	for _, u := range []struct {
@@ -70,7 +74,8 @@ func newLoginFixture(t *testing.T) *loginFixture {
 		NewID:    sequentialIDs(),
 		Now:      fixedClock,
 		Random:   bytes.NewReader(bytes.Repeat([]byte{42}, 1024)),
-	}, handlers.SessionConfig{SessionTTL: 30 * 24 * time.Hour, RefreshIdleTTL: 7 * 24 * time.Hour})
+		Sleep:    f.sleeps.sleep,
+	}, handlers.LoginConfig{SessionConfig: handlers.SessionConfig{SessionTTL: 30 * 24 * time.Hour, RefreshIdleTTL: 7 * 24 * time.Hour}})
 	return f
 }
 
@@ -211,7 +216,8 @@ func TestLoginUserStoreDown(t *testing.T) {
 		Hasher:   &fakeHasher{},
 		Throttle: throttle,
 		Now:      fixedClock,
-	}, handlers.SessionConfig{})
+		Sleep:    (&sleepRecorder{}).sleep,
+	}, handlers.LoginConfig{})
 	_, err := h.Handle(context.Background(), login("ada@example.com", goodPassword))
 	if code := domain.ErrorCode(err); code != domain.CodeUnavailable {
 		t.Fatalf("error = %v, want unavailable", err)
@@ -262,6 +268,112 @@ func TestLoginWorkOutsideTheUnitOfWork(t *testing.T) {
 			}
 			if got := f.hasher.inWork(); got != 0 {
 				t.Errorf("%d hash computations inside the unit of work, want none", got)
+			}
+		})
+	}
+}
+
+// sleepRecorder stands in for waiting: it records what it was asked to wait.
+type sleepRecorder struct {
+	mu    sync.Mutex
+	total time.Duration
+}
+
+func (r *sleepRecorder) sleep(_ context.Context, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.total += d
+}
+
+// steppingClock is a clock that the test moves, standing in for the time
+// the work takes.
+type steppingClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *steppingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *steppingClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// slowHasher costs time on the stepping clock according to the stored hash:
+// a legacy or costlier hash takes longer than the dummy, as real ones do.
+type slowHasher struct {
+	fakeHasher
+	clock *steppingClock
+}
+
+func (h *slowHasher) Verify(password, encoded string) (bool, bool, error) {
+	switch {
+	case strings.HasPrefix(encoded, "old:"):
+		h.clock.advance(120 * time.Millisecond) // argon2 at 64 MiB
+	case strings.HasPrefix(encoded, "hash:"):
+		h.clock.advance(30 * time.Millisecond)
+	default:
+		h.clock.advance(time.Millisecond) // unreadable
+	}
+	return h.fakeHasher.Verify(password, encoded)
+}
+
+func (h *slowHasher) VerifyDummy(password string) {
+	h.clock.advance(30 * time.Millisecond)
+	h.fakeHasher.VerifyDummy(password)
+}
+
+// TestLoginRefusalsTakeTheFloor: whatever is stored and whatever the
+// reason, a refused login is answered FailureFloor after it began, so its
+// timing tells nothing about the account. A login that succeeds waits for
+// nothing.
+func TestLoginRefusalsTakeTheFloor(t *testing.T) {
+	const floor = 200 * time.Millisecond
+	tests := []struct {
+		name      string
+		email     string
+		password  string
+		wantFloor bool
+	}{
+		{"UnknownUser", "nobody@example.com", goodPassword, true},
+		{"WrongPassword", "ada@example.com", "not the password at all", true},
+		{"WrongPasswordCostlyHash", "olga@example.com", "not the password at all", true},
+		{"Disabled", "dora@example.com", goodPassword, true},
+		{"UnreadableHash", "ursula@example.com", goodPassword, true},
+		{"OK", "ada@example.com", goodPassword, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newLoginFixture(t)
+			user, err := domain.NewUser("00000000-0000-7000-8000-0000000000e0", "ursula@example.com", "garbage", testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.users.CreateUser(context.Background(), user); err != nil {
+				t.Fatal(err)
+			}
+			clock := &steppingClock{now: testNow}
+			sleeps := &sleepRecorder{}
+			h := handlers.NewLoginHandler(handlers.LoginDeps{
+				Work: f.work, Users: f.users, Sessions: f.sessions, Hasher: &slowHasher{clock: clock}, Throttle: f.throttle,
+				Tokens: fakeIssuer{now: fixedClock}, NewID: sequentialIDs(), Now: clock.Now,
+				Random: bytes.NewReader(bytes.Repeat([]byte{42}, 1024)), Sleep: sleeps.sleep,
+			}, handlers.LoginConfig{FailureFloor: floor})
+			_, err = h.Handle(context.Background(), login(tt.email, tt.password))
+			if (err != nil) != tt.wantFloor {
+				t.Fatalf("error = %v", err)
+			}
+			answeredAfter := clock.Now().Sub(testNow) + sleeps.total
+			if tt.wantFloor && answeredAfter != floor {
+				t.Errorf("answered after %v, want the floor %v", answeredAfter, floor)
+			}
+			if !tt.wantFloor && sleeps.total != 0 {
+				t.Errorf("a successful login waited %v", sleeps.total)
 			}
 		})
 	}

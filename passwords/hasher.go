@@ -222,10 +222,13 @@ func (h *Hasher) Hash(password string) (string, error) {
 // configured ones. A password longer than MaxBytes never matches and is not
 // hashed. Verify returns an error, of code CodeInternal with cause
 // ErrMalformedHash or ErrUnsupportedHash, only when encoded cannot be read;
-// the hash is read before the password is looked at.
+// the hash is read before the password is looked at, and an unreadable one
+// still costs a dummy verification, so that it takes as long as a wrong
+// password.
 func (h *Hasher) Verify(password, encoded string) (match, rehash bool, err error) {
 	stored, err := parseHash(encoded)
 	if err != nil {
+		h.VerifyDummy(password)
 		return false, false, &domain.Error{Code: domain.CodeInternal, Message: "stored password hash is unreadable", Err: err}
 	}
 	if len(password) > h.cfg.MaxBytes {

@@ -31,7 +31,7 @@ type Config struct {
 	Kafka    KafkaConfig
 	HTTP     httpapi.Config
 	Tokens   tokens.Config
-	Sessions handlers.SessionConfig
+	Login    handlers.LoginConfig
 	Topics   TopicsConfig
 	Replies  schemas.ReplyRouting
 	Pool     consumers.Config
@@ -100,9 +100,11 @@ func settings() []setting {
 		{"AUTH_ACCESS_TOKEN_TTL", formatDuration(tokens.DefaultAccessTTL), "lifetime of access tokens",
 			duration(func(c *Config) *time.Duration { return &c.Tokens.AccessTTL })},
 		{"AUTH_SESSION_TTL", formatDuration(handlers.DefaultSessionTTL), "absolute lifetime of a session (30 days)",
-			duration(func(c *Config) *time.Duration { return &c.Sessions.SessionTTL })},
+			duration(func(c *Config) *time.Duration { return &c.Login.SessionTTL })},
 		{"AUTH_REFRESH_IDLE_TTL", formatDuration(handlers.DefaultRefreshIdleTTL), "how long an unused refresh token stays valid (7 days)",
-			duration(func(c *Config) *time.Duration { return &c.Sessions.RefreshIdleTTL })},
+			duration(func(c *Config) *time.Duration { return &c.Login.RefreshIdleTTL })},
+		{"AUTH_LOGIN_FAILURE_FLOOR", formatDuration(handlers.DefaultFailureFloor), "least time a refused login takes, so that timing tells nothing about the account or how its password is stored; keep it above the slowest stored hash's verification",
+			duration(func(c *Config) *time.Duration { return &c.Login.FailureFloor })},
 		{"AUTH_SIGNING_ALG", tokens.DefaultAlgorithm, "signing algorithm of access tokens: EdDSA, ES256 or RS256",
 			oneOf(func(c *Config) *string { return &c.Tokens.Algorithm }, tokens.EdDSA, tokens.ES256, tokens.RS256)},
 		{"AUTH_KEY_ENCRYPTION_KEY", "", "required: base64 of 32 random bytes that seal signing keys and stored replies at rest (same on every worker)",

@@ -217,7 +217,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		Throttle:       throttle,
 		Registrations:  registrations,
 		Tokens:         m.issuer,
-		SessionConfig:  cfg.Sessions,
+		LoginConfig:    cfg.Login,
 		RegisterConfig: cfg.Register,
 		NewID:          newID,
 		Now:            time.Now,

@@ -481,7 +481,7 @@ func TestDefaultsComeFromTheirPackages(t *testing.T) {
 		{"workers", cfg.Pool.Workers, consumers.DefaultWorkers},
 		{"lock after", cfg.Throttle.LockAfter, redis.DefaultLockAfter},
 		{"access TTL", cfg.Tokens.AccessTTL, tokens.DefaultAccessTTL},
-		{"session TTL", cfg.Sessions.SessionTTL, handlers.DefaultSessionTTL},
+		{"session TTL", cfg.Login.SessionTTL, handlers.DefaultSessionTTL},
 		{"retry window", cfg.App.RetryWindow, app.DefaultRetryWindow},
 		{"reply topic", cfg.Replies.DefaultTopic, schemas.DefaultReplyTopic},
 	}

@@ -32,10 +32,10 @@ type Deps struct {
 
 	LoginConfig    handlers.LoginConfig
 	RegisterConfig handlers.RegisterConfig
-	NewID         handlers.IDGenerator
-	Now           handlers.Clock
-	Random        io.Reader // crypto/rand in production
-	Logger        *slog.Logger
+	NewID          handlers.IDGenerator
+	Now            handlers.Clock
+	Random         io.Reader // crypto/rand in production
+	Logger         *slog.Logger
 }
 
 func (d Deps) validate() error {

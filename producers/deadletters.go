@@ -10,21 +10,31 @@ import (
 	"github.com/authworker/authworker/schemas"
 )
 
-// DeadLetters sends records that cannot be answered to the dead-letter topic,
-// unchanged, with headers that say where they came from and why.
+// Sealer encrypts dead letters; seal.Box implements it.
+type Sealer interface {
+	Seal(plaintext, ad []byte) []byte
+}
+
+// DeadLetters sends records that cannot be answered to the dead-letter
+// topic, sealed, with headers that say where they came from and why.
+// Requests carry passwords: their key (the e-mail address) and value are
+// sealed under the key-encryption key, so the dead-letter topic holds no
+// secret in the clear; `authctl dlq` opens them for an operator.
 type DeadLetters struct {
 	producer *Producer
 	topic    string
+	sealer   Sealer
 }
 
-// NewDeadLetters returns DeadLetters producing to topic.
-func NewDeadLetters(producer *Producer, topic string) *DeadLetters {
-	return &DeadLetters{producer: producer, topic: topic}
+// NewDeadLetters returns DeadLetters producing to topic, sealing with
+// sealer.
+func NewDeadLetters(producer *Producer, topic string, sealer Sealer) *DeadLetters {
+	return &DeadLetters{producer: producer, topic: topic, sealer: sealer}
 }
 
-// Send copies msg to the dead-letter topic and waits for the broker. reason
-// is one of the schemas.DeadLetter* values; detail must not contain
-// anything from the record's value.
+// Send copies msg to the dead-letter topic, its key and value sealed, and
+// waits for the broker. reason is one of the schemas.DeadLetter* values;
+// detail must not contain anything from the record's value.
 func (d *DeadLetters) Send(ctx context.Context, msg *kafka.Message, reason, detail string) error {
 	var partition [4]byte
 	binary.BigEndian.PutUint32(partition[:], uint32(msg.TopicPartition.Partition))
@@ -41,12 +51,16 @@ func (d *DeadLetters) Send(ctx context.Context, msg *kafka.Message, reason, deta
 		kafka.Header{Key: schemas.HeaderDLTOriginalTimestamp, Value: timestamp[:]},
 		kafka.Header{Key: schemas.HeaderDLTExceptionMessage, Value: []byte(detail)},
 		kafka.Header{Key: schemas.HeaderDeadLetterReason, Value: []byte(reason)},
+		kafka.Header{Key: schemas.HeaderDeadLetterSealed, Value: []byte(schemas.DeadLetterSealV1)},
 	)
+	origin := func(part string) []byte {
+		return schemas.DeadLetterAD(topicOf(msg.TopicPartition), msg.TopicPartition.Partition, int64(msg.TopicPartition.Offset), part)
+	}
 	topic := d.topic
 	err := d.producer.Send(ctx, &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
-		Key:            msg.Key,
-		Value:          msg.Value,
+		Key:            d.sealer.Seal(msg.Key, origin("key")),
+		Value:          d.sealer.Seal(msg.Value, origin("value")),
 		Headers:        headers,
 	})
 	if err != nil {

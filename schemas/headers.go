@@ -36,7 +36,25 @@ const (
 	// HeaderDeadLetterReason is a short machine-readable reason, one of the
 	// DeadLetter* values.
 	HeaderDeadLetterReason = "auth_dlq_reason"
+	// HeaderDeadLetterSealed says how a dead letter's key and value are
+	// sealed: DeadLetterSealV1. Requests carry passwords, so the worker
+	// never writes them to the dead-letter topic in the clear.
+	HeaderDeadLetterSealed = "auth_dlq_sealed"
 )
+
+// DeadLetterSealV1 is the HeaderDeadLetterSealed value of a dead letter
+// whose key and value are sealed (AES-256-GCM, package seal, purpose
+// "dead letters") with DeadLetterAD as associated data.
+const DeadLetterSealV1 = "v1"
+
+// DeadLetterAD is the associated data that binds a sealed dead letter's
+// key or value (part "key" or "value") to the record it came from, as its
+// kafka_dlt-original-* headers name it.
+func DeadLetterAD(topic string, partition int32, offset int64, part string) []byte {
+	ad := binary.BigEndian.AppendUint32([]byte(topic+"\x00"), uint32(partition))
+	ad = binary.BigEndian.AppendUint64(ad, uint64(offset))
+	return append(ad, part...)
+}
 
 // Why a record went to the dead-letter topic: the HeaderDeadLetterReason
 // values.

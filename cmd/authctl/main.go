@@ -34,6 +34,7 @@ Usage:
   authctl [global flags] register -email EMAIL   < password
   authctl [global flags] login -email EMAIL [-ip IP] < password
   authctl verify -token TOKEN [-jwks URL] [-issuer ISS] [-audience AUD]
+  authctl [global flags] dlq [-topic T] [-max N] [-raw]   (needs AUTH_KEY_ENCRYPTION_KEY)
 
 Global flags:
 `
@@ -110,6 +111,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 			return err
 		}
 		return printJSON(stdout, res)
+	case "dlq":
+		return dlq(ctx, *bootstrap, args, stdout)
 	case "verify":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 		token := fs.String("token", "", "the access token")
@@ -166,6 +169,11 @@ func fetchJWKS(ctx context.Context, url string) (*tokens.KeySet, error) {
 		return nil, fmt.Errorf("fetch JWKS: %w", err)
 	}
 	return tokens.ParseJWKS(body)
+}
+
+// printJSONLine writes v as one line of JSON.
+func printJSONLine(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
 }
 
 func printJSON(w io.Writer, v any) error {

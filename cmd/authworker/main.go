@@ -227,12 +227,16 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_RETRY_WINDOW/AUTH_OUTCOME_TTL: %w", err)
 	}
+	deadSealer, err := seal.NewBox(cfg.Tokens.KeyEncryptionKey, "dead letters")
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
+	}
 	requests, err := consumers.NewRequests(consumers.RequestsDeps{
 		Codec:       codec,
 		Routing:     cfg.Replies,
 		Answerer:    service,
 		Replies:     producers.NewReplies(m.producer),
-		DeadLetters: producers.NewDeadLetters(m.producer, cfg.Topics.DeadLetter),
+		DeadLetters: producers.NewDeadLetters(m.producer, cfg.Topics.DeadLetter, deadSealer),
 		Logger:      m.logger,
 	})
 	if err != nil {

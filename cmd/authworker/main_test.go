@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -29,6 +30,7 @@ import (
 	"github.com/authworker/authworker/producers"
 	"github.com/authworker/authworker/redis"
 	"github.com/authworker/authworker/schemas"
+	"github.com/authworker/authworker/seal"
 	"github.com/authworker/authworker/testenv"
 	"github.com/authworker/authworker/tokens"
 )
@@ -236,11 +238,27 @@ func TestUnanswerableRecordsGoToDeadLetters(t *testing.T) {
 		reasons[string(headerValue(m, "auth_dlq_reason"))] = m
 		return len(reasons) == 2
 	})
-	if m := reasons["undecodable"]; m == nil || string(m.Value) != "this is not avro" || string(headerValue(m, "kafka_dlt-original-topic")) != w.cfg.Topics.Request {
-		t.Errorf("undecodable record not dead-lettered unchanged with its origin: %v", m)
+	m := reasons["undecodable"]
+	if m == nil || string(headerValue(m, "kafka_dlt-original-topic")) != w.cfg.Topics.Request {
+		t.Fatalf("undecodable record not dead-lettered with its origin: %v", m)
 	}
-	if reasons["reply_topic_not_allowed"] == nil {
-		t.Error("request with a foreign reply topic not dead-lettered")
+	// Dead letters are sealed under the KEK: the request with a password
+	// is not on the dead-letter topic in the clear.
+	foreign := reasons["reply_topic_not_allowed"]
+	if foreign == nil {
+		t.Fatal("request with a foreign reply topic not dead-lettered")
+	}
+	if bytes.Contains(foreign.Value, []byte("a@example.com")) || bytes.Contains(foreign.Key, []byte("elsewhere")) {
+		t.Error("a dead letter holds the request in the clear")
+	}
+	box, err := seal.NewBox(w.cfg.Tokens.KeyEncryptionKey, "dead letters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := schemas.DeadLetterAD(w.cfg.Topics.Request, int32(binary.BigEndian.Uint32(headerValue(m, "kafka_dlt-original-partition"))),
+		int64(binary.BigEndian.Uint64(headerValue(m, "kafka_dlt-original-offset"))), "value")
+	if value, err := box.Open(m.Value, origin); err != nil || string(value) != "this is not avro" {
+		t.Errorf("sealed dead letter opens to %q, %v; want the record unchanged", value, err)
 	}
 
 	// The consumer moved on: the next request is answered.

@@ -42,6 +42,7 @@ type DeadLetterer interface {
 type Requests struct {
 	codec    *schemas.Codec
 	routing  schemas.ReplyRouting
+	bindings ClientBindings
 	answerer Answerer
 	replies  Replier
 	dead     DeadLetterer
@@ -50,10 +51,42 @@ type Requests struct {
 
 var _ Handler = (*Requests)(nil)
 
+// ClientBindings maps client ids to the request topic each must use. Kafka
+// does not tell a consumer who produced a record, but it can restrict who
+// may produce to a topic: give a client a request topic of its own that
+// only its principal may write (an ACL), bind its id to that topic, and no
+// one else can speak as that client. A bound client id is refused on any
+// other topic, and a bound topic takes only its client's id.
+type ClientBindings map[string]string
+
+// check returns the error that answers a request of clientID read from
+// topic, or nil when the bindings allow it.
+func (b ClientBindings) check(topic, clientID string) error {
+	bound, ok := b[clientID]
+	switch {
+	case ok && bound != topic:
+		return domain.Invalid("client.clientId", "client.clientId is bound to another request topic")
+	case !ok && b.isBound(topic):
+		return domain.Invalid("client.clientId", "client.clientId may not use this request topic")
+	}
+	return nil
+}
+
+func (b ClientBindings) isBound(topic string) bool {
+	for _, t := range b {
+		if t == topic {
+			return true
+		}
+	}
+	return false
+}
+
 // RequestsDeps are the collaborators of Requests.
 type RequestsDeps struct {
-	Codec       *schemas.Codec
-	Routing     schemas.ReplyRouting
+	Codec   *schemas.Codec
+	Routing schemas.ReplyRouting
+	// Bindings, when set, bind client ids to request topics.
+	Bindings    ClientBindings
 	Answerer    Answerer
 	Replies     Replier
 	DeadLetters DeadLetterer
@@ -74,6 +107,7 @@ func NewRequests(deps RequestsDeps) (*Requests, error) {
 	return &Requests{
 		codec:    deps.Codec,
 		routing:  routing,
+		bindings: deps.Bindings,
 		answerer: deps.Answerer,
 		replies:  deps.Replies,
 		dead:     deps.DeadLetters,
@@ -103,9 +137,13 @@ func (r *Requests) Handle(ctx context.Context, msg *kafka.Message) error {
 			return nil // nobody could match a reply
 		}
 		// The decoder's words stay in the log and the dead letter.
-		return r.sendError(ctx, route, domain.Errorf(domain.CodeInvalid, "request is not a valid AuthRequest"))
+		return r.sendError(ctx, route, "", domain.Errorf(domain.CodeInvalid, "request is not a valid AuthRequest"))
 	}
 
+	if err := r.bindings.check(topicOf(msg), req.Client.ClientID); err != nil {
+		r.logger.Warn("request from a client on a topic not bound to it", "client_id", req.Client.ClientID, "topic", topicOf(msg))
+		return r.sendError(ctx, route, req.RequestID, err)
+	}
 	rep, err := r.answerer.Answer(ctx, req, route.Topic)
 	if err != nil {
 		return err // shutting down: no outcome yet, consumed again later
@@ -113,9 +151,10 @@ func (r *Requests) Handle(ctx context.Context, msg *kafka.Message) error {
 	return r.replies.Send(ctx, route, rep.Code, rep.Value)
 }
 
-// sendError replies to a request that was not decoded, so has no request id.
-func (r *Requests) sendError(ctx context.Context, route schemas.Route, err error) error {
-	resp := schemas.ErrorResponse("", err)
+// sendError replies to a request that is not answered by a use case: not
+// decoded (no request id), or not allowed.
+func (r *Requests) sendError(ctx context.Context, route schemas.Route, requestID string, err error) error {
+	resp := schemas.ErrorResponse(requestID, err)
 	value, encErr := r.codec.EncodeResponse(resp)
 	if encErr != nil {
 		r.logger.Error("encode error reply", "err", encErr)
@@ -132,4 +171,11 @@ func headers(hs []kafka.Header) iter.Seq2[string, []byte] {
 			}
 		}
 	}
+}
+
+func topicOf(msg *kafka.Message) string {
+	if msg.TopicPartition.Topic == nil {
+		return ""
+	}
+	return *msg.TopicPartition.Topic
 }

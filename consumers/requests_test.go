@@ -201,3 +201,58 @@ func TestNewRequestsChecksRouting(t *testing.T) {
 		t.Error("NewRequests with a default reply topic outside the allowed ones succeeded")
 	}
 }
+
+// TestClientBindings: a client id bound to a request topic (which Kafka
+// ACLs reserve for its principal) is refused on any other topic, and the
+// bound topic takes no other client id: nobody else speaks as that client.
+func TestClientBindings(t *testing.T) {
+	tests := []struct {
+		name      string
+		topic     string
+		clientID  string
+		wantAsked bool
+	}{
+		{"BoundClientOnItsTopic", "auth.request.web", "web", true},
+		{"BoundClientOnSharedTopic", "auth.request", "web", false},
+		{"OtherClientOnBoundTopic", "auth.request.web", "billing", false},
+		{"UnboundClientOnSharedTopic", "auth.request", "billing", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			requests, err := consumers.NewRequests(consumers.RequestsDeps{
+				Codec: f.codec, Answerer: f.answerer, Replies: f.replies, DeadLetters: f.dead,
+				Bindings: consumers.ClientBindings{"web": "auth.request.web"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			value, err := f.codec.EncodeRequest(&schemas.Request{
+				RequestID: "r1", Client: schemas.ClientMetadata{ClientID: tt.clientID},
+				Operation: &schemas.Login{Email: "ada@example.com", Password: "correct horse battery staple"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			topic := tt.topic
+			msg := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic}, Value: value, Headers: []kafka.Header{correlation}}
+			if err := requests.Handle(context.Background(), msg); err != nil {
+				t.Fatal(err)
+			}
+			if asked := f.answerer.calls == 1; asked != tt.wantAsked {
+				t.Fatalf("answered = %v, want %v", asked, tt.wantAsked)
+			}
+			if tt.wantAsked {
+				return
+			}
+			resp, err := f.codec.DecodeResponse(context.Background(), f.replies.sent[0].value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, ok := resp.Result.(*schemas.Error)
+			if resp.Status != schemas.StatusInvalid || !ok || e.Field == nil || *e.Field != "client.clientId" || resp.RequestID != "r1" {
+				t.Errorf("reply %s %+v for r1, want INVALID on client.clientId", resp.Status, resp.Result)
+			}
+		})
+	}
+}

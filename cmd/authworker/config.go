@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +57,10 @@ type KafkaConfig struct {
 // TopicsConfig names the topics the worker reads and writes besides reply
 // topics, and how those it creates are made.
 type TopicsConfig struct {
-	Request             string
+	Request string
+	// ClientBindings binds client ids to request topics of their own
+	// (AUTH_CLIENT_TOPICS); the worker reads those topics too.
+	ClientBindings      consumers.ClientBindings
 	DeadLetter          string
 	Partitions          int
 	RequestRetention    time.Duration // request and reply topics
@@ -124,6 +128,8 @@ func settings() []setting {
 			}},
 		{"AUTH_REQUEST_TOPIC", defaultRequestTopic, "topic of requests",
 			text(func(c *Config) *string { return &c.Topics.Request })},
+		{"AUTH_CLIENT_TOPICS", "", "client ids bound to request topics of their own, clientId=topic,...: a bound client id is accepted only on its topic, which Kafka ACLs should let only its principal write; the worker reads these topics too",
+			bindings(func(c *Config) *consumers.ClientBindings { return &c.Topics.ClientBindings })},
 		{"AUTH_RESPONSE_TOPIC", schemas.DefaultReplyTopic, "default reply topic",
 			text(func(c *Config) *string { return &c.Replies.DefaultTopic })},
 		{"AUTH_DLQ_TOPIC", defaultDeadLetterTopic, "topic of requests that cannot be answered",
@@ -246,6 +252,41 @@ func oneOf(field func(*Config) *string, allowed ...string) func(*Config, string)
 		}
 		return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, ", "), v)
 	}
+}
+
+func bindings(field func(*Config) *consumers.ClientBindings) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b := consumers.ClientBindings{}
+		for pair := range strings.SplitSeq(v, ",") {
+			if pair = strings.TrimSpace(pair); pair == "" {
+				continue
+			}
+			client, topic, ok := strings.Cut(pair, "=")
+			client, topic = strings.TrimSpace(client), strings.TrimSpace(topic)
+			if !ok || client == "" || topic == "" {
+				return fmt.Errorf("must be clientId=topic pairs separated by commas, got %q", pair)
+			}
+			if _, dup := b[client]; dup {
+				return fmt.Errorf("binds client id %q twice", client)
+			}
+			b[client] = topic
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+// RequestTopics returns the topics the worker reads requests from: the
+// shared one and every bound client's.
+func (t TopicsConfig) RequestTopics() []string {
+	topics := []string{t.Request}
+	for _, topic := range t.ClientBindings {
+		if !slices.Contains(topics, topic) {
+			topics = append(topics, topic)
+		}
+	}
+	slices.Sort(topics[1:])
+	return topics
 }
 
 func boolean(field func(*Config) *bool) func(*Config, string) error {

@@ -133,7 +133,7 @@ func (m *Main) Open(ctx context.Context) error {
 
 	poolCfg := cfg.Pool
 	poolCfg.BootstrapServers = cfg.Kafka.BootstrapServers
-	poolCfg.Topics = []string{cfg.Topics.Request}
+	poolCfg.Topics = cfg.Topics.RequestTopics()
 	poolCfg.Kafka = cfg.Kafka.Settings
 	poolCfg.Logger = m.logger
 	if m.pool, err = consumers.NewPool(poolCfg, requests); err != nil {
@@ -150,11 +150,14 @@ func (m *Main) ensureTopics(ctx context.Context) error {
 	}
 	defer admin.Close()
 	t := m.cfg.Topics
-	err = producers.EnsureTopics(ctx, admin, []producers.Topic{
-		{Name: t.Request, Partitions: t.Partitions, Retention: t.RequestRetention},
+	topics := []producers.Topic{
 		{Name: m.cfg.Replies.DefaultTopic, Partitions: t.Partitions, Retention: t.RequestRetention},
 		{Name: t.DeadLetter, Partitions: t.Partitions, Retention: t.DeadLetterRetention},
-	})
+	}
+	for _, name := range t.RequestTopics() {
+		topics = append(topics, producers.Topic{Name: name, Partitions: t.Partitions, Retention: t.RequestRetention})
+	}
+	err = producers.EnsureTopics(ctx, admin, topics)
 	if err != nil {
 		return fmt.Errorf("kafka topics (KAFKA_BOOTSTRAP_SERVERS, AUTH_*_TOPIC): %w", err)
 	}
@@ -234,6 +237,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	requests, err := consumers.NewRequests(consumers.RequestsDeps{
 		Codec:       codec,
 		Routing:     cfg.Replies,
+		Bindings:    cfg.Topics.ClientBindings,
 		Answerer:    service,
 		Replies:     producers.NewReplies(m.producer),
 		DeadLetters: producers.NewDeadLetters(m.producer, cfg.Topics.DeadLetter, deadSealer),

@@ -298,6 +298,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"PartitionsOverflow", []string{"AUTH_TOPIC_PARTITIONS=2147483648"}, "AUTH_TOPIC_PARTITIONS"},
 		{"LockAfterBeyondNIST", []string{"AUTH_LOCK_AFTER=101"}, "AUTH_LOCK_AFTER"},
 		{"NotANumber", []string{"AUTH_WORKERS=eight"}, "AUTH_WORKERS"},
+		{"BindingWithoutTopic", []string{"AUTH_CLIENT_TOPICS=web"}, "AUTH_CLIENT_TOPICS"},
+		{"ClientBoundTwice", []string{"AUTH_CLIENT_TOPICS=web=a,web=b"}, "AUTH_CLIENT_TOPICS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -649,5 +651,31 @@ func TestRegisterRevealsConflictWhenConfigured(t *testing.T) {
 	}
 	if _, err := c.Register(context.Background(), email, password); domain.ErrorCode(err) != domain.CodeConflict {
 		t.Errorf("second registration: %v, want conflict", err)
+	}
+}
+
+// TestClientBoundToItsTopic: with AUTH_CLIENT_TOPICS, the worker also reads
+// the bound client's own request topic, answers that client there, and
+// refuses its client id on the shared topic.
+func TestClientBoundToItsTopic(t *testing.T) {
+	bound := testenv.Name(t, "req_web")
+	w := startWorker(t, "AUTH_CLIENT_TOPICS=web="+bound)
+	t.Cleanup(func() { deleteTopics(t, w.cfg.Kafka.BootstrapServers, bound) })
+	email := testenv.Unique("dee") + "@example.com"
+
+	shared := w.client(t) // client id "web" on the shared request topic
+	if _, err := shared.Register(context.Background(), email, password); domain.ErrorCode(err) != domain.CodeInvalid {
+		t.Errorf("bound client id on the shared topic: %v, want invalid", err)
+	}
+	own, err := client.New(context.Background(), client.Config{
+		BootstrapServers: w.cfg.Kafka.BootstrapServers, ClientID: "web",
+		RequestTopic: bound, ReplyTopic: w.cfg.Replies.DefaultTopic, Timeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(own.Close)
+	if _, err := own.Register(context.Background(), email, password); err != nil {
+		t.Errorf("bound client on its own topic: %v, want answered", err)
 	}
 }

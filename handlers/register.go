@@ -49,7 +49,7 @@ func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterRes
 	if err != nil {
 		return RegisterResult{}, err
 	}
-	if err := h.deps.Policy.Check(cmd.Password); err != nil {
+	if err := h.deps.Policy.Check(cmd.Password, domain.PasswordContext{Email: email}); err != nil {
 		return RegisterResult{}, err
 	}
 	hash, err := h.deps.Hasher.Hash(cmd.Password)

@@ -34,6 +34,7 @@ func TestRegister(t *testing.T) {
 		{"OK", existingUsers, handlers.Register{Email: "Ada@Example.com", Password: goodPassword}, "", ""},
 		{"InvalidEmail", existingUsers, handlers.Register{Email: "ada", Password: goodPassword}, domain.CodeInvalid, "email"},
 		{"WeakPassword", existingUsers, handlers.Register{Email: "ada@example.com", Password: "short"}, domain.CodeInvalid, "password"},
+		{"PasswordHoldsTheEmail", existingUsers, handlers.Register{Email: "Ada@Example.com", Password: "my address ada@example.com"}, domain.CodeInvalid, "password"},
 		{"EmailTaken", existingUsers, handlers.Register{Email: "bob@example.com", Password: goodPassword}, domain.CodeConflict, ""},
 		{"EmailTakenOtherCase", existingUsers, handlers.Register{Email: "BOB@example.com", Password: goodPassword}, domain.CodeConflict, ""},
 		{"StoreDown", func() domain.UserRepository { return failingUsers{} }, handlers.Register{Email: "ada@example.com", Password: goodPassword}, domain.CodeUnavailable, ""},

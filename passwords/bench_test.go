@@ -3,6 +3,8 @@ package passwords_test
 import (
 	"testing"
 
+	"github.com/authworker/authworker/domain"
+
 	"github.com/authworker/authworker/passwords"
 )
 
@@ -53,7 +55,7 @@ func BenchmarkPolicyCheck(b *testing.B) {
 	p := newPolicy(b, passwords.PolicyConfig{})
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := p.Check(benchPassword); err != nil {
+		if err := p.Check(benchPassword, domain.PasswordContext{}); err != nil {
 			b.Fatal(err)
 		}
 	}

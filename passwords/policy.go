@@ -118,7 +118,7 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 // Cc: no one types those on purpose, and they are how broken clients and
 // injected input show up); one character or a short sequence of at most four
 // repeated; on the blocklist.
-func (p *Policy) Check(password string) error {
+func (p *Policy) Check(password string, c domain.PasswordContext) error {
 	if len(password) > p.cfg.MaxBytes {
 		return domain.Invalid("password", "password must be at most %d bytes long", p.cfg.MaxBytes)
 	}

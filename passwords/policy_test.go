@@ -57,7 +57,7 @@ func TestPolicyCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.policy.Check(tt.password)
+			err := tt.policy.Check(tt.password, domain.PasswordContext{})
 			if tt.wantMsg == "" {
 				if err != nil {
 					t.Fatalf("got %v, want nil", err)

@@ -28,6 +28,12 @@ const (
 	minMaxLength = 64
 )
 
+// minContextRunes is the shortest local part of an e-mail address that a
+// password may not contain: as long as the shortest password NIST allows, so
+// a string that could be a password on its own. Shorter ones ("ada") turn up
+// inside ordinary words ("Canada").
+const minContextRunes = minMinLength
+
 // maxRepeatPeriod is the longest unit whose repetition makes a password
 // "repeated": "aaaa…", "abab…", "abcabc…", "1234 1234…" without the spaces.
 const maxRepeatPeriod = 4
@@ -117,7 +123,8 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 // MinLength; longer than MaxLength; containing a control character (Unicode
 // Cc: no one types those on purpose, and they are how broken clients and
 // injected input show up); one character or a short sequence of at most four
-// repeated; on the blocklist.
+// repeated; holding c.Email, or its local part when that is at least 8 code
+// points long; on the blocklist.
 func (p *Policy) Check(password string, c domain.PasswordContext) error {
 	if len(password) > p.cfg.MaxBytes {
 		return domain.Invalid("password", "password must be at most %d bytes long", p.cfg.MaxBytes)
@@ -141,10 +148,28 @@ func (p *Policy) Check(password string, c domain.PasswordContext) error {
 	if repeated(runes) {
 		return domain.Invalid("password", "password must not be one character or a short sequence repeated")
 	}
-	if _, ok := p.blocked[fold(n)]; ok {
+	folded := fold(n)
+	if containsEmail(folded, c.Email) {
+		return domain.Invalid("password", "password must not contain your e-mail address or the part before the @")
+	}
+	if _, ok := p.blocked[folded]; ok {
 		return domain.Invalid("password", "password is too common: it appears in lists of leaked passwords")
 	}
 	return nil
+}
+
+// containsEmail reports whether the folded password holds the address, or
+// its local part when that is at least minContextRunes long.
+func containsEmail(folded string, email domain.Email) bool {
+	if email == "" {
+		return false
+	}
+	addr := fold(normalize(email.String()))
+	if strings.Contains(folded, addr) {
+		return true
+	}
+	local, _, _ := strings.Cut(addr, "@")
+	return utf8.RuneCountInString(local) >= minContextRunes && strings.Contains(folded, local)
 }
 
 // fold returns the Unicode case folding of s, so that "PassWord" and

@@ -58,20 +58,7 @@ func TestPolicyCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.policy.Check(tt.password, domain.PasswordContext{})
-			if tt.wantMsg == "" {
-				if err != nil {
-					t.Fatalf("got %v, want nil", err)
-				}
-				return
-			}
-			var de *domain.Error
-			if !errors.As(err, &de) {
-				t.Fatalf("got %v, want a *domain.Error", err)
-			}
-			if de.Code != domain.CodeInvalid || de.Field != "password" || de.Message != tt.wantMsg {
-				t.Errorf("got %s/%s %q, want %s/password %q", de.Code, de.Field, de.Message, domain.CodeInvalid, tt.wantMsg)
-			}
-			assertNoSecrets(t, err, tt.password)
+			assertPolicyOutcome(t, err, tt.password, tt.wantMsg)
 		})
 	}
 }
@@ -98,4 +85,54 @@ func TestPolicyConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPolicyCheckContext: a password may not be built from the account's own
+// e-mail address.
+func TestPolicyCheckContext(t *testing.T) {
+	const emailMsg = "password must not contain your e-mail address or the part before the @"
+	p := newPolicy(t, passwords.PolicyConfig{})
+	tests := []struct {
+		name     string
+		email    domain.Email
+		password string
+		wantMsg  string // "" when the password is accepted
+	}{
+		{"EmailAddress", "ada.lovelace.example@example.com", "ada.lovelace.example@example.com", emailMsg},
+		{"EmailAddressInside", "ada.lovelace.example@example.com", "my login: ada.lovelace.example@example.com!", emailMsg},
+		{"EmailAddressOtherCase", "ada.lovelace.example@example.com", "ADA.Lovelace.Example@Example.COM", emailMsg},
+		{"EmailAddressFullWidth", "ada.lovelace.example@example.com", "ａｄａ．ｌｏｖｅｌａｃｅ．ｅｘａｍｐｌｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", emailMsg},
+		{"LocalPart", "ada.lovelace.example@example.com", "ada.lovelace.example", emailMsg},
+		{"LocalPartInside", "ada.lovelace.example@example.com", "Ada.Lovelace.Example rides again", emailMsg},
+		{"OKShortLocalPartInsideAWord", "ada@example.com", "canada geese fly south in winter", ""},
+		{"OKOtherAccountsAddress", "bob@example.com", "ada.lovelace.example@example.com", ""},
+		{"OKNoAddress", "", "ada.lovelace.example@example.com", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := p.Check(tt.password, domain.PasswordContext{Email: tt.email})
+			assertPolicyOutcome(t, err, tt.password, tt.wantMsg)
+		})
+	}
+}
+
+// assertPolicyOutcome checks that err accepts password when wantMsg is "",
+// and otherwise is a CodeInvalid error for field "password" with message
+// wantMsg that does not quote the password.
+func assertPolicyOutcome(tb testing.TB, err error, password, wantMsg string) {
+	tb.Helper()
+	if wantMsg == "" {
+		if err != nil {
+			tb.Fatalf("got %v, want nil", err)
+		}
+		return
+	}
+	var de *domain.Error
+	if !errors.As(err, &de) {
+		tb.Fatalf("got %v, want a *domain.Error", err)
+	}
+	if de.Code != domain.CodeInvalid || de.Field != "password" || de.Message != wantMsg {
+		tb.Errorf("got %s/%s %q, want %s/password %q", de.Code, de.Field, de.Message, domain.CodeInvalid, wantMsg)
+	}
+	assertNoSecrets(tb, err, password)
 }

@@ -32,9 +32,16 @@ func TestRepeated(t *testing.T) {
 		{"abababab", true},
 		{"abcabcab", true},
 		{"abcdabcdabcd", true},
-		{"abcdeabcdeabcde", false},
+		{"abcdeabcdeabcde", true},
+		{"passwordpassword", true},
+		{"passwordpasswordpass", true},
+		{"парольпарольпароль", true},
+		{"passwordpasswordx", false},
+		{"passwordpasswor", false}, // one unit and a cut-short one
 		{"aaaaaaab", false},
 		{"baaaaaaa", false},
+		{"a", false},
+		{"", false},
 	} {
 		if got := repeated([]rune(tt.s)); got != tt.want {
 			t.Errorf("repeated(%q): got %v, want %v", tt.s, got, tt.want)

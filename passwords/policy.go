@@ -34,10 +34,6 @@ const (
 // inside ordinary words ("Canada").
 const minContextRunes = minMinLength
 
-// maxRepeatPeriod is the longest unit whose repetition makes a password
-// "repeated": "aaaa…", "abab…", "abcabc…", "1234 1234…" without the spaces.
-const maxRepeatPeriod = 4
-
 // blocklist holds common passwords, one a line; see the header of the file
 // for its source. It is read once by each NewPolicy.
 //
@@ -122,8 +118,8 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 // in this order: longer than MaxBytes; not valid UTF-8; shorter than
 // MinLength; longer than MaxLength; containing a control character (Unicode
 // Cc: no one types those on purpose, and they are how broken clients and
-// injected input show up); one character or a short sequence of at most four
-// repeated; holding c.Email, or its local part when that is at least 8 code
+// injected input show up); one character or a sequence written twice or
+// more; holding c.Email, or its local part when that is at least 8 code
 // points long; on the blocklist.
 func (p *Policy) Check(password string, c domain.PasswordContext) error {
 	if len(password) > p.cfg.MaxBytes {
@@ -146,7 +142,7 @@ func (p *Policy) Check(password string, c domain.PasswordContext) error {
 		}
 	}
 	if repeated(runes) {
-		return domain.Invalid("password", "password must not be one character or a short sequence repeated")
+		return domain.Invalid("password", "password must not be one character or a sequence repeated")
 	}
 	folded := fold(n)
 	if containsEmail(folded, c.Email) {
@@ -179,20 +175,27 @@ func fold(s string) string {
 	return cases.Fold().String(s)
 }
 
-// repeated reports whether runes is a unit of at most maxRepeatPeriod code
-// points repeated, the last repetition possibly cut short.
+// repeated reports whether runes is one unit written at least twice, the
+// last time possibly cut short: "aaaa…", "abab…", "passwordpass…". Such a
+// password is about as easy to guess as its unit, in any script.
 func repeated(runes []rune) bool {
-	for period := 1; period <= maxRepeatPeriod && 2*period <= len(runes); period++ {
-		same := true
-		for i := period; i < len(runes); i++ {
-			if runes[i] != runes[i-period] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return true
-		}
+	n := len(runes)
+	if n < 2 {
+		return false
 	}
-	return false
+	// border[i] is the length of the longest proper prefix of runes[:i+1]
+	// that is also its suffix (the Knuth-Morris-Pratt failure function); the
+	// shortest period of runes is then n - border[n-1].
+	border := make([]int, n)
+	for i := 1; i < n; i++ {
+		k := border[i-1]
+		for k > 0 && runes[i] != runes[k] {
+			k = border[k-1]
+		}
+		if runes[i] == runes[k] {
+			k++
+		}
+		border[i] = k
+	}
+	return 2*(n-border[n-1]) <= n
 }

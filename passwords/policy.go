@@ -40,6 +40,13 @@ const minContextRunes = minMinLength
 //go:embed blocklist.txt
 var blocklist string
 
+// passphrases holds long common passwords made of letters, most of them
+// phrases, one a line; see the header of the file for its source. It is read
+// once by each NewPolicy.
+//
+//go:embed passphrases.txt
+var passphrases string
+
 // PolicyConfig configures a Policy. Zero fields take the defaults.
 type PolicyConfig struct {
 	// MinLength is the minimum length in Unicode code points of the NFKC form.
@@ -83,34 +90,47 @@ func (c PolicyConfig) Validate() error {
 
 // Policy decides which passwords may be set, following NIST SP 800-63B:
 // lengths counted in code points after NFKC normalisation, every printable
-// character and space allowed, no composition rules, and a blocklist of
-// common passwords matched without regard to case. It is safe for concurrent
-// use.
+// character and space allowed, no composition rules, and lists of common
+// passwords and passphrases matched without regard to case. It is safe for
+// concurrent use.
 type Policy struct {
 	cfg     PolicyConfig
-	blocked map[string]struct{}
+	blocked map[string]struct{} // by fold(normalize(password))
+	phrases map[string]struct{} // by phraseKey(fold(normalize(password)))
 }
 
 var _ domain.PasswordPolicy = (*Policy)(nil)
 
-// NewPolicy returns a Policy built from cfg, with the embedded blocklist.
+// NewPolicy returns a Policy built from cfg, with the embedded blocklist and
+// list of passphrases.
 func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Policy{cfg: cfg, blocked: make(map[string]struct{}, 4096)}
-	for line := range strings.Lines(blocklist) {
+	p := &Policy{
+		cfg:     cfg,
+		blocked: readList(blocklist, func(s string) string { return s }),
+		phrases: readList(passphrases, phraseKey),
+	}
+	if len(p.blocked) == 0 || len(p.phrases) == 0 {
+		return nil, errors.New("passwords: an embedded list of common passwords is empty")
+	}
+	return p, nil
+}
+
+// readList returns the set of key(fold(normalize(line))) for the lines of
+// list, skipping empty lines and comments.
+func readList(list string, key func(string) string) map[string]struct{} {
+	set := make(map[string]struct{}, 4096)
+	for line := range strings.Lines(list) {
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		p.blocked[fold(normalize(line))] = struct{}{}
+		set[key(fold(normalize(line)))] = struct{}{}
 	}
-	if len(p.blocked) == 0 {
-		return nil, errors.New("passwords: embedded blocklist is empty")
-	}
-	return p, nil
+	return set
 }
 
 // Check returns nil when password may be set, and otherwise a CodeInvalid
@@ -120,7 +140,8 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 // Cc: no one types those on purpose, and they are how broken clients and
 // injected input show up); one character or a sequence written twice or
 // more; holding c.Email, or its local part when that is at least 8 code
-// points long; on the blocklist.
+// points long; on the blocklist; on the list of passphrases, comparing
+// letters and digits only.
 func (p *Policy) Check(password string, c domain.PasswordContext) error {
 	if len(password) > p.cfg.MaxBytes {
 		return domain.Invalid("password", "password must be at most %d bytes long", p.cfg.MaxBytes)
@@ -151,7 +172,21 @@ func (p *Policy) Check(password string, c domain.PasswordContext) error {
 	if _, ok := p.blocked[folded]; ok {
 		return domain.Invalid("password", "password is too common: it appears in lists of leaked passwords")
 	}
+	if _, ok := p.phrases[phraseKey(folded)]; ok {
+		return domain.Invalid("password", "password is too common: it is a well-known phrase")
+	}
 	return nil
+}
+
+// phraseKey returns the letters and digits of s, so that one phrase written
+// with spaces, hyphens or a final "!" meets its entry in the list.
+func phraseKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return r
+		}
+		return -1
+	}, s)
 }
 
 // containsEmail reports whether the folded password holds the address, or

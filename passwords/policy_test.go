@@ -2,6 +2,7 @@ package passwords_test
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -18,6 +19,8 @@ func newPolicy(tb testing.TB, cfg passwords.PolicyConfig) *passwords.Policy {
 	return p
 }
 
+const phraseMsg = "password is too common: it is a well-known phrase"
+
 func TestPolicyCheck(t *testing.T) {
 	def := newPolicy(t, passwords.PolicyConfig{})
 	short := newPolicy(t, passwords.PolicyConfig{MinLength: 8})
@@ -28,7 +31,7 @@ func TestPolicyCheck(t *testing.T) {
 		password string
 		wantMsg  string // "" when the password is accepted
 	}{
-		{"OK", def, "correct horse battery staple", ""},
+		{"OK", def, "plum kayak violet thunder", ""},
 		{"OKExactlyMin", def, "tr0ub4dor&3xyzw", ""},
 		{"OKSpacesAndSymbols", def, "  ~!@#$%^&*()_+ `  ", ""},
 		{"OKUnicode", def, "пароль-из-кириллицы", ""},
@@ -54,6 +57,12 @@ func TestPolicyCheck(t *testing.T) {
 		{"Common", def, "mailcreated5240", "password is too common: it appears in lists of leaked passwords"},
 		{"CommonCaseInsensitive", def, "MailCreated5240", "password is too common: it appears in lists of leaked passwords"},
 		{"CommonFullWidth", def, "ｍａｉｌｃｒｅａｔｅｄ５２４０", "password is too common: it appears in lists of leaked passwords"},
+		{"KnownPhrase", def, "correcthorsebatterystaple", phraseMsg},
+		{"KnownPhraseSpaced", def, "correct horse battery staple", phraseMsg},
+		{"KnownPhrasePunctuated", def, "Correct-Horse-Battery-Staple!", phraseMsg},
+		{"KnownPhraseFullWidth", def, "ｉｌｏｖｅｙｏｕｆｏｒｅｖｅｒ", phraseMsg},
+		{"KnownPhraseFromLeaks", def, "Catch me if you can", phraseMsg},
+		{"OKKnownPhraseAndMore", def, "correct horse battery staple 8351 2209", ""},
 		{"CommonWithLowerMinimum", short, "PASSWORD", "password is too common: it appears in lists of leaked passwords"},
 		{"CommonQwerty", short, "qwertyuiop", "password is too common: it appears in lists of leaked passwords"},
 		{"OKNotCommonWithLowerMinimum", short, "zebra-quilt", ""},
@@ -139,4 +148,33 @@ func assertPolicyOutcome(tb testing.TB, err error, password, wantMsg string) {
 		tb.Errorf("got %s/%s %q, want %s/password %q", de.Code, de.Field, de.Message, domain.CodeInvalid, wantMsg)
 	}
 	assertNoSecrets(tb, err, password)
+}
+
+// TestPolicyRefusesEveryPassphrase: every entry of the embedded list is at
+// least the default minimum length and is refused, in lower and upper case.
+func TestPolicyRefusesEveryPassphrase(t *testing.T) {
+	p := newPolicy(t, passwords.PolicyConfig{})
+	data, err := os.ReadFile("passphrases.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		n++
+		if len([]rune(line)) < passwords.DefaultMinLength {
+			t.Errorf("entry %d is shorter than the default minimum: the length rule already refuses it", n)
+		}
+		for _, pw := range []string{line, strings.ToUpper(line)} {
+			if err := p.Check(pw, domain.PasswordContext{}); domain.ErrorCode(err) != domain.CodeInvalid {
+				t.Errorf("entry %d: got %v, want a CodeInvalid error", n, err)
+			}
+		}
+	}
+	if n < 100 {
+		t.Errorf("got %d entries, want the few hundred of the list", n)
+	}
 }

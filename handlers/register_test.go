@@ -10,7 +10,7 @@ import (
 	"github.com/authworker/authworker/inmem"
 )
 
-const goodPassword = "correct horse battery staple"
+const goodPassword = "plum kayak violet thunder"
 
 func newRegisterHandler(users domain.UserRepository) *handlers.RegisterHandler {
 	return handlers.NewRegisterHandler(handlers.RegisterDeps{

@@ -21,6 +21,9 @@ const (
 	DefaultMaxLength = 128
 )
 
+// DefaultServiceName is the default of PolicyConfig.ServiceName.
+const DefaultServiceName = "authworker"
+
 // Floors of PolicyConfig. NIST SP 800-63B-4 never allows a minimum below 8,
 // and requires a maximum of at least 64.
 const (
@@ -57,6 +60,10 @@ type PolicyConfig struct {
 	// MaxBytes is the hard cap on the length in bytes, checked first. Keep it
 	// equal to the Hasher's.
 	MaxBytes int
+	// ServiceName is the name users know the service by. A guesser tries it
+	// early, so the guessability estimate counts it as one of the most
+	// common words.
+	ServiceName string
 }
 
 func (c *PolicyConfig) setDefaults() {
@@ -68,6 +75,9 @@ func (c *PolicyConfig) setDefaults() {
 	}
 	if c.MaxBytes == 0 {
 		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.ServiceName == "" {
+		c.ServiceName = DefaultServiceName
 	}
 }
 
@@ -90,13 +100,16 @@ func (c PolicyConfig) Validate() error {
 
 // Policy decides which passwords may be set, following NIST SP 800-63B:
 // lengths counted in code points after NFKC normalisation, every printable
-// character and space allowed, no composition rules, and lists of common
-// passwords and passphrases matched without regard to case. It is safe for
-// concurrent use.
+// character and space allowed, no composition rules, lists of common
+// passwords and passphrases matched without regard to case, and a zxcvbn
+// estimate of how many guesses a cracker needs. It is safe for concurrent
+// use.
 type Policy struct {
 	cfg     PolicyConfig
 	blocked map[string]struct{} // by fold(normalize(password))
 	phrases map[string]struct{} // by phraseKey(fold(normalize(password)))
+	// minGuessesLog10 is the estimate below which a password is refused.
+	minGuessesLog10 float64
 }
 
 var _ domain.PasswordPolicy = (*Policy)(nil)
@@ -109,9 +122,10 @@ func NewPolicy(cfg PolicyConfig) (*Policy, error) {
 		return nil, err
 	}
 	p := &Policy{
-		cfg:     cfg,
-		blocked: readList(blocklist, func(s string) string { return s }),
-		phrases: readList(passphrases, phraseKey),
+		cfg:             cfg,
+		minGuessesLog10: float64(min(maxMinGuessesLog10, cfg.MinLength)),
+		blocked:         readList(blocklist, func(s string) string { return s }),
+		phrases:         readList(passphrases, phraseKey),
 	}
 	if len(p.blocked) == 0 || len(p.phrases) == 0 {
 		return nil, errors.New("passwords: an embedded list of common passwords is empty")
@@ -141,7 +155,10 @@ func readList(list string, key func(string) string) map[string]struct{} {
 // injected input show up); one character or a sequence written twice or
 // more; holding c.Email, or its local part when that is at least 8 code
 // points long; on the blocklist; on the list of passphrases, comparing
-// letters and digits only.
+// letters and digits only; estimated to fall to fewer than 10^10 guesses
+// (10^MinLength when MinLength is below 10), judging by its first 20 code
+// points and counting the service's name and c.Email's words among the most
+// common words.
 func (p *Policy) Check(password string, c domain.PasswordContext) error {
 	if len(password) > p.cfg.MaxBytes {
 		return domain.Invalid("password", "password must be at most %d bytes long", p.cfg.MaxBytes)
@@ -174,6 +191,9 @@ func (p *Policy) Check(password string, c domain.PasswordContext) error {
 	}
 	if _, ok := p.phrases[phraseKey(folded)]; ok {
 		return domain.Invalid("password", "password is too common: it is a well-known phrase")
+	}
+	if guessesLog10(n, contextWords(p.cfg.ServiceName, c.Email)) < p.minGuessesLog10 {
+		return domain.Invalid("password", "password is too easy to guess")
 	}
 	return nil
 }

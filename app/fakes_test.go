@@ -20,7 +20,7 @@ import (
 	"github.com/authworker/authworker/tokens"
 )
 
-const password = "correct horse battery staple"
+const password = "plum kayak violet thunder"
 
 var kek = bytes.Repeat([]byte{0x42}, seal.KeySize)
 

@@ -99,7 +99,7 @@ func (f *fixture) message(t *testing.T, headers ...kafka.Header) *kafka.Message 
 	t.Helper()
 	value, err := f.codec.EncodeRequest(&schemas.Request{
 		RequestID: "r1", Client: schemas.ClientMetadata{ClientID: "web"},
-		Operation: &schemas.Login{Email: "ada@example.com", Password: "correct horse battery staple"},
+		Operation: &schemas.Login{Email: "ada@example.com", Password: "plum kayak violet thunder"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestClientBindings(t *testing.T) {
 			}
 			value, err := f.codec.EncodeRequest(&schemas.Request{
 				RequestID: "r1", Client: schemas.ClientMetadata{ClientID: tt.clientID},
-				Operation: &schemas.Login{Email: "ada@example.com", Password: "correct horse battery staple"},
+				Operation: &schemas.Login{Email: "ada@example.com", Password: "plum kayak violet thunder"},
 			})
 			if err != nil {
 				t.Fatal(err)

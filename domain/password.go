@@ -1,11 +1,20 @@
 package domain
 
+// PasswordContext is what a PasswordPolicy knows of the account a password
+// is for: the words a guesser who knows the account tries first. It grows a
+// field when an account gains another such word, without touching callers.
+type PasswordContext struct {
+	// Email is the account's address, or "" when there is none.
+	Email Email
+}
+
 // PasswordPolicy decides which passwords may be set.
 type PasswordPolicy interface {
 	// Check returns a CodeInvalid error for field "password" when password
-	// may not be set: too short, too long, or too common. The message says
-	// which rule failed and never repeats the password.
-	Check(password string) error
+	// may not be set: too short, too long, too common, too easy to guess, or
+	// built from the account's own details in c. The message says which rule
+	// failed and never repeats the password.
+	Check(password string, c PasswordContext) error
 }
 
 // PasswordHasher hashes and verifies passwords. Implementations normalise

@@ -95,12 +95,16 @@ func (h *fakeHasher) dummyCount() int {
 	return h.dummies
 }
 
-// fakePolicy refuses passwords shorter than 15 bytes.
+// fakePolicy refuses passwords shorter than 15 bytes, and those that hold
+// the e-mail address it is given, so tests see which address reaches it.
 type fakePolicy struct{}
 
-func (fakePolicy) Check(password string) error {
+func (fakePolicy) Check(password string, c domain.PasswordContext) error {
 	if len(password) < 15 {
 		return domain.Invalid("password", "password must have at least 15 characters")
+	}
+	if c.Email != "" && strings.Contains(password, c.Email.String()) {
+		return domain.Invalid("password", "password must not contain your e-mail address")
 	}
 	return nil
 }

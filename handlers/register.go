@@ -75,7 +75,7 @@ func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterRes
 	if wait > 0 {
 		return RegisterResult{}, &domain.Error{Code: domain.CodeRateLimited, Message: "too many registrations from this source", RetryAfter: wait}
 	}
-	if err := h.deps.Policy.Check(cmd.Password); err != nil {
+	if err := h.deps.Policy.Check(cmd.Password, domain.PasswordContext{Email: email}); err != nil {
 		return RegisterResult{}, err
 	}
 	hash, err := h.deps.Hasher.Hash(cmd.Password)

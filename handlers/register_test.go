@@ -10,7 +10,7 @@ import (
 	"github.com/authworker/authworker/inmem"
 )
 
-const goodPassword = "correct horse battery staple"
+const goodPassword = "plum kayak violet thunder"
 
 func newRegisterHandler(users domain.UserRepository, cfg handlers.RegisterConfig) *handlers.RegisterHandler {
 	return handlers.NewRegisterHandler(handlers.RegisterDeps{
@@ -35,6 +35,7 @@ func TestRegister(t *testing.T) {
 		{"OK", existingUsers, handlers.Register{Email: "Ada@Example.com", Password: goodPassword}, "", ""},
 		{"InvalidEmail", existingUsers, handlers.Register{Email: "ada", Password: goodPassword}, domain.CodeInvalid, "email"},
 		{"WeakPassword", existingUsers, handlers.Register{Email: "ada@example.com", Password: "short"}, domain.CodeInvalid, "password"},
+		{"PasswordHoldsTheEmail", existingUsers, handlers.Register{Email: "Ada@Example.com", Password: "my address ada@example.com"}, domain.CodeInvalid, "password"},
 		{"EmailTakenRevealed", existingUsers, handlers.Register{Email: "bob@example.com", Password: goodPassword}, domain.CodeConflict, ""},
 		{"EmailTakenOtherCaseRevealed", existingUsers, handlers.Register{Email: "BOB@example.com", Password: goodPassword}, domain.CodeConflict, ""},
 		{"StoreDown", func() domain.UserRepository { return failingUsers{} }, handlers.Register{Email: "ada@example.com", Password: goodPassword}, domain.CodeUnavailable, ""},

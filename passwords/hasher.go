@@ -13,8 +13,11 @@
 // hashing or normalisation, so a huge input costs nothing.
 //
 // The Policy decides which passwords may be set, following NIST SP 800-63B:
-// minimum and maximum lengths counted in code points, a blocklist of common
-// passwords, and no composition rules.
+// minimum and maximum lengths counted in code points, no composition rules,
+// and a blocklist in the broad sense NIST gives it: lists of common passwords
+// and passphrases, repetitions, the account's own e-mail address, and a
+// zxcvbn estimate of guessability that finds sequences, keyboard walks,
+// dictionary words and the service's name.
 //
 // Nothing in this package logs, and no error it returns quotes a password or a
 // hash.

@@ -95,7 +95,7 @@ func TestHasherVerify(t *testing.T) {
 	stronger.MemoryKiB = 128
 	hStronger := newHasher(t, stronger)
 
-	const pw = "correct horse battery staple"
+	const pw = "plum kayak violet thunder"
 	tests := []struct {
 		name       string
 		hasher     *passwords.Hasher

@@ -11,7 +11,7 @@ func benchRequest() *Request {
 		RequestID: "0b0f7a2e-9a55-4c8e-bb3c-5b2d3f1e8a11",
 		Deadline:  ptr(time.UnixMilli(1700000000123).UTC()),
 		Client:    ClientMetadata{ClientID: "web-frontend", IP: ptr("203.0.113.7"), UserAgent: ptr("Mozilla/5.0 (X11; Linux x86_64)")},
-		Operation: &Login{Email: "ada.lovelace@example.com", Password: "correct horse battery staple"},
+		Operation: &Login{Email: "ada.lovelace@example.com", Password: "plum kayak violet thunder"},
 	}
 }
 

@@ -781,7 +781,7 @@ func TestOperationBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	login := &Login{Email: "ada@example.com", Password: "correct horse battery staple"}
+	login := &Login{Email: "ada@example.com", Password: "plum kayak violet thunder"}
 	got, err := c.OperationBytes(login)
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func TestGoavroSingleObjectEncoding(t *testing.T) {
 		"requestId": "r-goavro",
 		"deadline":  goavro.Union("long.timestamp-millis", deadline),
 		"client":    map[string]any{"clientId": "go-service", "ip": goavro.Union("string", "192.0.2.1"), "userAgent": nil},
-		"operation": goavro.Union("authworker.Login", map[string]any{"email": "ada@example.com", "password": "correct horse battery staple"}),
+		"operation": goavro.Union("authworker.Login", map[string]any{"email": "ada@example.com", "password": "plum kayak violet thunder"}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -81,8 +81,8 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestReadPasswordTakesFirstLine(t *testing.T) {
-	got, err := readPassword(strings.NewReader("correct horse battery staple\r\nsecond line\n"))
-	if err != nil || got != "correct horse battery staple" {
+	got, err := readPassword(strings.NewReader("plum kayak violet thunder\r\nsecond line\n"))
+	if err != nil || got != "plum kayak violet thunder" {
 		t.Errorf("readPassword = %q, %v; want the first line without its line ending", got, err)
 	}
 }

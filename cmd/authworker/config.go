@@ -154,6 +154,8 @@ func settings() []setting {
 			duration(func(c *Config) *time.Duration { return &c.Pool.DrainTimeout })},
 		{"AUTH_PASSWORD_MIN_LENGTH", strconv.Itoa(passwords.DefaultMinLength), "minimum password length in characters",
 			number(func(c *Config) *int { return &c.Policy.MinLength }, 1, passwords.DefaultMaxLength)},
+		{"AUTH_PASSWORD_SERVICE_NAME", passwords.DefaultServiceName, "the service's name as users know it; passwords built on it are refused",
+			text(func(c *Config) *string { return &c.Policy.ServiceName })},
 		{"AUTH_ARGON2_MEMORY_KIB", strconv.Itoa(passwords.DefaultMemoryKiB), "argon2id memory cost (KiB); OWASP minimum 19456",
 			number(func(c *Config) *uint32 { return &c.Hasher.MemoryKiB }, 1, math.MaxUint32)},
 		{"AUTH_ARGON2_TIME", strconv.Itoa(passwords.DefaultTime), "argon2id iterations; OWASP minimum 2",

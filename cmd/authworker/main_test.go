@@ -101,7 +101,7 @@ func (w *worker) client(t testing.TB) *client.Client {
 	return c
 }
 
-const password = "correct horse battery staple"
+const password = "plum kayak violet thunder"
 
 func TestRegisterLoginAndVerifyWithJWKS(t *testing.T) {
 	w := startWorker(t)

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -260,7 +261,7 @@ type LoginResult = schemas.LoginResult
 
 // Register creates an account.
 func (c *Client) Register(ctx context.Context, email, password string, opts ...RequestOption) (*RegisterResult, error) {
-	resp, err := c.Do(ctx, email, &schemas.Register{Email: email, Password: password}, opts...)
+	resp, err := c.Do(ctx, subjectKey(email), &schemas.Register{Email: email, Password: password}, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -269,11 +270,18 @@ func (c *Client) Register(ctx context.Context, email, password string, opts ...R
 
 // Login verifies credentials and opens a session.
 func (c *Client) Login(ctx context.Context, email, password string, opts ...RequestOption) (*LoginResult, error) {
-	resp, err := c.Do(ctx, email, &schemas.Login{Email: email, Password: password}, opts...)
+	resp, err := c.Do(ctx, subjectKey(email), &schemas.Login{Email: email, Password: password}, opts...)
 	if err != nil {
 		return nil, err
 	}
 	return result[*schemas.LoginResult](resp)
+}
+
+// subjectKey is the record key of a request about the account email: the
+// address as the worker normalises it, so that every spelling of one
+// address shares a partition and a lane, and its requests stay in order.
+func subjectKey(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
 }
 
 func result[R schemas.Result](resp *schemas.Response) (R, error) {

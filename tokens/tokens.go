@@ -144,8 +144,7 @@ func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Confi
 // seconds); the update, which serialises workers starting together, keeps
 // it only if no other worker stored one meanwhile.
 func (i *Issuer) ensureSigningKey(ctx context.Context) error {
-	now := i.cfg.Now()
-	signs := func(keys []domain.SigningKey) bool {
+	signs := func(keys []domain.SigningKey, now time.Time) bool {
 		for _, k := range keys {
 			if k.Algorithm == i.cfg.Algorithm && k.Signs(now) {
 				return true
@@ -153,11 +152,12 @@ func (i *Issuer) ensureSigningKey(ctx context.Context) error {
 		}
 		return false
 	}
+	now := i.cfg.Now()
 	stored, err := i.store.SigningKeys(ctx, now)
 	if err != nil {
 		return err
 	}
-	if signs(stored) {
+	if signs(stored, now) {
 		return nil
 	}
 	k, err := newSigningKey(i.cfg.Algorithm, i.box, i.cfg.Random, now)
@@ -165,7 +165,10 @@ func (i *Issuer) ensureSigningKey(ctx context.Context) error {
 		return err
 	}
 	return i.store.UpdateSigningKeys(ctx, now, func(keys []domain.SigningKey) ([]domain.SigningKey, error) {
-		if signs(keys) {
+		// Read the clock again: a worker that stored its key while this one
+		// generated read its clock later, so its key signs from a later
+		// instant than the now above.
+		if signs(keys, i.cfg.Now()) {
 			return nil, nil
 		}
 		i.cfg.Logger.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)

@@ -316,3 +316,40 @@ func TestKeyGeneratedOutsideTheLock(t *testing.T) {
 		t.Fatalf("stored keys = %d (%v), want 1", len(keys), err)
 	}
 }
+
+// racingStore lets another worker store its first key just before the
+// first update of this one runs, as happens when workers start together.
+type racingStore struct {
+	domain.SigningKeyRepository
+	once  sync.Once
+	other func()
+}
+
+func (s *racingStore) UpdateSigningKeys(ctx context.Context, now time.Time, update func([]domain.SigningKey) ([]domain.SigningKey, error)) error {
+	s.once.Do(s.other)
+	return s.SigningKeyRepository.UpdateSigningKeys(ctx, now, update)
+}
+
+// TestWorkerKeepsKeyStoredWhileItGenerated: a worker that generated a key
+// while another stored one keeps the other's key, although that key's
+// SignFrom is later than the clock reading the first worker started with.
+func TestWorkerKeepsKeyStoredWhileItGenerated(t *testing.T) {
+	var mu sync.Mutex
+	tick := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { // every reading is a second later
+		mu.Lock()
+		defer mu.Unlock()
+		tick = tick.Add(time.Second)
+		return tick
+	}
+	inner := inmem.NewSigningKeyRepository()
+	store := &racingStore{SigningKeyRepository: inner, other: func() { newIssuer(t, inner, tokens.EdDSA, clock) }}
+	newIssuer(t, store, tokens.EdDSA, clock)
+	keys, err := inner.SigningKeys(context.Background(), clock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(keys), 1; got != want {
+		t.Errorf("%d keys stored, want %d", got, want)
+	}
+}

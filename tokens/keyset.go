@@ -84,11 +84,50 @@ func (k JWK) PublicKey() (crypto.PublicKey, error) {
 	return nil, fmt.Errorf("unsupported key type %q", k.Kty)
 }
 
-// VerifyOptions are what a verifier expects of a token.
+// VerifyOptions are what a Verifier expects of every token. Issuer and
+// Audience are required: a verifier that skipped either would accept tokens
+// minted for another issuer or another service.
 type VerifyOptions struct {
-	Issuer   string
-	Audience string           // the verifier's own audience; the token must name it
+	Issuer   string           // the iss a token must carry, exactly
+	Audience string           // the verifier's own audience; aud must name it
 	Now      func() time.Time // default time.Now
+}
+
+func (o *VerifyOptions) setDefaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Validate reports the first option that is missing.
+func (o VerifyOptions) Validate() error {
+	switch {
+	case o.Issuer == "":
+		return errors.New("token verifier: an issuer is required")
+	case o.Audience == "":
+		return errors.New("token verifier: an audience is required")
+	}
+	return nil
+}
+
+// Verifier verifies access tokens offline against a key set, for one issuer
+// and one audience. It is safe for concurrent use.
+type Verifier struct {
+	keys *KeySet
+	opts VerifyOptions
+}
+
+// NewVerifier returns a Verifier of tokens signed by keys, or an error if
+// keys is nil or opts lacks the issuer or audience.
+func NewVerifier(keys *KeySet, opts VerifyOptions) (*Verifier, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if keys == nil {
+		return nil, errors.New("token verifier: a key set is required")
+	}
+	return &Verifier{keys: keys, opts: opts}, nil
 }
 
 // Claims are the verified claims of an access token.
@@ -108,10 +147,8 @@ type claims struct {
 
 // Verify checks token's type (at+jwt), signature, issuer, audience and
 // expiry, and returns its claims. Any failure is CodeUnauthorized.
-func (s *KeySet) Verify(token string, opts VerifyOptions) (Claims, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+func (v *Verifier) Verify(token string) (Claims, error) {
+	s, opts := v.keys, v.opts
 	var c claims
 	parsed, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); typ != TokenType {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -82,8 +83,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Issuer == "":
 		return errors.New("token issuer is required")
-	case len(c.Audience) == 0:
-		return errors.New("token audience is required")
+	case len(c.Audience) == 0 || slices.Contains(c.Audience, ""):
+		return errors.New("token audience is required and may not be empty")
 	case c.AccessTTL < time.Second:
 		return fmt.Errorf("access token lifetime %v is too short", c.AccessTTL)
 	case len(c.KeyEncryptionKey) != seal.KeySize:
@@ -107,7 +108,7 @@ type Issuer struct {
 // keySet is an immutable snapshot of the keys, swapped whole on reload.
 type keySet struct {
 	signer   *privateKey // signs new tokens; nil when none may
-	verifier *KeySet     // every published key
+	verifier *Verifier   // of every published key
 	jwks     []byte
 }
 
@@ -184,7 +185,8 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	set := &keySet{verifier: &KeySet{keys: make(map[string]verifyingKey, len(stored))}}
+	published := &KeySet{keys: make(map[string]verifyingKey, len(stored))}
+	set := &keySet{}
 	jwks := JWKS{Keys: []JWK{}}
 	var newest *domain.SigningKey
 	for _, k := range stored {
@@ -201,7 +203,7 @@ func (i *Issuer) Reload(ctx context.Context) error {
 			return fmt.Errorf("signing key %s: %w", k.ID, err)
 		}
 		jwk.Kid = k.ID
-		set.verifier.keys[k.ID] = verifyingKey{method: method, key: pub}
+		published.keys[k.ID] = verifyingKey{method: method, key: pub}
 		jwks.Keys = append(jwks.Keys, jwk)
 		if k.Algorithm == i.cfg.Algorithm && k.Signs(now) && (newest == nil || !k.SignFrom.Before(newest.SignFrom)) {
 			newest = &k
@@ -212,6 +214,10 @@ func (i *Issuer) Reload(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+	}
+	set.verifier, err = NewVerifier(published, VerifyOptions{Issuer: i.cfg.Issuer, Audience: i.cfg.Audience[0], Now: i.cfg.Now})
+	if err != nil {
+		return err
 	}
 	set.jwks, err = json.Marshal(jwks)
 	if err != nil {
@@ -298,7 +304,7 @@ func (i *Issuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (dom
 // VerifyAccessToken checks token against the published keys, this worker's
 // issuer and its first audience. Any failure is CodeUnauthorized.
 func (i *Issuer) VerifyAccessToken(token string) (Claims, error) {
-	return i.keys.Load().verifier.Verify(token, VerifyOptions{Issuer: i.cfg.Issuer, Audience: i.cfg.Audience[0], Now: i.cfg.Now})
+	return i.keys.Load().verifier.Verify(token)
 }
 
 // JWKS returns the published key set as JSON: every key that may still

@@ -207,6 +207,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"NoIssuer", tokens.Config{Audience: []string{"api"}, KeyEncryptionKey: kek}},
 		{"NoAudience", tokens.Config{Issuer: "i", KeyEncryptionKey: kek}},
+		{"EmptyAudience", tokens.Config{Issuer: "i", Audience: []string{""}, KeyEncryptionKey: kek}},
 		{"ShortKEK", tokens.Config{Issuer: "i", Audience: []string{"api"}, KeyEncryptionKey: kek[:16]}},
 		{"UnknownAlg", tokens.Config{Issuer: "i", Audience: []string{"api"}, KeyEncryptionKey: kek, Algorithm: "HS256"}},
 	}

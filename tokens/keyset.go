@@ -142,7 +142,7 @@ type Claims struct {
 type claims struct {
 	jwt.RegisteredClaims
 	SessionID string `json:"sid"`
-	ClientID  string `json:"client_id,omitempty"`
+	ClientID  string `json:"client_id"`
 }
 
 // Verify checks token's type (at+jwt), signature, issuer, audience and

@@ -267,8 +267,12 @@ func (i *Issuer) Run(ctx context.Context) {
 var _ domain.TokenIssuer = (*Issuer)(nil)
 
 // IssueAccessToken signs an access token for c with the current key. It
-// returns CodeUnavailable when no key may sign.
+// returns CodeUnavailable when no key may sign, and CodeInternal when c
+// lacks the user, session or client: verifiers reject a token without them.
 func (i *Issuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (domain.AccessToken, error) {
+	if c.UserID == "" || c.SessionID == "" || c.ClientID == "" {
+		return domain.AccessToken{}, domain.Errorf(domain.CodeInternal, "access token claims need a user, a session and a client")
+	}
 	signer := i.keys.Load().signer
 	if signer == nil {
 		return domain.AccessToken{}, &domain.Error{Code: domain.CodeUnavailable, Message: "no signing key available"}

@@ -73,6 +73,31 @@ func TestIssueAndVerify(t *testing.T) {
 	}
 }
 
+// TestIssueRefusesIncompleteClaims: the issuer never signs a token without
+// the sub, sid and client_id claims that verifiers require (RFC 9068 §2.2).
+func TestIssueRefusesIncompleteClaims(t *testing.T) {
+	i := newIssuer(t, inmem.NewSigningKeyRepository(), tokens.EdDSA, time.Now)
+	tests := []struct {
+		name   string
+		claims domain.AccessClaims
+	}{
+		{"NoUser", domain.AccessClaims{SessionID: claims.SessionID, ClientID: claims.ClientID}},
+		{"NoSession", domain.AccessClaims{UserID: claims.UserID, ClientID: claims.ClientID}},
+		{"NoClient", domain.AccessClaims{UserID: claims.UserID, SessionID: claims.SessionID}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at, err := i.IssueAccessToken(context.Background(), tt.claims)
+			if got, want := domain.ErrorCode(err), domain.CodeInternal; got != want {
+				t.Errorf("IssueAccessToken error code = %q (%v), want %q", got, err, want)
+			}
+			if at.Token != "" {
+				t.Error("IssueAccessToken returned a token for incomplete claims")
+			}
+		})
+	}
+}
+
 // TestJWKSVerifiesWithStandardLibrary verifies a token the way a service
 // would: from the published JWKS alone, with golang-jwt.
 func TestJWKSVerifiesWithStandardLibrary(t *testing.T) {

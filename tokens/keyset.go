@@ -10,15 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/authworker/authworker/domain"
 )
 
-// KeySet verifies access tokens against a set of public keys. Services that
-// verify tokens offline build one from the worker's JWKS with ParseJWKS.
+// KeySet is a set of public keys that a Verifier trusts, by kid, each with
+// its one algorithm. Services that verify tokens offline build one from the
+// worker's JWKS with ParseJWKS.
 type KeySet struct {
 	keys map[string]verifyingKey // by kid
 }
@@ -82,106 +80,4 @@ func (k JWK) PublicKey() (crypto.PublicKey, error) {
 		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}, nil
 	}
 	return nil, fmt.Errorf("unsupported key type %q", k.Kty)
-}
-
-// VerifyOptions are what a Verifier expects of every token. Issuer and
-// Audience are required: a verifier that skipped either would accept tokens
-// minted for another issuer or another service.
-type VerifyOptions struct {
-	Issuer   string           // the iss a token must carry, exactly
-	Audience string           // the verifier's own audience; aud must name it
-	Now      func() time.Time // default time.Now
-}
-
-func (o *VerifyOptions) setDefaults() {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-}
-
-// Validate reports the first option that is missing.
-func (o VerifyOptions) Validate() error {
-	switch {
-	case o.Issuer == "":
-		return errors.New("token verifier: an issuer is required")
-	case o.Audience == "":
-		return errors.New("token verifier: an audience is required")
-	}
-	return nil
-}
-
-// Verifier verifies access tokens offline against a key set, for one issuer
-// and one audience. It is safe for concurrent use.
-type Verifier struct {
-	keys *KeySet
-	opts VerifyOptions
-}
-
-// NewVerifier returns a Verifier of tokens signed by keys, or an error if
-// keys is nil or opts lacks the issuer or audience.
-func NewVerifier(keys *KeySet, opts VerifyOptions) (*Verifier, error) {
-	opts.setDefaults()
-	if err := opts.Validate(); err != nil {
-		return nil, err
-	}
-	if keys == nil {
-		return nil, errors.New("token verifier: a key set is required")
-	}
-	return &Verifier{keys: keys, opts: opts}, nil
-}
-
-// Claims are the verified claims of an access token.
-type Claims struct {
-	domain.AccessClaims
-	ID        string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-}
-
-// claims are the claims of an access token as serialised.
-type claims struct {
-	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
-	ClientID  string `json:"client_id"`
-}
-
-// Verify checks token's type (at+jwt), signature, issuer, audience and
-// expiry, and returns its claims. Any failure is CodeUnauthorized.
-func (v *Verifier) Verify(token string) (Claims, error) {
-	s, opts := v.keys, v.opts
-	var c claims
-	parsed, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); typ != TokenType {
-			return nil, fmt.Errorf("token type %q is not %s", typ, TokenType)
-		}
-		kid, _ := t.Header["kid"].(string)
-		k, ok := s.keys[kid]
-		if !ok {
-			return nil, errors.New("unknown signing key")
-		}
-		if t.Method.Alg() != k.method.Alg() {
-			return nil, errors.New("algorithm does not match the key")
-		}
-		return k.key, nil
-	},
-		jwt.WithValidMethods([]string{EdDSA, ES256, RS256}),
-		jwt.WithIssuer(opts.Issuer),
-		jwt.WithAudience(opts.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(opts.Now),
-	)
-	if err != nil || !parsed.Valid {
-		return Claims{}, &domain.Error{Code: domain.CodeUnauthorized, Message: "invalid access token", Err: err}
-	}
-	return Claims{
-		AccessClaims: domain.AccessClaims{
-			UserID:    domain.UserID(c.Subject),
-			SessionID: domain.SessionID(c.SessionID),
-			ClientID:  c.ClientID,
-		},
-		ID:        c.ID,
-		IssuedAt:  c.IssuedAt.Time,
-		ExpiresAt: c.ExpiresAt.Time,
-	}, nil
 }

@@ -31,6 +31,13 @@ import (
 // TokenType is the typ header of access tokens (RFC 9068).
 const TokenType = "at+jwt"
 
+// claims are the claims of an access token as the issuer writes them.
+type claims struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid"`
+	ClientID  string `json:"client_id"`
+}
+
 // Config configures an Issuer.
 type Config struct {
 	Issuer    string        // the iss claim, e.g. "https://auth.example.com"

@@ -109,6 +109,27 @@ func nonCanonical(tb testing.TB, token string) string {
 	return token[:len(token)-1] + string(alphabet[last|1])
 }
 
+// padTo returns a valid token of exactly size bytes, padded by a claim and,
+// as base64url skips some lengths, a header member.
+func padTo(tb testing.TB, f forger, k jwsKey, size int) string {
+	tb.Helper()
+	for headerPad := range 4 {
+		header := f.header("EdDSA", "ed", set("pad", strings.Repeat("a", headerPad)))
+		base := len(f.sign(k, header, f.claims(set("pad", ""))))
+		for pad := max(0, (size-base)*3/4-8); pad < size; pad++ {
+			token := f.sign(k, header, f.claims(set("pad", strings.Repeat("a", pad))))
+			if len(token) == size {
+				return token
+			}
+			if len(token) > size {
+				break
+			}
+		}
+	}
+	tb.Fatalf("no padding makes a token of %d bytes", size)
+	return ""
+}
+
 func newEdDSAKey(tb testing.TB) jwsKey {
 	tb.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -237,6 +258,19 @@ func TestVerifyForgedTokens(t *testing.T) {
 		{"Empty", "", false},
 		{"Garbage", "not a token", false},
 		{"Padded", valid + "==", false},
+
+		// Exactly three base64url segments, nothing around or inside them.
+		{"TrailingNewline", valid + "\n", false},
+		{"TrailingCRLF", valid + "\r\n", false},
+		{"TrailingSpace", valid + " ", false},
+		{"LeadingSpace", " " + valid, false},
+		{"NewlineInPayload", segment(valid, 1, payload[:10]+"\n"+payload[10:]), false},
+		{"NonCanonicalSignature", nonCanonical(t, valid), false},
+		{"TwoSegments", header + "." + payload, false},
+		{"FourSegments", valid + ".e30", false},
+		{"Oversized", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("pad", strings.Repeat("a", 1<<20)))), false},
+		{"JustOverLimit", padTo(t, f, ours, tokens.MaxTokenSize+1), false},
+		{"OKAtLimit", padTo(t, f, ours, tokens.MaxTokenSize), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

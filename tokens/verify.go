@@ -1,11 +1,15 @@
 package tokens
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/authworker/authworker/domain"
 )
@@ -144,25 +148,36 @@ func decodeSegment(s string) ([]byte, error) {
 // names, and only if the header's alg is that key's algorithm: the token
 // never chooses how it is verified.
 func (v *Verifier) checkSignature(jws compactJWS) error {
-	var h struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-		Typ string `json:"typ"`
+	h, err := parseObject(jws.header)
+	if err != nil {
+		return fmt.Errorf("token header: %w", err)
 	}
-	if err := json.Unmarshal(jws.header, &h); err != nil {
-		return errors.New("token header is not a JSON object")
+	if _, ok := h["crit"]; ok {
+		return errors.New("token header names critical extensions; none is understood")
 	}
-	if h.Typ != TokenType {
+	typ, err := h.string("typ")
+	if err != nil {
+		return fmt.Errorf("token header: %w", err)
+	}
+	if !strings.EqualFold(typ, TokenType) && !strings.EqualFold(typ, "application/"+TokenType) {
 		return errors.New("token type is not at+jwt")
 	}
-	if !slices.Contains([]string{EdDSA, ES256, RS256}, h.Alg) {
+	alg, err := h.string("alg")
+	if err != nil {
+		return fmt.Errorf("token header: %w", err)
+	}
+	if !slices.Contains([]string{EdDSA, ES256, RS256}, alg) {
 		return errors.New("token algorithm is not allowed")
 	}
-	k, ok := v.keys.keys[h.Kid]
+	kid, err := h.string("kid")
+	if err != nil {
+		return fmt.Errorf("token header: %w", err)
+	}
+	k, ok := v.keys.keys[kid]
 	if !ok {
 		return errors.New("token signing key is unknown")
 	}
-	if h.Alg != k.method.Alg() {
+	if alg != k.method.Alg() {
 		return errors.New("token algorithm is not its key's")
 	}
 	if err := k.method.Verify(jws.signingInput, jws.signature, k.key); err != nil {
@@ -173,6 +188,9 @@ func (v *Verifier) checkSignature(jws compactJWS) error {
 
 // checkClaims checks the claims of a token whose signature holds.
 func (v *Verifier) checkClaims(payload []byte) (Claims, error) {
+	if _, err := parseObject(payload); err != nil {
+		return Claims{}, fmt.Errorf("token payload: %w", err)
+	}
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return Claims{}, errors.New("token payload is not a JSON object of claims")
@@ -205,4 +223,87 @@ func (v *Verifier) checkClaims(payload []byte) (Claims, error) {
 		out.IssuedAt = c.IssuedAt.Time
 	}
 	return out, nil
+}
+
+// jsonObject is the members of a JSON object, by exact name.
+type jsonObject map[string]json.RawMessage
+
+// parseObject reads data as one JSON object of UTF-8 text in which no
+// object, at any depth, has two members of the same name. JSON parsers
+// differ on duplicates (encoding/json keeps the last, others the first),
+// so a token with one could mean one thing to us and another to the next
+// service that reads it; RFC 7515 §5.2 and RFC 8725 §3.11 let us refuse it.
+func parseObject(data []byte) (jsonObject, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("not UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := checkMembersOnce(dec); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("data after the JSON object")
+	}
+	var o jsonObject
+	if err := json.Unmarshal(data, &o); err != nil || o == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	return o, nil
+}
+
+// checkMembersOnce reads the next JSON value from dec and returns an error
+// if it is malformed or any object in it has a member twice. Names compare
+// as decoded, so "s\u0075b" is "sub". The size cap on tokens bounds the
+// nesting, and json.Decoder refuses deeper than it can handle.
+func checkMembersOnce(dec *json.Decoder) error {
+	t, err := dec.Token()
+	if err != nil {
+		return errors.New("malformed JSON")
+	}
+	switch t {
+	case json.Delim('{'):
+		seen := make(map[string]bool)
+		for dec.More() {
+			t, err := dec.Token()
+			if err != nil {
+				return errors.New("malformed JSON")
+			}
+			name, _ := t.(string) // json.Decoder only yields strings here
+			if seen[name] {
+				return errors.New("a member appears twice")
+			}
+			seen[name] = true
+			if err := checkMembersOnce(dec); err != nil {
+				return err
+			}
+		}
+	case json.Delim('['):
+		for dec.More() {
+			if err := checkMembersOnce(dec); err != nil {
+				return err
+			}
+		}
+	default:
+		return nil
+	}
+	if _, err := dec.Token(); err != nil { // the closing delimiter
+		return errors.New("malformed JSON")
+	}
+	return nil
+}
+
+// string returns the member name, which must be a non-empty string.
+func (o jsonObject) string(name string) (string, error) {
+	raw, ok := o[name]
+	if !ok {
+		return "", fmt.Errorf("%s is missing", name)
+	}
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", fmt.Errorf("%s is not a string", name)
+	}
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", name)
+	}
+	return s, nil
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -253,6 +254,35 @@ func TestVerifyForgedTokens(t *testing.T) {
 		// Type: an access token, not an ID token or another JWT.
 		{"TypJWT", f.sign(ours, f.header("EdDSA", "ed", set("typ", "JWT")), f.claims()), false},
 		{"TypMissing", f.sign(ours, f.header("EdDSA", "ed", del("typ")), f.claims()), false},
+
+		// RFC 9068 §4 allows either spelling of the type; media types
+		// ignore case (RFC 7515 §4.1.9).
+		{"OKTypApplicationAtJWT", f.sign(ours, f.header("EdDSA", "ed", set("typ", "application/at+jwt")), f.claims()), true},
+		{"OKTypUpperCase", f.sign(ours, f.header("EdDSA", "ed", set("typ", "AT+JWT")), f.claims()), true},
+		{"OKTypApplicationMixedCase", f.sign(ours, f.header("EdDSA", "ed", set("typ", "Application/At+JWT")), f.claims()), true},
+		{"TypApplicationJWT", f.sign(ours, f.header("EdDSA", "ed", set("typ", "application/jwt")), f.claims()), false},
+		{"TypWithParameter", f.sign(ours, f.header("EdDSA", "ed", set("typ", "application/at+jwt; charset=utf-8")), f.claims()), false},
+		{"TypNotString", f.sign(ours, f.header("EdDSA", "ed", set("typ", []string{"at+jwt"})), f.claims()), false},
+
+		// We understand no extension, so no token may need one (RFC 7515
+		// §4.1.11).
+		{"Crit", f.sign(ours, f.header("EdDSA", "ed", set("crit", []string{"exp"}), set("exp", now.Add(time.Hour).Unix())), f.claims()), false},
+		{"CritEmpty", f.sign(ours, f.header("EdDSA", "ed", set("crit", []string{})), f.claims()), false},
+		{"CritB64", f.sign(ours, f.header("EdDSA", "ed", set("crit", []string{"b64"}), set("b64", true)), f.claims()), false},
+
+		// One reading only: no member twice, whatever the JSON parser
+		// would keep, and nothing but a JSON object of UTF-8 text.
+		{"DuplicateHeaderTyp", f.sign(ours, withMember(f.header("EdDSA", "ed", set("typ", "JWT")), `"typ":"at+jwt"`), f.claims()), false},
+		{"DuplicateHeaderKid", f.sign(ours, withMember(f.header("EdDSA", "ed"), `"kid":"ed"`), f.claims()), false},
+		{"DuplicateSub", f.sign(ours, f.header("EdDSA", "ed"), withMember(f.claims(), `"sub":"admin"`)), false},
+		{"DuplicateExp", f.sign(ours, f.header("EdDSA", "ed"), withMember(f.claims(), fmt.Sprintf(`"exp":%d`, now.Add(time.Hour).Unix()))), false},
+		{"DuplicateEscapedName", f.sign(ours, f.header("EdDSA", "ed"), withMember(f.claims(), `"s\u0075b":"admin"`)), false},
+		{"DuplicateNested", f.sign(ours, f.header("EdDSA", "ed"), withMember(f.claims(), `"cnf":{"jkt":"a","jkt":"b"}`)), false},
+		{"PayloadInvalidUTF8", f.sign(ours, f.header("EdDSA", "ed"), withMember(f.claims(), "\"note\":\"\xff\"")), false},
+		{"PayloadTrailingData", f.sign(ours, f.header("EdDSA", "ed"), append(f.claims(), "{}"...)), false},
+		{"PayloadNull", f.sign(ours, f.header("EdDSA", "ed"), []byte("null")), false},
+		{"PayloadArray", f.sign(ours, f.header("EdDSA", "ed"), []byte("[]")), false},
+		{"HeaderNull", f.sign(ours, []byte("null"), f.claims()), false},
 
 		// Not a token at all.
 		{"Empty", "", false},

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -186,42 +188,68 @@ func (v *Verifier) checkSignature(jws compactJWS) error {
 	return nil
 }
 
-// checkClaims checks the claims of a token whose signature holds.
+// checkClaims checks the claims of a token whose signature holds: those
+// that RFC 9068 §2.2 requires and our sid, each once and of its type.
 func (v *Verifier) checkClaims(payload []byte) (Claims, error) {
-	if _, err := parseObject(payload); err != nil {
+	c, err := parseObject(payload)
+	if err != nil {
 		return Claims{}, fmt.Errorf("token payload: %w", err)
 	}
-	var c claims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return Claims{}, errors.New("token payload is not a JSON object of claims")
+	out, err := v.readClaims(c)
+	if err != nil {
+		return Claims{}, fmt.Errorf("token claims: %w", err)
+	}
+	return out, nil
+}
+
+func (v *Verifier) readClaims(c jsonObject) (Claims, error) {
+	iss, err := c.string("iss")
+	if err != nil {
+		return Claims{}, err
+	}
+	if iss != v.opts.Issuer {
+		return Claims{}, errors.New("iss is not ours")
+	}
+	aud, err := c.audience()
+	if err != nil {
+		return Claims{}, err
+	}
+	if !slices.Contains(aud, v.opts.Audience) {
+		return Claims{}, errors.New("aud does not name us")
 	}
 	now := v.opts.Now()
-	switch {
-	case c.Issuer != v.opts.Issuer:
-		return Claims{}, errors.New("token issuer is not ours")
-	case !slices.Contains(c.Audience, v.opts.Audience):
-		return Claims{}, errors.New("token audience is not ours")
-	case c.ExpiresAt == nil:
-		return Claims{}, errors.New("token has no expiry")
-	case !now.Before(c.ExpiresAt.Time):
+	exp, err := c.numericDate("exp", true)
+	if err != nil {
+		return Claims{}, err
+	}
+	if !now.Before(exp) {
 		return Claims{}, errors.New("token has expired")
-	case c.NotBefore != nil && now.Before(c.NotBefore.Time):
+	}
+	iat, err := c.numericDate("iat", true)
+	if err != nil {
+		return Claims{}, err
+	}
+	if now.Before(iat) {
+		return Claims{}, errors.New("iat is in the future")
+	}
+	nbf, err := c.numericDate("nbf", false)
+	if err != nil {
+		return Claims{}, err
+	}
+	if now.Before(nbf) {
 		return Claims{}, errors.New("token is not valid yet")
-	case c.IssuedAt != nil && now.Before(c.IssuedAt.Time):
-		return Claims{}, errors.New("token is issued in the future")
 	}
-	out := Claims{
-		AccessClaims: domain.AccessClaims{
-			UserID:    domain.UserID(c.Subject),
-			SessionID: domain.SessionID(c.SessionID),
-			ClientID:  c.ClientID,
-		},
-		ID:        c.ID,
-		ExpiresAt: c.ExpiresAt.Time,
+	out := Claims{IssuedAt: iat, ExpiresAt: exp}
+	var sub, sid string
+	for _, m := range []struct {
+		name string
+		dst  *string
+	}{{"sub", &sub}, {"sid", &sid}, {"client_id", &out.ClientID}, {"jti", &out.ID}} {
+		if *m.dst, err = c.string(m.name); err != nil {
+			return Claims{}, err
+		}
 	}
-	if c.IssuedAt != nil {
-		out.IssuedAt = c.IssuedAt.Time
-	}
+	out.UserID, out.SessionID = domain.UserID(sub), domain.SessionID(sid)
 	return out, nil
 }
 
@@ -306,4 +334,55 @@ func (o jsonObject) string(name string) (string, error) {
 		return "", fmt.Errorf("%s is empty", name)
 	}
 	return s, nil
+}
+
+// audience returns aud: one string or a non-empty array of strings.
+func (o jsonObject) audience() ([]string, error) {
+	raw, ok := o["aud"]
+	if !ok {
+		return nil, errors.New("aud is missing")
+	}
+	if len(raw) > 0 && raw[0] == '"' {
+		s, err := o.string("aud")
+		return []string{s}, err
+	}
+	var items []json.RawMessage
+	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &items) != nil || len(items) == 0 {
+		return nil, errors.New("aud is not a string or an array of strings")
+	}
+	aud := make([]string, len(items))
+	for i, item := range items {
+		if len(item) == 0 || item[0] != '"' || json.Unmarshal(item, &aud[i]) != nil {
+			return nil, errors.New("aud is not a string or an array of strings")
+		}
+	}
+	return aud, nil
+}
+
+// maxNumericDate is 9999-12-31T23:59:59Z. No token lives that long, and
+// the bound keeps the conversion to time.Time exact.
+const maxNumericDate = 253402300799
+
+// numericDate returns the member name as a time. It must be a JSON number
+// of seconds since the epoch (RFC 7519 §2), not a string holding one. An
+// absent optional member is the zero time, which is before any now.
+func (o jsonObject) numericDate(name string, required bool) (time.Time, error) {
+	raw, ok := o[name]
+	if !ok {
+		if required {
+			return time.Time{}, fmt.Errorf("%s is missing", name)
+		}
+		return time.Time{}, nil
+	}
+	// A JSON number starts with a minus or a digit; its grammar is a
+	// subset of what ParseFloat reads.
+	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		return time.Time{}, fmt.Errorf("%s is not a number", name)
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || f < 0 || f > maxNumericDate {
+		return time.Time{}, fmt.Errorf("%s is not a date", name)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), nil
 }

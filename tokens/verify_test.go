@@ -255,6 +255,31 @@ func TestVerifyForgedTokens(t *testing.T) {
 		{"TypJWT", f.sign(ours, f.header("EdDSA", "ed", set("typ", "JWT")), f.claims()), false},
 		{"TypMissing", f.sign(ours, f.header("EdDSA", "ed", del("typ")), f.claims()), false},
 
+		// The claims RFC 9068 §2.2 requires, and our sid, each present
+		// and of its type; dates are NumericDate numbers (RFC 7519 §2).
+		{"MissingIat", f.sign(ours, f.header("EdDSA", "ed"), f.claims(del("iat"))), false},
+		{"MissingExp", f.sign(ours, f.header("EdDSA", "ed"), f.claims(del("exp"))), false},
+		{"MissingIss", f.sign(ours, f.header("EdDSA", "ed"), f.claims(del("iss"))), false},
+		{"MissingAud", f.sign(ours, f.header("EdDSA", "ed"), f.claims(del("aud"))), false},
+		{"MissingSub", f.sign(ours, f.header("EdDSA", "ed"), f.claims(del("sub"))), false},
+		{"MissingJti", f.sign(ours, f.header("EdDSA", "ed"), f.claims(del("jti"))), false},
+		{"MissingClientID", f.sign(ours, f.header("EdDSA", "ed"), f.claims(del("client_id"))), false},
+		{"MissingSid", f.sign(ours, f.header("EdDSA", "ed"), f.claims(del("sid"))), false},
+		{"EmptySub", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("sub", ""))), false},
+		{"EmptyJti", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("jti", ""))), false},
+		{"EmptyClientID", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("client_id", ""))), false},
+		{"EmptySid", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("sid", ""))), false},
+		{"SubNumber", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("sub", 42))), false},
+		{"SidNull", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("sid", nil))), false},
+		{"AudEmpty", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("aud", []string{}))), false},
+		{"AudNotStrings", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("aud", []any{"api", 1}))), false},
+		{"ExpString", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("exp", fmt.Sprint(now.Add(time.Hour).Unix())))), false},
+		{"IatString", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("iat", fmt.Sprint(now.Unix())))), false},
+		{"NbfString", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("nbf", fmt.Sprint(now.Unix())))), false},
+		{"ExpNull", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("exp", nil))), false},
+		{"ExpBeyondYear9999", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("exp", 1e300))), false},
+		{"IatNegative", f.sign(ours, f.header("EdDSA", "ed"), f.claims(set("iat", -1))), false},
+
 		// RFC 9068 §4 allows either spelling of the type; media types
 		// ignore case (RFC 7515 §4.1.9).
 		{"OKTypApplicationAtJWT", f.sign(ours, f.header("EdDSA", "ed", set("typ", "application/at+jwt")), f.claims()), true},

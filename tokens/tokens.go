@@ -143,6 +143,10 @@ func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Confi
 	if err := i.Reload(ctx); err != nil {
 		return nil, err
 	}
+	if i.keys.Load().signer == nil {
+		// ensureSigningKey left one stored: the issuer does not trust it.
+		return nil, fmt.Errorf("no trusted %s signing key; the untrusted ones are logged (is the key-encryption key the one other workers use?)", cfg.Algorithm)
+	}
 	return i, nil
 }
 
@@ -184,7 +188,9 @@ func (i *Issuer) ensureSigningKey(ctx context.Context) error {
 	})
 }
 
-// Reload loads the keys from the store and swaps them in. On failure the
+// Reload loads the keys from the store and swaps them in. A stored key that
+// fails the checks of trust is logged at error level and left out: neither
+// published nor used. Reload fails only when the store does, and then the
 // previous keys stay in use.
 func (i *Issuer) Reload(ctx context.Context) error {
 	now := i.cfg.Now()
@@ -195,31 +201,17 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	published := &KeySet{keys: make(map[string]verifyingKey, len(stored))}
 	set := &keySet{}
 	jwks := JWKS{Keys: []JWK{}}
-	var newest *domain.SigningKey
+	var signFrom time.Time // of set.signer
 	for _, k := range stored {
-		method, err := signingMethod(k.Algorithm)
+		t, err := i.trust(k)
 		if err != nil {
-			return fmt.Errorf("signing key %s: %w", k.ID, err)
+			i.cfg.Logger.Error("signing key not trusted, not published", "kid", k.ID, "alg", k.Algorithm, "reason", err)
+			continue
 		}
-		pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
-		if err != nil {
-			return fmt.Errorf("signing key %s: parse public key: %w", k.ID, err)
-		}
-		jwk, err := publicJWK(pub, k.Algorithm)
-		if err != nil {
-			return fmt.Errorf("signing key %s: %w", k.ID, err)
-		}
-		jwk.Kid = k.ID
-		published.keys[k.ID] = verifyingKey{method: method, key: pub}
-		jwks.Keys = append(jwks.Keys, jwk)
-		if k.Algorithm == i.cfg.Algorithm && k.Signs(now) && (newest == nil || !k.SignFrom.Before(newest.SignFrom)) {
-			newest = &k
-		}
-	}
-	if newest != nil {
-		set.signer, err = i.openPrivateKey(*newest)
-		if err != nil {
-			return err
+		published.keys[k.ID] = t.verifying
+		jwks.Keys = append(jwks.Keys, t.jwk)
+		if k.Algorithm == i.cfg.Algorithm && k.Signs(now) && (set.signer == nil || !k.SignFrom.Before(signFrom)) {
+			set.signer, signFrom = t.signing, k.SignFrom
 		}
 	}
 	set.verifier, err = NewVerifier(published, VerifyOptions{Issuer: i.cfg.Issuer, Audience: i.cfg.Audience[0], Now: i.cfg.Now})
@@ -234,24 +226,58 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	return nil
 }
 
-func (i *Issuer) openPrivateKey(k domain.SigningKey) (*privateKey, error) {
-	der, err := i.box.Open(k.SealedPrivateKey, []byte(k.ID))
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
-	}
-	parsed, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: parse private key: %w", k.ID, err)
-	}
-	signer, ok := parsed.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("signing key %s: unsupported private key type %T", k.ID, parsed)
-	}
+// trustedKey is a stored key that passed the checks of trust.
+type trustedKey struct {
+	jwk       JWK
+	verifying verifyingKey
+	signing   *privateKey
+}
+
+// trust returns k if it is a key a worker created, or the reason to think
+// it is not. Anyone who can write to the store can write a row; only a
+// holder of the key-encryption key can seal its private half. So the
+// sealed half must open under our KEK, bound to the row's kid as
+// associated data, and everything else in the row must follow from it:
+// the private key parses and is of the row's algorithm, the public half
+// is its public key, and the kid is that key's RFC 7638 thumbprint. The
+// reason never includes key material.
+func (i *Issuer) trust(k domain.SigningKey) (trustedKey, error) {
 	method, err := signingMethod(k.Algorithm)
 	if err != nil {
-		return nil, err
+		return trustedKey{}, err
 	}
-	return &privateKey{kid: k.ID, method: method, key: signer}, nil
+	der, err := i.box.Open(k.SealedPrivateKey, []byte(k.ID))
+	if err != nil {
+		return trustedKey{}, errors.New("private half does not open under the key-encryption key for this kid")
+	}
+	defer clear(der)
+	parsed, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return trustedKey{}, errors.New("private half is not a PKCS #8 key")
+	}
+	signer, ok := parsed.(crypto.Signer)
+	if !ok || !keyOfAlgorithm(signer, k.Algorithm) {
+		return trustedKey{}, fmt.Errorf("private half is not a key of %s", k.Algorithm)
+	}
+	pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
+	if err != nil {
+		return trustedKey{}, errors.New("public half is not a PKIX key")
+	}
+	if own, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !own.Equal(pub) {
+		return trustedKey{}, errors.New("public half is not the private half's")
+	}
+	jwk, err := publicJWK(pub, k.Algorithm)
+	if err != nil {
+		return trustedKey{}, err
+	}
+	if jwk.Kid != k.ID {
+		return trustedKey{}, errors.New("kid is not the thumbprint of the public half")
+	}
+	return trustedKey{
+		jwk:       jwk,
+		verifying: verifyingKey{method: method, key: pub},
+		signing:   &privateKey{kid: k.ID, method: method, key: signer},
+	}, nil
 }
 
 // Run reloads the keys every ReloadInterval until ctx ends. A failed reload

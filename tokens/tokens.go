@@ -1,11 +1,3 @@
-// Package tokens issues access tokens as JWTs (RFC 9068 profile, typ
-// at+jwt) and publishes the keys that verify them as a JWKS, so that any
-// service can verify tokens offline with a standard JWT library.
-//
-// Signing keys live in PostgreSQL, behind domain.SigningKeyRepository, with
-// their private halves sealed under a key-encryption key that only the
-// workers hold. Every worker signs with the same current key and publishes
-// the same set.
 package tokens
 
 import (

@@ -260,7 +260,7 @@ type jsonObject map[string]json.RawMessage
 // object, at any depth, has two members of the same name. JSON parsers
 // differ on duplicates (encoding/json keeps the last, others the first),
 // so a token with one could mean one thing to us and another to the next
-// service that reads it; RFC 7515 §5.2 and RFC 8725 §3.11 let us refuse it.
+// service that reads it; RFC 7515 §4 and RFC 7519 §4 let us refuse it.
 func parseObject(data []byte) (jsonObject, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("not UTF-8")

@@ -31,7 +31,7 @@ type jwsKey struct {
 
 // forger builds tokens byte by byte, valid or not, and signs them.
 type forger struct {
-	t   *testing.T
+	t   testing.TB
 	now time.Time
 }
 
@@ -347,4 +347,32 @@ func TestVerifyForgedTokens(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzVerifySignedJSON signs whatever header and payload bytes it is given
+// with a trusted key, so that every check behind the signature is reached:
+// Verify must never panic, and a token it accepts has every claim.
+func FuzzVerifySignedJSON(f *testing.F) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	forge := forger{t: f, now: now}
+	f.Add(forge.header("EdDSA", "ed"), forge.claims())
+	f.Add(forge.header("EdDSA", "ed"), forge.claims(del("iat")))
+	f.Add(forge.header("EdDSA", "ed"), forge.claims(set("exp", "1893456000")))
+	f.Add(withMember(forge.header("EdDSA", "ed"), `"crit":["exp"]`), forge.claims())
+	f.Add([]byte(`{"alg":"EdDSA","kid":"ed","typ":"at+jwt"}`), []byte(`{"aud":[],"exp":-1e999}`))
+	ours := newEdDSAKey(f)
+	v, err := tokens.NewVerifier(jwksOf(f, map[string]jwsKey{"ed": ours}),
+		tokens.VerifyOptions{Issuer: "https://auth.example.com", Audience: "api", Now: func() time.Time { return now }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, header, payload []byte) {
+		got, err := v.Verify(forger{t: t, now: now}.sign(ours, header, payload))
+		if err != nil {
+			return
+		}
+		if got.UserID == "" || got.SessionID == "" || got.ClientID == "" || got.ID == "" || got.ExpiresAt.IsZero() || got.IssuedAt.IsZero() {
+			t.Errorf("Verify accepted a token with claims %+v, want every claim", got)
+		}
+	})
 }

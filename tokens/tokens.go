@@ -182,7 +182,7 @@ func (i *Issuer) ensureSigningKey(ctx context.Context) error {
 
 // Reload loads the keys from the store and swaps them in. A stored key that
 // fails the checks of trust is logged at error level and left out: neither
-// published nor used. Reload fails only when the store does, and then the
+// published nor used. When Reload fails, as when the store is down, the
 // previous keys stay in use.
 func (i *Issuer) Reload(ctx context.Context) error {
 	now := i.cfg.Now()

@@ -146,9 +146,9 @@ func decodeSegment(s string) ([]byte, error) {
 	return b, nil
 }
 
-// checkSignature verifies the signature with the key the header's kid
-// names, and only if the header's alg is that key's algorithm: the token
-// never chooses how it is verified.
+// checkSignature reads the header, refuses crit and any type but an access
+// token's, and verifies the signature with the key the kid names, only if
+// alg is that key's algorithm: the token never chooses how it is verified.
 func (v *Verifier) checkSignature(jws compactJWS) error {
 	h, err := parseObject(jws.header)
 	if err != nil {

@@ -62,6 +62,20 @@ func generateKey(alg string, random io.Reader) (crypto.Signer, error) {
 	return nil, fmt.Errorf("unsupported signing algorithm %q", alg)
 }
 
+// keyOfAlgorithm reports whether priv is a key that alg signs with, of the
+// size generateKey makes or, for RSA, at least 2048 bits as ParseJWKS asks.
+func keyOfAlgorithm(priv crypto.Signer, alg string) bool {
+	switch p := priv.(type) {
+	case ed25519.PrivateKey:
+		return alg == EdDSA
+	case *ecdsa.PrivateKey:
+		return alg == ES256 && p.Curve == elliptic.P256()
+	case *rsa.PrivateKey:
+		return alg == RS256 && p.N.BitLen() >= 2048
+	}
+	return false
+}
+
 // newSigningKey generates a key pair for alg and seals its private half.
 func newSigningKey(alg string, box *seal.Box, random io.Reader, now time.Time) (domain.SigningKey, error) {
 	priv, err := generateKey(alg, random)

@@ -10,15 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/authworker/authworker/domain"
 )
 
-// KeySet verifies access tokens against a set of public keys. Services that
-// verify tokens offline build one from the worker's JWKS with ParseJWKS.
+// KeySet is a set of public keys that a Verifier trusts, by kid, each with
+// its one algorithm. Services that verify tokens offline build one from the
+// worker's JWKS with ParseJWKS.
 type KeySet struct {
 	keys map[string]verifyingKey // by kid
 }
@@ -82,69 +80,4 @@ func (k JWK) PublicKey() (crypto.PublicKey, error) {
 		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}, nil
 	}
 	return nil, fmt.Errorf("unsupported key type %q", k.Kty)
-}
-
-// VerifyOptions are what a verifier expects of a token.
-type VerifyOptions struct {
-	Issuer   string
-	Audience string           // the verifier's own audience; the token must name it
-	Now      func() time.Time // default time.Now
-}
-
-// Claims are the verified claims of an access token.
-type Claims struct {
-	domain.AccessClaims
-	ID        string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-}
-
-// claims are the claims of an access token as serialised.
-type claims struct {
-	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
-	ClientID  string `json:"client_id,omitempty"`
-}
-
-// Verify checks token's type (at+jwt), signature, issuer, audience and
-// expiry, and returns its claims. Any failure is CodeUnauthorized.
-func (s *KeySet) Verify(token string, opts VerifyOptions) (Claims, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	var c claims
-	parsed, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); typ != TokenType {
-			return nil, fmt.Errorf("token type %q is not %s", typ, TokenType)
-		}
-		kid, _ := t.Header["kid"].(string)
-		k, ok := s.keys[kid]
-		if !ok {
-			return nil, errors.New("unknown signing key")
-		}
-		if t.Method.Alg() != k.method.Alg() {
-			return nil, errors.New("algorithm does not match the key")
-		}
-		return k.key, nil
-	},
-		jwt.WithValidMethods([]string{EdDSA, ES256, RS256}),
-		jwt.WithIssuer(opts.Issuer),
-		jwt.WithAudience(opts.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(opts.Now),
-	)
-	if err != nil || !parsed.Valid {
-		return Claims{}, &domain.Error{Code: domain.CodeUnauthorized, Message: "invalid access token", Err: err}
-	}
-	return Claims{
-		AccessClaims: domain.AccessClaims{
-			UserID:    domain.UserID(c.Subject),
-			SessionID: domain.SessionID(c.SessionID),
-			ClientID:  c.ClientID,
-		},
-		ID:        c.ID,
-		IssuedAt:  c.IssuedAt.Time,
-		ExpiresAt: c.ExpiresAt.Time,
-	}, nil
 }

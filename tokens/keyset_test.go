@@ -24,17 +24,17 @@ func TestParseJWKSVerifies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := ks.Verify(at.Token, tokens.VerifyOptions{Issuer: "https://auth.example.com", Audience: "api"})
+			got, err := newVerifier(t, ks, "https://auth.example.com", "api").Verify(at.Token)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got.AccessClaims != claims {
 				t.Errorf("claims = %+v, want %+v", got.AccessClaims, claims)
 			}
-			if _, err := ks.Verify(at.Token, tokens.VerifyOptions{Issuer: "https://auth.example.com", Audience: "billing"}); domain.ErrorCode(err) != domain.CodeUnauthorized {
+			if _, err := newVerifier(t, ks, "https://auth.example.com", "billing").Verify(at.Token); domain.ErrorCode(err) != domain.CodeUnauthorized {
 				t.Errorf("token for api accepted by billing: %v", err)
 			}
-			if _, err := ks.Verify(at.Token, tokens.VerifyOptions{Issuer: "https://evil.example.com", Audience: "api"}); domain.ErrorCode(err) != domain.CodeUnauthorized {
+			if _, err := newVerifier(t, ks, "https://evil.example.com", "api").Verify(at.Token); domain.ErrorCode(err) != domain.CodeUnauthorized {
 				t.Errorf("token accepted for another issuer: %v", err)
 			}
 		})
@@ -61,11 +61,54 @@ func TestParseJWKSRejects(t *testing.T) {
 	}
 }
 
+// rfc8037JWKS holds the Ed25519 public key of RFC 8037, appendix A.2.
+const rfc8037JWKS = `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"rfc8037","alg":"EdDSA"}]}`
+
 // TestParseJWKSRFC8037 reads the Ed25519 public key of RFC 8037, appendix
 // A.2, written by another implementation.
 func TestParseJWKSRFC8037(t *testing.T) {
-	const jwks = `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"rfc8037","alg":"EdDSA"}]}`
-	if _, err := tokens.ParseJWKS([]byte(jwks)); err != nil {
+	if _, err := tokens.ParseJWKS([]byte(rfc8037JWKS)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func newVerifier(tb testing.TB, ks *tokens.KeySet, issuer, audience string) *tokens.Verifier {
+	tb.Helper()
+	v, err := tokens.NewVerifier(ks, tokens.VerifyOptions{Issuer: issuer, Audience: audience})
+	if err != nil {
+		tb.Fatalf("NewVerifier: %v", err)
+	}
+	return v
+}
+
+// TestNewVerifierRejectsOptions: a verifier that would skip the issuer or
+// audience check cannot be built, so no service verifies tokens meant for
+// another issuer or another service by leaving an option out.
+func TestNewVerifierRejectsOptions(t *testing.T) {
+	ks, err := tokens.ParseJWKS([]byte(rfc8037JWKS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		keys    *tokens.KeySet
+		opts    tokens.VerifyOptions
+		wantErr bool
+	}{
+		{"OK", ks, tokens.VerifyOptions{Issuer: "https://auth.example.com", Audience: "api"}, false},
+		{"NoIssuer", ks, tokens.VerifyOptions{Audience: "api"}, true},
+		{"NoAudience", ks, tokens.VerifyOptions{Issuer: "https://auth.example.com"}, true},
+		{"NoKeys", nil, tokens.VerifyOptions{Issuer: "https://auth.example.com", Audience: "api"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := tokens.NewVerifier(tt.keys, tt.opts)
+			if gotErr := err != nil; gotErr != tt.wantErr {
+				t.Fatalf("NewVerifier error = %v, want error %v", err, tt.wantErr)
+			}
+			if !tt.wantErr && v == nil {
+				t.Error("NewVerifier returned no verifier and no error")
+			}
+		})
 	}
 }

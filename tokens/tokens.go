@@ -1,11 +1,3 @@
-// Package tokens issues access tokens as JWTs (RFC 9068 profile, typ
-// at+jwt) and publishes the keys that verify them as a JWKS, so that any
-// service can verify tokens offline with a standard JWT library.
-//
-// Signing keys live in PostgreSQL, behind domain.SigningKeyRepository, with
-// their private halves sealed under a key-encryption key that only the
-// workers hold. Every worker signs with the same current key and publishes
-// the same set.
 package tokens
 
 import (
@@ -18,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +22,13 @@ import (
 
 // TokenType is the typ header of access tokens (RFC 9068).
 const TokenType = "at+jwt"
+
+// claims are the claims of an access token as the issuer writes them.
+type claims struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid"`
+	ClientID  string `json:"client_id"`
+}
 
 // Config configures an Issuer.
 type Config struct {
@@ -82,8 +82,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Issuer == "":
 		return errors.New("token issuer is required")
-	case len(c.Audience) == 0:
-		return errors.New("token audience is required")
+	case len(c.Audience) == 0 || slices.Contains(c.Audience, ""):
+		return errors.New("token audience is required and may not be empty")
 	case c.AccessTTL < time.Second:
 		return fmt.Errorf("access token lifetime %v is too short", c.AccessTTL)
 	case len(c.KeyEncryptionKey) != seal.KeySize:
@@ -107,7 +107,7 @@ type Issuer struct {
 // keySet is an immutable snapshot of the keys, swapped whole on reload.
 type keySet struct {
 	signer   *privateKey // signs new tokens; nil when none may
-	verifier *KeySet     // every published key
+	verifier *Verifier   // of every published key
 	jwks     []byte
 }
 
@@ -135,6 +135,10 @@ func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Confi
 	if err := i.Reload(ctx); err != nil {
 		return nil, err
 	}
+	if i.keys.Load().signer == nil {
+		// ensureSigningKey left one stored: the issuer does not trust it.
+		return nil, fmt.Errorf("no trusted %s signing key; the untrusted ones are logged (is the key-encryption key the one other workers use?)", cfg.Algorithm)
+	}
 	return i, nil
 }
 
@@ -144,23 +148,20 @@ func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Confi
 // seconds); the update, which serialises workers starting together, keeps
 // it only if no other worker stored one meanwhile.
 func (i *Issuer) ensureSigningKey(ctx context.Context) error {
-	now := i.cfg.Now()
-	// signs reads the clock anew: under the lock, a key another worker
-	// stored after now was read signs too.
-	signs := func(keys []domain.SigningKey) bool {
-		at := i.cfg.Now()
+	signs := func(keys []domain.SigningKey, now time.Time) bool {
 		for _, k := range keys {
-			if k.Algorithm == i.cfg.Algorithm && k.Signs(at) {
+			if k.Algorithm == i.cfg.Algorithm && k.Signs(now) {
 				return true
 			}
 		}
 		return false
 	}
+	now := i.cfg.Now()
 	stored, err := i.store.SigningKeys(ctx, now)
 	if err != nil {
 		return err
 	}
-	if signs(stored) {
+	if signs(stored, now) {
 		return nil
 	}
 	k, err := newSigningKey(i.cfg.Algorithm, i.box, i.cfg.Random, now)
@@ -168,7 +169,10 @@ func (i *Issuer) ensureSigningKey(ctx context.Context) error {
 		return err
 	}
 	return i.store.UpdateSigningKeys(ctx, now, func(keys []domain.SigningKey) ([]domain.SigningKey, error) {
-		if signs(keys) {
+		// Read the clock again: a worker that stored its key while this one
+		// generated read its clock later, so its key signs from a later
+		// instant than the now above.
+		if signs(keys, i.cfg.Now()) {
 			return nil, nil
 		}
 		i.cfg.Logger.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
@@ -176,7 +180,9 @@ func (i *Issuer) ensureSigningKey(ctx context.Context) error {
 	})
 }
 
-// Reload loads the keys from the store and swaps them in. On failure the
+// Reload loads the keys from the store and swaps them in. A stored key that
+// fails the checks of trust is logged at error level and left out: neither
+// published nor used. When Reload fails, as when the store is down, the
 // previous keys stay in use.
 func (i *Issuer) Reload(ctx context.Context) error {
 	now := i.cfg.Now()
@@ -184,34 +190,25 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	set := &keySet{verifier: &KeySet{keys: make(map[string]verifyingKey, len(stored))}}
+	published := &KeySet{keys: make(map[string]verifyingKey, len(stored))}
+	set := &keySet{}
 	jwks := JWKS{Keys: []JWK{}}
-	var newest *domain.SigningKey
+	var signFrom time.Time // of set.signer
 	for _, k := range stored {
-		method, err := signingMethod(k.Algorithm)
+		t, err := i.trust(k)
 		if err != nil {
-			return fmt.Errorf("signing key %s: %w", k.ID, err)
+			i.cfg.Logger.Error("signing key not trusted, not published", "kid", k.ID, "alg", k.Algorithm, "reason", err)
+			continue
 		}
-		pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
-		if err != nil {
-			return fmt.Errorf("signing key %s: parse public key: %w", k.ID, err)
-		}
-		jwk, err := publicJWK(pub, k.Algorithm)
-		if err != nil {
-			return fmt.Errorf("signing key %s: %w", k.ID, err)
-		}
-		jwk.Kid = k.ID
-		set.verifier.keys[k.ID] = verifyingKey{method: method, key: pub}
-		jwks.Keys = append(jwks.Keys, jwk)
-		if k.Algorithm == i.cfg.Algorithm && k.Signs(now) && (newest == nil || !k.SignFrom.Before(newest.SignFrom)) {
-			newest = &k
+		published.keys[k.ID] = t.verifying
+		jwks.Keys = append(jwks.Keys, t.jwk)
+		if k.Algorithm == i.cfg.Algorithm && k.Signs(now) && (set.signer == nil || !k.SignFrom.Before(signFrom)) {
+			set.signer, signFrom = t.signing, k.SignFrom
 		}
 	}
-	if newest != nil {
-		set.signer, err = i.openPrivateKey(*newest)
-		if err != nil {
-			return err
-		}
+	set.verifier, err = NewVerifier(published, VerifyOptions{Issuer: i.cfg.Issuer, Audience: i.cfg.Audience[0], Now: i.cfg.Now})
+	if err != nil {
+		return err
 	}
 	set.jwks, err = json.Marshal(jwks)
 	if err != nil {
@@ -221,24 +218,58 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	return nil
 }
 
-func (i *Issuer) openPrivateKey(k domain.SigningKey) (*privateKey, error) {
-	der, err := i.box.Open(k.SealedPrivateKey, []byte(k.ID))
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
-	}
-	parsed, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: parse private key: %w", k.ID, err)
-	}
-	signer, ok := parsed.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("signing key %s: unsupported private key type %T", k.ID, parsed)
-	}
+// trustedKey is a stored key that passed the checks of trust.
+type trustedKey struct {
+	jwk       JWK
+	verifying verifyingKey
+	signing   *privateKey
+}
+
+// trust returns k if it is a key a worker created, or the reason to think
+// it is not. Anyone who can write to the store can write a row; only a
+// holder of the key-encryption key can seal its private half. So the
+// sealed half must open under our KEK, bound to the row's kid as
+// associated data, and everything else in the row must follow from it:
+// the private key parses and is of the row's algorithm, the public half
+// is its public key, and the kid is that key's RFC 7638 thumbprint. The
+// reason never includes key material.
+func (i *Issuer) trust(k domain.SigningKey) (trustedKey, error) {
 	method, err := signingMethod(k.Algorithm)
 	if err != nil {
-		return nil, err
+		return trustedKey{}, err
 	}
-	return &privateKey{kid: k.ID, method: method, key: signer}, nil
+	der, err := i.box.Open(k.SealedPrivateKey, []byte(k.ID))
+	if err != nil {
+		return trustedKey{}, errors.New("private half does not open under the key-encryption key for this kid")
+	}
+	defer clear(der)
+	parsed, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return trustedKey{}, errors.New("private half is not a PKCS #8 key")
+	}
+	signer, ok := parsed.(crypto.Signer)
+	if !ok || !keyOfAlgorithm(signer, k.Algorithm) {
+		return trustedKey{}, fmt.Errorf("private half is not a key of %s", k.Algorithm)
+	}
+	pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
+	if err != nil {
+		return trustedKey{}, errors.New("public half is not a PKIX key")
+	}
+	if own, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !own.Equal(pub) {
+		return trustedKey{}, errors.New("public half is not the private half's")
+	}
+	jwk, err := publicJWK(pub, k.Algorithm)
+	if err != nil {
+		return trustedKey{}, err
+	}
+	if jwk.Kid != k.ID {
+		return trustedKey{}, errors.New("kid is not the thumbprint of the public half")
+	}
+	return trustedKey{
+		jwk:       jwk,
+		verifying: verifyingKey{method: method, key: pub},
+		signing:   &privateKey{kid: k.ID, method: method, key: signer},
+	}, nil
 }
 
 // Run reloads the keys every ReloadInterval until ctx ends. A failed reload
@@ -261,8 +292,12 @@ func (i *Issuer) Run(ctx context.Context) {
 var _ domain.TokenIssuer = (*Issuer)(nil)
 
 // IssueAccessToken signs an access token for c with the current key. It
-// returns CodeUnavailable when no key may sign.
+// returns CodeUnavailable when no key may sign, and CodeInternal when c
+// lacks the user, session or client: verifiers reject a token without them.
 func (i *Issuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (domain.AccessToken, error) {
+	if c.UserID == "" || c.SessionID == "" || c.ClientID == "" {
+		return domain.AccessToken{}, domain.Errorf(domain.CodeInternal, "access token claims need a user, a session and a client")
+	}
 	signer := i.keys.Load().signer
 	if signer == nil {
 		return domain.AccessToken{}, &domain.Error{Code: domain.CodeUnavailable, Message: "no signing key available"}
@@ -298,7 +333,7 @@ func (i *Issuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (dom
 // VerifyAccessToken checks token against the published keys, this worker's
 // issuer and its first audience. Any failure is CodeUnauthorized.
 func (i *Issuer) VerifyAccessToken(token string) (Claims, error) {
-	return i.keys.Load().verifier.Verify(token, VerifyOptions{Issuer: i.cfg.Issuer, Audience: i.cfg.Audience[0], Now: i.cfg.Now})
+	return i.keys.Load().verifier.Verify(token)
 }
 
 // JWKS returns the published key set as JSON: every key that may still

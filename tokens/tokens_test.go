@@ -73,6 +73,31 @@ func TestIssueAndVerify(t *testing.T) {
 	}
 }
 
+// TestIssueRefusesIncompleteClaims: the issuer never signs a token without
+// the sub, sid and client_id claims that verifiers require (RFC 9068 §2.2).
+func TestIssueRefusesIncompleteClaims(t *testing.T) {
+	i := newIssuer(t, inmem.NewSigningKeyRepository(), tokens.EdDSA, time.Now)
+	tests := []struct {
+		name   string
+		claims domain.AccessClaims
+	}{
+		{"NoUser", domain.AccessClaims{SessionID: claims.SessionID, ClientID: claims.ClientID}},
+		{"NoSession", domain.AccessClaims{UserID: claims.UserID, ClientID: claims.ClientID}},
+		{"NoClient", domain.AccessClaims{UserID: claims.UserID, SessionID: claims.SessionID}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at, err := i.IssueAccessToken(context.Background(), tt.claims)
+			if got, want := domain.ErrorCode(err), domain.CodeInternal; got != want {
+				t.Errorf("IssueAccessToken error code = %q (%v), want %q", got, err, want)
+			}
+			if at.Token != "" {
+				t.Error("IssueAccessToken returned a token for incomplete claims")
+			}
+		})
+	}
+}
+
 // TestJWKSVerifiesWithStandardLibrary verifies a token the way a service
 // would: from the published JWKS alone, with golang-jwt.
 func TestJWKSVerifiesWithStandardLibrary(t *testing.T) {
@@ -207,6 +232,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"NoIssuer", tokens.Config{Audience: []string{"api"}, KeyEncryptionKey: kek}},
 		{"NoAudience", tokens.Config{Issuer: "i", KeyEncryptionKey: kek}},
+		{"EmptyAudience", tokens.Config{Issuer: "i", Audience: []string{""}, KeyEncryptionKey: kek}},
 		{"ShortKEK", tokens.Config{Issuer: "i", Audience: []string{"api"}, KeyEncryptionKey: kek[:16]}},
 		{"UnknownAlg", tokens.Config{Issuer: "i", Audience: []string{"api"}, KeyEncryptionKey: kek, Algorithm: "HS256"}},
 	}
@@ -314,5 +340,42 @@ func TestKeyGeneratedOutsideTheLock(t *testing.T) {
 	keys, err := w.SigningKeys(context.Background(), time.Now())
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("stored keys = %d (%v), want 1", len(keys), err)
+	}
+}
+
+// racingStore lets another worker store its first key just before the
+// first update of this one runs, as happens when workers start together.
+type racingStore struct {
+	domain.SigningKeyRepository
+	once  sync.Once
+	other func()
+}
+
+func (s *racingStore) UpdateSigningKeys(ctx context.Context, now time.Time, update func([]domain.SigningKey) ([]domain.SigningKey, error)) error {
+	s.once.Do(s.other)
+	return s.SigningKeyRepository.UpdateSigningKeys(ctx, now, update)
+}
+
+// TestWorkerKeepsKeyStoredWhileItGenerated: a worker that generated a key
+// while another stored one keeps the other's key, although that key's
+// SignFrom is later than the clock reading the first worker started with.
+func TestWorkerKeepsKeyStoredWhileItGenerated(t *testing.T) {
+	var mu sync.Mutex
+	tick := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { // every reading is a second later
+		mu.Lock()
+		defer mu.Unlock()
+		tick = tick.Add(time.Second)
+		return tick
+	}
+	inner := inmem.NewSigningKeyRepository()
+	store := &racingStore{SigningKeyRepository: inner, other: func() { newIssuer(t, inner, tokens.EdDSA, clock) }}
+	newIssuer(t, store, tokens.EdDSA, clock)
+	keys, err := inner.SigningKeys(context.Background(), clock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(keys), 1; got != want {
+		t.Errorf("%d keys stored, want %d", got, want)
 	}
 }

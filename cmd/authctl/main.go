@@ -125,11 +125,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		if *token == "" {
 			return errors.New("verify: -token is required")
 		}
+		opts := tokens.VerifyOptions{Issuer: *issuer, Audience: *audience}
+		if err := opts.Validate(); err != nil { // before any network round trip
+			return err
+		}
 		ks, err := fetchJWKS(ctx, *jwksURL)
 		if err != nil {
 			return err
 		}
-		claims, err := ks.Verify(*token, tokens.VerifyOptions{Issuer: *issuer, Audience: *audience})
+		v, err := tokens.NewVerifier(ks, opts)
+		if err != nil {
+			return err
+		}
+		claims, err := v.Verify(*token)
 		if err != nil {
 			return fmt.Errorf("%w: %v", err, errors.Unwrap(err))
 		}

@@ -30,16 +30,20 @@ func TestVerify(t *testing.T) {
 
 	tests := []struct {
 		name     string
+		issuer   string
 		audience string
 		wantErr  bool
 	}{
-		{"Valid", "api", false},
-		{"OtherAudience", "billing", true},
+		{"Valid", "https://auth.test", "api", false},
+		{"OtherAudience", "https://auth.test", "billing", true},
+		{"OtherIssuer", "https://evil.test", "api", true},
+		{"EmptyIssuerRefused", "", "api", true},
+		{"EmptyAudienceRefused", "https://auth.test", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := run(context.Background(), []string{"verify", "-token", at.Token, "-jwks", srv.URL, "-issuer", "https://auth.test", "-audience", tt.audience}, nil, &out)
+			err := run(context.Background(), []string{"verify", "-token", at.Token, "-jwks", srv.URL, "-issuer", tt.issuer, "-audience", tt.audience}, nil, &out)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("run verify: %v, want error %v", err, tt.wantErr)
 			}

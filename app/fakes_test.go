@@ -106,6 +106,10 @@ func (f failingUsers) UserByEmail(context.Context, domain.Email) (*domain.User, 
 func (f failingUsers) UpdateUser(context.Context, domain.UserID, func(*domain.User) error) error {
 	return f.err
 }
+func (f failingUsers) UserByID(context.Context, domain.UserID) (*domain.User, error) {
+	return nil, f.err
+}
+func (f failingUsers) EraseUser(context.Context, domain.UserID, time.Time) error { return f.err }
 
 // fixture is a Service over the in-memory stores, with the real codec,
 // hasher (at test costs), policy and issuer.

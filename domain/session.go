@@ -24,6 +24,7 @@ type Session struct {
 	userAgent string
 	createdAt time.Time
 	expiresAt time.Time
+	revokedAt time.Time // zero while the session lives
 }
 
 // SessionSnapshot is the stored form of a Session, for storage adapters only.
@@ -35,6 +36,7 @@ type SessionSnapshot struct {
 	UserAgent string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	RevokedAt time.Time // zero while the session lives
 }
 
 // NewSession opens a session for a user that lasts at most ttl.
@@ -66,6 +68,7 @@ func RestoreSession(s SessionSnapshot) *Session {
 		userAgent: s.UserAgent,
 		createdAt: s.CreatedAt,
 		expiresAt: s.ExpiresAt,
+		revokedAt: s.RevokedAt,
 	}
 }
 
@@ -79,6 +82,7 @@ func (s *Session) Snapshot() SessionSnapshot {
 		UserAgent: s.userAgent,
 		CreatedAt: s.createdAt,
 		ExpiresAt: s.expiresAt,
+		RevokedAt: s.revokedAt,
 	}
 }
 
@@ -90,6 +94,16 @@ func (s *Session) UserID() UserID { return s.userID }
 
 // ClientID returns the id of the client the session was opened through.
 func (s *Session) ClientID() string { return s.clientID }
+
+// CreatedAt returns when the session was opened.
+func (s *Session) CreatedAt() time.Time { return s.createdAt }
+
+// Revoked reports whether the session was ended.
+func (s *Session) Revoked() bool { return !s.revokedAt.IsZero() }
+
+// Live reports whether the session may be used at now: not revoked and not
+// past its absolute expiry.
+func (s *Session) Live(now time.Time) bool { return !s.Revoked() && now.Before(s.expiresAt) }
 
 // ExpiresAt returns the absolute expiry: no refresh extends a session past it.
 func (s *Session) ExpiresAt() time.Time { return s.expiresAt }
@@ -105,7 +119,13 @@ type RefreshToken struct {
 	SessionID SessionID
 	CreatedAt time.Time
 	ExpiresAt time.Time // idle expiry, never past the session's
+	// UsedAt is when the token was rotated (zero while it is unused).
+	// Presenting a used token again is reuse: the session is revoked.
+	UsedAt time.Time
 }
+
+// Used reports whether the token was rotated already.
+func (t RefreshToken) Used() bool { return !t.UsedAt.IsZero() }
 
 // NewRefreshToken draws a fresh secret from random for a session. It returns
 // the secret, which goes to the client once and is never stored, and the
@@ -154,7 +174,19 @@ func (s *Session) CheckRefreshToken(t RefreshToken) error {
 	return nil
 }
 
-// SessionRepository stores sessions and their refresh tokens.
+// Reasons a session was revoked, as stored with it.
+const (
+	RevokedByLogout          = "logout"
+	RevokedByLogoutAll       = "logout_all"
+	RevokedByReuse           = "refresh_token_reuse"
+	RevokedByPasswordChange  = "password_changed"
+	RevokedByPasswordReset   = "password_reset"
+	RevokedByAccountDisabled = "account_disabled"
+	RevokedByAccountDeleted  = "account_deleted"
+)
+
+// SessionRepository stores sessions and their refresh tokens. Revocation is
+// durable here; RevocationList is the fast copy.
 type SessionRepository interface {
 	// CreateSession stores a new session together with its first refresh
 	// token, atomically: on error neither is stored. It returns CodeNotFound
@@ -163,4 +195,51 @@ type SessionRepository interface {
 	// the same hash is already stored, CodeInternal when first belongs to
 	// another session, and CodeUnavailable when the store is down.
 	CreateSession(ctx context.Context, s *Session, first RefreshToken) error
+
+	// RefreshToken returns the stored refresh token with the hash and its
+	// session. It returns CodeNotFound when there is none and
+	// CodeUnavailable when the store is down.
+	RefreshToken(ctx context.Context, hash []byte) (RefreshToken, *Session, error)
+
+	// RotateRefreshToken marks the token with the hash used at next's
+	// creation time and stores next, its successor in the same session, in
+	// one conditional step: only if the token is unused and unexpired then.
+	// Of concurrent rotations of one token, exactly one succeeds. It returns
+	// CodeConflict when the token is used or expired, CodeNotFound when it
+	// does not exist, CodeInternal when next belongs to another session, and
+	// CodeUnavailable when the store is down.
+	RotateRefreshToken(ctx context.Context, hash []byte, next RefreshToken) error
+
+	// Session returns the session with the id: CodeNotFound when there is
+	// none, CodeUnavailable when the store is down.
+	Session(ctx context.Context, id SessionID) (*Session, error)
+
+	// RevokeSession ends the session at now for reason, unless it is
+	// revoked already, and reports whether it did. It returns CodeNotFound
+	// when there is no such session and CodeUnavailable when the store is
+	// down.
+	RevokeSession(ctx context.Context, id SessionID, reason string, now time.Time) (bool, error)
+
+	// RevokeUserSessions ends, at now for reason, every live session of
+	// the user but except (none when empty), and returns the ids it ended.
+	RevokeUserSessions(ctx context.Context, user UserID, except SessionID, reason string, now time.Time) ([]SessionID, error)
+
+	// RevokedSince returns the ids of the sessions revoked at or after
+	// since: those whose access tokens may still be live, to rebuild the
+	// fast revocation list.
+	RevokedSince(ctx context.Context, since time.Time) ([]SessionID, error)
+}
+
+// RevocationList is the fast copy of the revoked sessions that the checks of
+// access tokens read: Redis, rebuilt from the SessionRepository when it
+// comes back empty. It holds each revoked session for as long as an access
+// token of it can live.
+type RevocationList interface {
+	// Revoke adds sessions to the list. It returns CodeUnavailable when
+	// the list cannot take them; the revocations are durable anyway, and
+	// reach the list at its next rebuild.
+	Revoke(ctx context.Context, ids ...SessionID) error
+	// Revoked reports whether the session is revoked. It returns
+	// CodeUnavailable when it cannot tell: the check fails closed.
+	Revoked(ctx context.Context, id SessionID) (bool, error)
 }

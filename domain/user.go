@@ -56,6 +56,9 @@ type UserStatus string
 const (
 	UserActive   UserStatus = "active"
 	UserDisabled UserStatus = "disabled"
+	// UserErased is the status of an erased account's tombstone, which
+	// no lookup returns.
+	UserErased UserStatus = "erased"
 )
 
 // User is an account. Its fields are unexported so that every change goes
@@ -67,6 +70,11 @@ type User struct {
 	status       UserStatus
 	createdAt    time.Time
 	updatedAt    time.Time
+	// passwordChangedAt is when the password was last set by its owner
+	// (registration, change, reset); sessions opened before it end.
+	passwordChangedAt time.Time
+	// emailVerifiedAt is when the owner proved the address; zero if never.
+	emailVerifiedAt time.Time
 }
 
 // NewUser returns a new active user. passwordHash is the encoded hash of the
@@ -82,46 +90,53 @@ func NewUser(id UserID, email Email, passwordHash string, now time.Time) (*User,
 		return nil, Errorf(CodeInternal, "new user: empty password hash")
 	}
 	return &User{
-		id:           id,
-		email:        email,
-		passwordHash: passwordHash,
-		status:       UserActive,
-		createdAt:    now,
-		updatedAt:    now,
+		id:                id,
+		email:             email,
+		passwordHash:      passwordHash,
+		status:            UserActive,
+		createdAt:         now,
+		updatedAt:         now,
+		passwordChangedAt: now,
 	}, nil
 }
 
 // UserSnapshot is the stored form of a User, for storage adapters only.
 type UserSnapshot struct {
-	ID           UserID
-	Email        Email
-	PasswordHash string
-	Status       UserStatus
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID                UserID
+	Email             Email
+	PasswordHash      string
+	Status            UserStatus
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	PasswordChangedAt time.Time
+	EmailVerifiedAt   time.Time // zero: not verified
 }
 
 // RestoreUser rebuilds a User from its stored form.
 func RestoreUser(s UserSnapshot) *User {
 	return &User{
-		id:           s.ID,
-		email:        s.Email,
-		passwordHash: s.PasswordHash,
-		status:       s.Status,
-		createdAt:    s.CreatedAt,
-		updatedAt:    s.UpdatedAt,
+		id:                s.ID,
+		email:             s.Email,
+		passwordHash:      s.PasswordHash,
+		status:            s.Status,
+		createdAt:         s.CreatedAt,
+		updatedAt:         s.UpdatedAt,
+		passwordChangedAt: s.PasswordChangedAt,
+		emailVerifiedAt:   s.EmailVerifiedAt,
 	}
 }
 
 // Snapshot returns the stored form of u.
 func (u *User) Snapshot() UserSnapshot {
 	return UserSnapshot{
-		ID:           u.id,
-		Email:        u.email,
-		PasswordHash: u.passwordHash,
-		Status:       u.status,
-		CreatedAt:    u.createdAt,
-		UpdatedAt:    u.updatedAt,
+		ID:                u.id,
+		Email:             u.email,
+		PasswordHash:      u.passwordHash,
+		Status:            u.status,
+		CreatedAt:         u.createdAt,
+		UpdatedAt:         u.updatedAt,
+		PasswordChangedAt: u.passwordChangedAt,
+		EmailVerifiedAt:   u.emailVerifiedAt,
 	}
 }
 
@@ -140,8 +155,14 @@ func (u *User) Status() UserStatus { return u.status }
 // CanLogIn reports whether the user may open sessions.
 func (u *User) CanLogIn() bool { return u.status == UserActive }
 
-// SetPasswordHash replaces the password hash, e.g. after a rehash with
-// stronger parameters.
+// EmailVerified reports whether the owner proved the address.
+func (u *User) EmailVerified() bool { return !u.emailVerifiedAt.IsZero() }
+
+// PasswordChangedAt returns when the owner last set the password.
+func (u *User) PasswordChangedAt() time.Time { return u.passwordChangedAt }
+
+// SetPasswordHash replaces the password hash with another hash of the same
+// password, e.g. after a rehash with stronger parameters.
 func (u *User) SetPasswordHash(hash string, now time.Time) error {
 	if hash == "" {
 		return Errorf(CodeInternal, "set password hash: empty hash")
@@ -151,10 +172,41 @@ func (u *User) SetPasswordHash(hash string, now time.Time) error {
 	return nil
 }
 
+// ChangePassword sets a new password, by its hash: sessions opened before
+// now can no longer be refreshed.
+func (u *User) ChangePassword(hash string, now time.Time) error {
+	if err := u.SetPasswordHash(hash, now); err != nil {
+		return err
+	}
+	u.passwordChangedAt = now
+	return nil
+}
+
+// VerifyEmail records that the owner proved the address.
+func (u *User) VerifyEmail(now time.Time) {
+	if u.emailVerifiedAt.IsZero() {
+		u.emailVerifiedAt = now
+		u.updatedAt = now
+	}
+}
+
 // Disable stops the user from logging in.
 func (u *User) Disable(now time.Time) {
 	u.status = UserDisabled
 	u.updatedAt = now
+}
+
+// Enable lets a disabled user log in again.
+func (u *User) Enable(now time.Time) {
+	u.status = UserActive
+	u.updatedAt = now
+}
+
+// CanRefresh reports whether a session of the user opened at sessionStart
+// may still be refreshed: the account is active and its password has not
+// changed since the session began.
+func (u *User) CanRefresh(sessionStart time.Time) bool {
+	return u.CanLogIn() && !u.passwordChangedAt.After(sessionStart)
 }
 
 // UserRepository stores users. PostgreSQL is the source of truth.
@@ -169,6 +221,19 @@ type UserRepository interface {
 	// CodeNotFound when there is none and CodeUnavailable when the store is
 	// down.
 	UserByEmail(ctx context.Context, email Email) (*User, error)
+
+	// UserByID returns the user with the id, as UserByEmail does. A
+	// deleted user is not found.
+	UserByID(ctx context.Context, id UserID) (*User, error)
+
+	// EraseUser deletes the user's personal data and frees its e-mail
+	// address: what is left is a tombstone with its id, its creation and
+	// erasure times, for the audit trail, which no lookup finds. Its
+	// sessions stay, revoked by the caller beforehand, so that their
+	// revocation still counts. It returns CodeNotFound when there is no
+	// such user (or it is erased already) and CodeUnavailable when the
+	// store is down.
+	EraseUser(ctx context.Context, id UserID, now time.Time) error
 
 	// UpdateUser loads the user, locked against concurrent updates, passes it
 	// to update, and saves it if update returns nil, all in one transaction:

@@ -59,7 +59,7 @@ func TestNewUser(t *testing.T) {
 	}
 	if got, want := u.Snapshot(), (domain.UserSnapshot{
 		ID: "u1", Email: "ada@example.com", PasswordHash: "$argon2id$...",
-		Status: domain.UserActive, CreatedAt: now, UpdatedAt: now,
+		Status: domain.UserActive, CreatedAt: now, UpdatedAt: now, PasswordChangedAt: now,
 	}); got != want {
 		t.Errorf("Snapshot = %+v, want %+v", got, want)
 	}
@@ -141,5 +141,48 @@ func TestRequestKeyValidate(t *testing.T) {
 				t.Errorf("Validate = %v, want invalid %s", err, tt.wantField)
 			}
 		})
+	}
+}
+
+func TestUserLifecycle(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	u, err := domain.NewUser("u1", "ada@example.com", "h1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessionStart := t0.Add(time.Hour)
+	if !u.CanRefresh(sessionStart) {
+		t.Error("a session opened after registration cannot refresh")
+	}
+	if err := u.SetPasswordHash("h1-rehashed", t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if !u.CanRefresh(sessionStart) {
+		t.Error("a rehash (same password) ended the session")
+	}
+	if err := u.ChangePassword("h2", t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if u.CanRefresh(sessionStart) {
+		t.Error("a session opened before the password changed can still refresh")
+	}
+	if !u.CanRefresh(t0.Add(4 * time.Hour)) {
+		t.Error("a session opened after the change cannot refresh")
+	}
+	u.Disable(t0)
+	if u.CanRefresh(t0.Add(4*time.Hour)) || u.CanLogIn() {
+		t.Error("a disabled user can refresh or log in")
+	}
+	u.Enable(t0)
+	if !u.CanLogIn() {
+		t.Error("an enabled user cannot log in")
+	}
+	if u.EmailVerified() {
+		t.Error("a new user's address is verified")
+	}
+	u.VerifyEmail(t0.Add(5 * time.Hour))
+	u.VerifyEmail(t0.Add(6 * time.Hour))
+	if !u.EmailVerified() || !u.Snapshot().EmailVerifiedAt.Equal(t0.Add(5*time.Hour)) {
+		t.Errorf("verified at %v, want the first verification", u.Snapshot().EmailVerifiedAt)
 	}
 }

@@ -211,6 +211,14 @@ func (failingUsers) UpdateUser(context.Context, domain.UserID, func(*domain.User
 	return domain.Unavailable("user store", fmt.Errorf("connection refused"))
 }
 
+func (failingUsers) UserByID(context.Context, domain.UserID) (*domain.User, error) {
+	return nil, domain.Unavailable("user store", fmt.Errorf("connection refused"))
+}
+
+func (failingUsers) EraseUser(context.Context, domain.UserID, time.Time) error {
+	return domain.Unavailable("user store", fmt.Errorf("connection refused"))
+}
+
 // sequentialIDs returns UUIDs that differ in their last digits.
 func sequentialIDs() func() string {
 	var mu sync.Mutex

@@ -100,7 +100,7 @@ func TestLoginOK(t *testing.T) {
 	if want := testNow.Add(7 * 24 * time.Hour); !got.RefreshTokenExpiresAt.Equal(want) {
 		t.Errorf("refresh expiry = %v, want %v", got.RefreshTokenExpiresAt, want)
 	}
-	session, ok := f.sessions.Session(got.SessionID)
+	session, ok := f.sessions.Stored(got.SessionID)
 	if !ok {
 		t.Fatal("session not stored")
 	}

@@ -83,7 +83,7 @@ func TestSessionInspection(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, ok := sessions.Session(s.ID())
+	got, ok := sessions.Stored(s.ID())
 	if !ok || got.UserID() != u.ID() || got.ClientID() != "web" {
 		t.Errorf("Session = %+v, %v; want the stored session", got, ok)
 	}
@@ -98,7 +98,7 @@ func TestSessionInspection(t *testing.T) {
 	if again := sessions.RefreshTokens(s.ID()); !again[0].Matches(secret) {
 		t.Error("RefreshTokens returned the stored hash, not a copy")
 	}
-	if _, ok := sessions.Session(domain.SessionID(storagetest.NewUUID())); ok {
+	if _, ok := sessions.Stored(domain.SessionID(storagetest.NewUUID())); ok {
 		t.Error("Session found an unknown session")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/authworker/authworker/domain"
 )
@@ -27,11 +28,135 @@ var _ domain.SessionRepository = (*SessionRepository)(nil)
 // NewSessionRepository returns an empty SessionRepository for the users in
 // users.
 func NewSessionRepository(users *UserRepository) *SessionRepository {
-	return &SessionRepository{
+	r := &SessionRepository{
 		users:    users,
 		sessions: make(map[domain.SessionID]domain.SessionSnapshot),
 		tokens:   make(map[string]domain.RefreshToken),
 	}
+	users.whenErased(r.eraseClient)
+	return r
+}
+
+// eraseClient forgets the address and user agent of an erased user's
+// sessions.
+func (r *SessionRepository) eraseClient(user domain.UserID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, s := range r.sessions {
+		if s.UserID == user {
+			s.IP, s.UserAgent = "", ""
+			r.sessions[id] = s
+		}
+	}
+}
+
+// RefreshToken implements domain.SessionRepository.
+func (r *SessionRepository) RefreshToken(ctx context.Context, hash []byte) (domain.RefreshToken, *domain.Session, error) {
+	if err := checkContext(ctx, sessionStore); err != nil {
+		return domain.RefreshToken{}, nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.tokens[string(hash)]
+	if !ok {
+		return domain.RefreshToken{}, nil, domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	}
+	return storedToken(t), domain.RestoreSession(r.sessions[t.SessionID]), nil
+}
+
+// RotateRefreshToken implements domain.SessionRepository, like
+// postgres.SessionRepository.
+func (r *SessionRepository) RotateRefreshToken(ctx context.Context, hash []byte, next domain.RefreshToken) error {
+	if err := checkContext(ctx, sessionStore); err != nil {
+		return err
+	}
+	if len(next.Hash) != 32 || !domain.ValidID(string(next.SessionID)) {
+		return domain.Errorf(domain.CodeInternal, "rotate refresh token: malformed successor")
+	}
+	next = storedToken(next)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.tokens[string(hash)]
+	if !ok || t.SessionID != next.SessionID {
+		return domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	}
+	if t.Used() || !next.CreatedAt.Before(t.ExpiresAt) {
+		return domain.Errorf(domain.CodeConflict, "refresh token used or expired")
+	}
+	if _, taken := r.tokens[string(next.Hash)]; taken {
+		return domain.Errorf(domain.CodeConflict, "refresh token already exists")
+	}
+	t.UsedAt = next.CreatedAt
+	r.tokens[string(hash)] = t
+	r.tokens[string(next.Hash)] = next
+	return nil
+}
+
+// Session implements domain.SessionRepository.
+func (r *SessionRepository) Session(ctx context.Context, id domain.SessionID) (*domain.Session, error) {
+	if err := checkContext(ctx, sessionStore); err != nil {
+		return nil, err
+	}
+	s, ok := r.Stored(id)
+	if !ok {
+		return nil, domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	return s, nil
+}
+
+// RevokeSession implements domain.SessionRepository.
+func (r *SessionRepository) RevokeSession(ctx context.Context, id domain.SessionID, _ string, now time.Time) (bool, error) {
+	if err := checkContext(ctx, sessionStore); err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.sessions[id]
+	if !ok {
+		return false, domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	if !s.RevokedAt.IsZero() {
+		return false, nil
+	}
+	s.RevokedAt = storedTime(now)
+	r.sessions[id] = s
+	return true, nil
+}
+
+// RevokeUserSessions implements domain.SessionRepository.
+func (r *SessionRepository) RevokeUserSessions(ctx context.Context, user domain.UserID, except domain.SessionID, _ string, now time.Time) ([]domain.SessionID, error) {
+	if err := checkContext(ctx, sessionStore); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []domain.SessionID
+	for id, s := range r.sessions {
+		if s.UserID == user && id != except && s.RevokedAt.IsZero() && s.ExpiresAt.After(now.Add(-24*time.Hour)) {
+			s.RevokedAt = storedTime(now)
+			r.sessions[id] = s
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// RevokedSince implements domain.SessionRepository.
+func (r *SessionRepository) RevokedSince(ctx context.Context, since time.Time) ([]domain.SessionID, error) {
+	if err := checkContext(ctx, sessionStore); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []domain.SessionID
+	for id, s := range r.sessions {
+		if !s.RevokedAt.IsZero() && !s.RevokedAt.Before(storedTime(since)) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // CreateSession implements domain.SessionRepository, like
@@ -63,8 +188,8 @@ func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session
 	return nil
 }
 
-// Session returns the stored session with the id, for assertions in tests.
-func (r *SessionRepository) Session(id domain.SessionID) (*domain.Session, bool) {
+// Stored returns the stored session with the id, for assertions in tests.
+func (r *SessionRepository) Stored(id domain.SessionID) (*domain.Session, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s, ok := r.sessions[id]
@@ -97,6 +222,6 @@ func (r *SessionRepository) RefreshTokens(id domain.SessionID) []domain.RefreshT
 // storedToken is a deep copy of t as PostgreSQL would return it.
 func storedToken(t domain.RefreshToken) domain.RefreshToken {
 	t.Hash = bytes.Clone(t.Hash)
-	t.CreatedAt, t.ExpiresAt = storedTime(t.CreatedAt), storedTime(t.ExpiresAt)
+	t.CreatedAt, t.ExpiresAt, t.UsedAt = storedTime(t.CreatedAt), storedTime(t.ExpiresAt), storedTime(t.UsedAt)
 	return t
 }

@@ -3,6 +3,7 @@ package inmem
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/authworker/authworker/domain"
 )
@@ -15,6 +16,9 @@ type UserRepository struct {
 	byID    map[domain.UserID]domain.UserSnapshot
 	byEmail map[domain.Email]domain.UserID
 	locks   map[domain.UserID]rowLock // held across UpdateUser's closure
+	// onErase are the stores holding personal data of users, told when
+	// one is erased, as PostgreSQL's single statement does.
+	onErase []func(domain.UserID)
 }
 
 var _ domain.UserRepository = (*UserRepository)(nil)
@@ -65,6 +69,45 @@ func (r *UserRepository) UserByEmail(ctx context.Context, email domain.Email) (*
 	return domain.RestoreUser(r.byID[id]), nil
 }
 
+// UserByID implements domain.UserRepository.
+func (r *UserRepository) UserByID(ctx context.Context, id domain.UserID) (*domain.User, error) {
+	if err := checkContext(ctx, userStore); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.byID[id]
+	if !ok || s.Status == domain.UserErased {
+		return nil, errUserNotFound()
+	}
+	return domain.RestoreUser(s), nil
+}
+
+// EraseUser implements domain.UserRepository, like postgres.UserRepository;
+// the sessions' addresses are erased by the SessionRepository that shares
+// the users (see SessionRepository.eraseClient).
+func (r *UserRepository) EraseUser(ctx context.Context, id domain.UserID, now time.Time) error {
+	if err := checkContext(ctx, userStore); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	s, ok := r.byID[id]
+	if !ok || s.Status == domain.UserErased {
+		r.mu.Unlock()
+		return errUserNotFound()
+	}
+	delete(r.byEmail, s.Email)
+	s.Email = domain.Email("erased:" + string(id))
+	s.PasswordHash, s.Status, s.EmailVerifiedAt, s.UpdatedAt = "", domain.UserErased, time.Time{}, storedTime(now)
+	r.byID[id] = s
+	hooks := r.onErase
+	r.mu.Unlock()
+	for _, h := range hooks {
+		h(id)
+	}
+	return nil
+}
+
 // UpdateUser implements domain.UserRepository. Like a row lock, the user's
 // lock is held while update runs: update may read the repository, but
 // updating the same user from inside it deadlocks, as it would in
@@ -75,8 +118,9 @@ func (r *UserRepository) UpdateUser(ctx context.Context, id domain.UserID, updat
 	}
 	r.mu.Lock()
 	l, ok := r.locks[id]
+	erased := r.byID[id].Status == domain.UserErased
 	r.mu.Unlock()
-	if !ok {
+	if !ok || erased {
 		return errUserNotFound()
 	}
 	if err := l.lock(ctx, userStore); err != nil {
@@ -123,7 +167,16 @@ func (r *UserRepository) exists(id domain.UserID) bool {
 func storedUser(s domain.UserSnapshot) domain.UserSnapshot {
 	s.CreatedAt = storedTime(s.CreatedAt)
 	s.UpdatedAt = storedTime(s.UpdatedAt)
+	s.PasswordChangedAt = storedTime(s.PasswordChangedAt)
+	s.EmailVerifiedAt = storedTime(s.EmailVerifiedAt)
 	return s
+}
+
+// whenErased registers a store to tell when a user is erased.
+func (r *UserRepository) whenErased(f func(domain.UserID)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onErase = append(r.onErase, f)
 }
 
 func errUserNotFound() error {

@@ -2,7 +2,12 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/authworker/authworker/domain"
 )
@@ -72,4 +77,175 @@ func sessionError(err error) error {
 		return &domain.Error{Code: domain.CodeConflict, Message: "refresh token already exists", Err: err}
 	}
 	return storeError(sessionStore, err)
+}
+
+const sessionColumns = `s.id, s.user_id, s.client_id, coalesce(s.ip, ''), coalesce(s.user_agent, ''), s.created_at, s.expires_at, s.revoked_at`
+
+// sessionRow scans the sessionColumns into a snapshot.
+type sessionRow struct {
+	snap      domain.SessionSnapshot
+	id, user  string
+	revokedAt *time.Time
+}
+
+func (r *sessionRow) targets() []any {
+	return []any{&r.id, &r.user, &r.snap.ClientID, &r.snap.IP, &r.snap.UserAgent, &r.snap.CreatedAt, &r.snap.ExpiresAt, &r.revokedAt}
+}
+
+func (r *sessionRow) session() *domain.Session {
+	r.snap.ID, r.snap.UserID = domain.SessionID(r.id), domain.UserID(r.user)
+	r.snap.CreatedAt, r.snap.ExpiresAt = r.snap.CreatedAt.UTC(), r.snap.ExpiresAt.UTC()
+	r.snap.RevokedAt = fromNullTime(r.revokedAt)
+	return domain.RestoreSession(r.snap)
+}
+
+// RefreshToken implements domain.SessionRepository.
+func (r *SessionRepository) RefreshToken(ctx context.Context, hash []byte) (domain.RefreshToken, *domain.Session, error) {
+	var (
+		tok    = domain.RefreshToken{Hash: hash}
+		usedAt *time.Time
+		row    sessionRow
+	)
+	err := r.db.conn(ctx).QueryRow(ctx, `
+		SELECT t.created_at, t.expires_at, t.used_at, `+sessionColumns+`
+		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+		WHERE t.token_hash = $1`, hash).Scan(append([]any{&tok.CreatedAt, &tok.ExpiresAt, &usedAt}, row.targets()...)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.RefreshToken{}, nil, domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	}
+	if err != nil {
+		return domain.RefreshToken{}, nil, fmt.Errorf("load refresh token: %w", sessionError(err))
+	}
+	s := row.session()
+	tok.SessionID = s.ID()
+	tok.CreatedAt, tok.ExpiresAt, tok.UsedAt = tok.CreatedAt.UTC(), tok.ExpiresAt.UTC(), fromNullTime(usedAt)
+	return tok, s, nil
+}
+
+// RotateRefreshToken implements domain.SessionRepository with one
+// statement: the claim of the old token (a conditional update, so of
+// concurrent rotations one wins, the others finding it used) and the insert
+// of its successor. In a transaction it runs in a savepoint.
+func (r *SessionRepository) RotateRefreshToken(ctx context.Context, hash []byte, next domain.RefreshToken) error {
+	if len(next.Hash) != sha256.Size || !domain.ValidID(string(next.SessionID)) {
+		return domain.Errorf(domain.CodeInternal, "rotate refresh token: malformed successor")
+	}
+	now := dbTime(next.CreatedAt)
+	var rotated int
+	err := r.db.atomic(ctx, func(q querier) error {
+		return q.QueryRow(ctx, `
+			WITH claimed AS (
+				UPDATE refresh_tokens SET used_at = $3, replaced_by = $4
+				WHERE token_hash = $1 AND session_id = $2 AND used_at IS NULL AND expires_at > $3
+				RETURNING session_id
+			), successor AS (
+				INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)
+				SELECT $4, session_id, $3, $5 FROM claimed
+				RETURNING 1
+			)
+			SELECT count(*) FROM successor`,
+			hash, string(next.SessionID), now, next.Hash, dbTime(next.ExpiresAt)).Scan(&rotated)
+	})
+	if err != nil {
+		return fmt.Errorf("rotate refresh token: %w", sessionError(err))
+	}
+	if rotated == 1 {
+		return nil
+	}
+	var exists bool
+	if err := r.db.conn(ctx).QueryRow(ctx,
+		`SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = $1 AND session_id = $2)`,
+		hash, string(next.SessionID)).Scan(&exists); err != nil {
+		return fmt.Errorf("rotate refresh token: %w", sessionError(err))
+	}
+	if !exists {
+		return domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	}
+	return domain.Errorf(domain.CodeConflict, "refresh token used or expired")
+}
+
+// Session implements domain.SessionRepository.
+func (r *SessionRepository) Session(ctx context.Context, id domain.SessionID) (*domain.Session, error) {
+	if !domain.ValidID(string(id)) {
+		return nil, domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	var row sessionRow
+	err := r.db.conn(ctx).QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions s WHERE s.id = $1`, string(id)).Scan(row.targets()...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load session: %w", sessionError(err))
+	}
+	return row.session(), nil
+}
+
+// RevokeSession implements domain.SessionRepository.
+func (r *SessionRepository) RevokeSession(ctx context.Context, id domain.SessionID, reason string, now time.Time) (bool, error) {
+	if !domain.ValidID(string(id)) {
+		return false, domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	var revoked, exists bool
+	err := r.db.conn(ctx).QueryRow(ctx, `
+		WITH r AS (
+			UPDATE sessions SET revoked_at = $2, revoke_reason = $3
+			WHERE id = $1 AND revoked_at IS NULL
+			RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM r), EXISTS (SELECT 1 FROM sessions WHERE id = $1)`,
+		string(id), dbTime(now), reason).Scan(&revoked, &exists)
+	if err != nil {
+		return false, fmt.Errorf("revoke session: %w", sessionError(err))
+	}
+	if !exists {
+		return false, domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	return revoked, nil
+}
+
+// RevokeUserSessions implements domain.SessionRepository.
+func (r *SessionRepository) RevokeUserSessions(ctx context.Context, user domain.UserID, except domain.SessionID, reason string, now time.Time) ([]domain.SessionID, error) {
+	if !domain.ValidID(string(user)) {
+		return nil, nil
+	}
+	var keep *string
+	if except != "" {
+		keep = (*string)(&except)
+	}
+	rows, err := r.db.conn(ctx).Query(ctx, `
+		UPDATE sessions SET revoked_at = $2, revoke_reason = $3
+		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 - interval '1 day'
+			AND ($4::text IS NULL OR id::text <> $4)
+		RETURNING id`, string(user), dbTime(now), reason, keep)
+	if err != nil {
+		return nil, fmt.Errorf("revoke user sessions: %w", sessionError(err))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("revoke user sessions: %w", sessionError(err))
+	}
+	out := make([]domain.SessionID, len(ids))
+	for i, id := range ids {
+		out[i] = domain.SessionID(id)
+	}
+	return out, nil
+}
+
+// RevokedSince implements domain.SessionRepository, through the partial
+// index on revoked_at.
+func (r *SessionRepository) RevokedSince(ctx context.Context, since time.Time) ([]domain.SessionID, error) {
+	rows, err := r.db.conn(ctx).Query(ctx,
+		`SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1`, dbTime(since))
+	if err != nil {
+		return nil, fmt.Errorf("load revoked sessions: %w", sessionError(err))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("load revoked sessions: %w", sessionError(err))
+	}
+	out := make([]domain.SessionID, len(ids))
+	for i, id := range ids {
+		out[i] = domain.SessionID(id)
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,7 +25,7 @@ func NewUserRepository(db *DB) *UserRepository {
 	return &UserRepository{db: db}
 }
 
-const userColumns = `id, email, password_hash, status, created_at, updated_at`
+const userColumns = `id, email, password_hash, status, created_at, updated_at, password_changed_at, email_verified_at`
 
 // CreateUser implements domain.UserRepository. It returns CodeConflict
 // "email already registered" when the address is taken, CodeConflict when
@@ -37,8 +38,9 @@ func (r *UserRepository) CreateUser(ctx context.Context, u *domain.User) error {
 	}
 	err := r.db.atomic(ctx, func(q querier) error {
 		_, err := q.Exec(ctx,
-			`INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-			string(s.ID), string(s.Email), s.PasswordHash, string(s.Status), dbTime(s.CreatedAt), dbTime(s.UpdatedAt))
+			`INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			string(s.ID), string(s.Email), s.PasswordHash, string(s.Status), dbTime(s.CreatedAt), dbTime(s.UpdatedAt),
+			dbTime(s.PasswordChangedAt), nullTime(s.EmailVerifiedAt))
 		return err
 	})
 	if err != nil {
@@ -50,7 +52,7 @@ func (r *UserRepository) CreateUser(ctx context.Context, u *domain.User) error {
 // UserByEmail implements domain.UserRepository.
 func (r *UserRepository) UserByEmail(ctx context.Context, email domain.Email) (*domain.User, error) {
 	u, err := scanUser(r.db.conn(ctx).QueryRow(ctx,
-		`SELECT `+userColumns+` FROM users WHERE email = $1`, string(email)))
+		`SELECT `+userColumns+` FROM users WHERE email = $1 AND status <> 'erased'`, string(email)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errUserNotFound()
 	}
@@ -58,6 +60,53 @@ func (r *UserRepository) UserByEmail(ctx context.Context, email domain.Email) (*
 		return nil, fmt.Errorf("load user: %w", userError(err))
 	}
 	return u, nil
+}
+
+// UserByID implements domain.UserRepository.
+func (r *UserRepository) UserByID(ctx context.Context, id domain.UserID) (*domain.User, error) {
+	if !domain.ValidID(string(id)) {
+		return nil, errUserNotFound()
+	}
+	u, err := scanUser(r.db.conn(ctx).QueryRow(ctx,
+		`SELECT `+userColumns+` FROM users WHERE id = $1 AND status <> 'erased'`, string(id)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errUserNotFound()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load user: %w", userError(err))
+	}
+	return u, nil
+}
+
+// EraseUser implements domain.UserRepository: the row keeps its id, its
+// creation time and the erasure time; the address becomes "erased:<id>",
+// which no valid address equals, so the address is free again; the hash
+// goes; the user's sessions lose their address and user agent; its codes
+// are deleted. One statement, so all or nothing.
+func (r *UserRepository) EraseUser(ctx context.Context, id domain.UserID, now time.Time) error {
+	if !domain.ValidID(string(id)) {
+		return errUserNotFound()
+	}
+	var erased int
+	err := r.db.conn(ctx).QueryRow(ctx, `
+		WITH u AS (
+			UPDATE users SET email = 'erased:' || id::text, password_hash = '', status = 'erased',
+				email_verified_at = NULL, erased_at = $2, updated_at = $2
+			WHERE id = $1 AND status <> 'erased'
+			RETURNING id
+		), s AS (
+			UPDATE sessions SET ip = NULL, user_agent = NULL WHERE user_id IN (SELECT id FROM u)
+		), c AS (
+			DELETE FROM one_time_codes WHERE user_id IN (SELECT id FROM u)
+		)
+		SELECT count(*) FROM u`, string(id), dbTime(now)).Scan(&erased)
+	if err != nil {
+		return fmt.Errorf("erase user: %w", userError(err))
+	}
+	if erased == 0 {
+		return errUserNotFound()
+	}
+	return nil
 }
 
 // UpdateUser implements domain.UserRepository. The row stays locked (SELECT
@@ -82,7 +131,7 @@ func (r *UserRepository) UpdateUser(ctx context.Context, id domain.UserID, updat
 	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
 
 	u, err := scanUser(tx.QueryRow(ctx,
-		`SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, string(id)))
+		`SELECT `+userColumns+` FROM users WHERE id = $1 AND status <> 'erased' FOR UPDATE`, string(id)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errUserNotFound()
 	}
@@ -101,8 +150,10 @@ func (r *UserRepository) UpdateUser(ctx context.Context, id domain.UserID, updat
 		return domain.Errorf(domain.CodeInternal, "update changed the user id")
 	}
 	_, err = tx.Exec(ctx,
-		`UPDATE users SET email = $2, password_hash = $3, status = $4, updated_at = $5 WHERE id = $1`,
-		string(after.ID), string(after.Email), after.PasswordHash, string(after.Status), dbTime(after.UpdatedAt))
+		`UPDATE users SET email = $2, password_hash = $3, status = $4, updated_at = $5,
+			password_changed_at = $6, email_verified_at = $7 WHERE id = $1`,
+		string(after.ID), string(after.Email), after.PasswordHash, string(after.Status), dbTime(after.UpdatedAt),
+		dbTime(after.PasswordChangedAt), nullTime(after.EmailVerifiedAt))
 	if err != nil {
 		return fmt.Errorf("update user: save: %w", userError(err))
 	}
@@ -116,12 +167,14 @@ func scanUser(row pgx.Row) (*domain.User, error) {
 	var (
 		s                 domain.UserSnapshot
 		id, email, status string
+		verified          *time.Time
 	)
-	if err := row.Scan(&id, &email, &s.PasswordHash, &status, &s.CreatedAt, &s.UpdatedAt); err != nil {
+	if err := row.Scan(&id, &email, &s.PasswordHash, &status, &s.CreatedAt, &s.UpdatedAt, &s.PasswordChangedAt, &verified); err != nil {
 		return nil, err
 	}
 	s.ID, s.Email, s.Status = domain.UserID(id), domain.Email(email), domain.UserStatus(status)
-	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
+	s.CreatedAt, s.UpdatedAt, s.PasswordChangedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC(), s.PasswordChangedAt.UTC()
+	s.EmailVerifiedAt = fromNullTime(verified)
 	return domain.RestoreUser(s), nil
 }
 

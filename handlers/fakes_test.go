@@ -190,9 +190,23 @@ type fakeIssuer struct{ now func() time.Time }
 
 func (i fakeIssuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (domain.AccessToken, error) {
 	return domain.AccessToken{
-		Token:     fmt.Sprintf("at.%s.%s", c.UserID, c.SessionID),
+		Token:     fmt.Sprintf("at.%s.%s.%s.%v", c.UserID, c.SessionID, c.ClientID, c.EmailVerified),
 		ID:        "jti-1",
 		ExpiresAt: i.now().Add(15 * time.Minute),
+	}, nil
+}
+
+// VerifyAccessToken reads back a token of IssueAccessToken.
+func (i fakeIssuer) VerifyAccessToken(token string) (domain.TokenClaims, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 5 || parts[0] != "at" {
+		return domain.TokenClaims{}, domain.Errorf(domain.CodeUnauthorized, "invalid access token")
+	}
+	return domain.TokenClaims{
+		AccessClaims: domain.AccessClaims{UserID: domain.UserID(parts[1]), SessionID: domain.SessionID(parts[2]),
+			ClientID: parts[3], EmailVerified: parts[4] == "true"},
+		ID: "jti-1", Issuer: "https://auth.test", Audience: []string{"api"},
+		IssuedAt: i.now(), ExpiresAt: i.now().Add(15 * time.Minute),
 	}, nil
 }
 

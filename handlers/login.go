@@ -266,9 +266,10 @@ func (h *LoginHandler) newSession(ctx context.Context, user *domain.User, client
 		return newSession{}, err
 	}
 	access, err := h.deps.Tokens.IssueAccessToken(ctx, domain.AccessClaims{
-		UserID:    user.ID(),
-		SessionID: session.ID(),
-		ClientID:  client.ID,
+		UserID:        user.ID(),
+		SessionID:     session.ID(),
+		ClientID:      client.ID,
+		EmailVerified: user.EmailVerified(),
 	})
 	if err != nil {
 		return newSession{}, err

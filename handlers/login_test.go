@@ -94,7 +94,7 @@ func TestLoginOK(t *testing.T) {
 	if got.UserID != adaID {
 		t.Errorf("UserID = %q, want %q", got.UserID, adaID)
 	}
-	if want := "at." + string(adaID) + "." + string(got.SessionID); got.AccessToken.Token != want {
+	if want := "at." + string(adaID) + "." + string(got.SessionID) + ".web.false"; got.AccessToken.Token != want {
 		t.Errorf("access token = %q, want %q", got.AccessToken.Token, want)
 	}
 	if want := testNow.Add(7 * 24 * time.Hour); !got.RefreshTokenExpiresAt.Equal(want) {

@@ -26,8 +26,9 @@ const TokenType = "at+jwt"
 // claims are the claims of an access token as the issuer writes them.
 type claims struct {
 	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
-	ClientID  string `json:"client_id"`
+	SessionID     string `json:"sid"`
+	ClientID      string `json:"client_id"`
+	EmailVerified bool   `json:"email_verified"`
 }
 
 // Config configures an Issuer.
@@ -318,8 +319,9 @@ func (i *Issuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (dom
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        jti,
 		},
-		SessionID: string(c.SessionID),
-		ClientID:  c.ClientID,
+		SessionID:     string(c.SessionID),
+		ClientID:      c.ClientID,
+		EmailVerified: c.EmailVerified,
 	})
 	t.Header["typ"] = TokenType
 	t.Header["kid"] = signer.kid

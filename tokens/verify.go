@@ -70,12 +70,7 @@ func NewVerifier(keys *KeySet, opts VerifyOptions) (*Verifier, error) {
 }
 
 // Claims are the verified claims of an access token.
-type Claims struct {
-	domain.AccessClaims
-	ID        string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-}
+type Claims = domain.TokenClaims
 
 // Verify checks token as the package comment describes and returns its
 // claims. Any failure is CodeUnauthorized; the error's cause says which
@@ -239,7 +234,10 @@ func (v *Verifier) readClaims(c jsonObject) (Claims, error) {
 	if now.Before(nbf) {
 		return Claims{}, errors.New("token is not valid yet")
 	}
-	out := Claims{IssuedAt: iat, ExpiresAt: exp}
+	out := Claims{Issuer: iss, Audience: aud, IssuedAt: iat, ExpiresAt: exp}
+	if out.EmailVerified, err = c.optionalBool("email_verified"); err != nil {
+		return Claims{}, err
+	}
 	var sub, sid string
 	for _, m := range []struct {
 		name string
@@ -334,6 +332,21 @@ func (o jsonObject) string(name string) (string, error) {
 		return "", fmt.Errorf("%s is empty", name)
 	}
 	return s, nil
+}
+
+// optionalBool returns the boolean member name, false when it is absent.
+func (o jsonObject) optionalBool(name string) (bool, error) {
+	raw, ok := o[name]
+	if !ok {
+		return false, nil
+	}
+	switch string(raw) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s is not a boolean", name)
 }
 
 // audience returns aud: one string or a non-empty array of strings.

@@ -57,6 +57,9 @@ func (t *countingThrottle) Cancel(context.Context, domain.LoginAttempt) error {
 	return nil
 }
 
+func (t *countingThrottle) Locked(context.Context, domain.Email) (bool, error) { return false, nil }
+func (t *countingThrottle) Unlock(context.Context, domain.Email) error         { return nil }
+
 // counts returns the attempts counted as failures (begun, neither
 // succeeded nor cancelled) and the successes.
 func (t *countingThrottle) counts() (failed, succeeded int) {

@@ -25,18 +25,22 @@ type Session struct {
 	createdAt time.Time
 	expiresAt time.Time
 	revokedAt time.Time // zero while the session lives
+	// authenticatedAt is when the session last proved the password: its
+	// opening, or a password change made through it.
+	authenticatedAt time.Time
 }
 
 // SessionSnapshot is the stored form of a Session, for storage adapters only.
 type SessionSnapshot struct {
-	ID        SessionID
-	UserID    UserID
-	ClientID  string
-	IP        string
-	UserAgent string
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	RevokedAt time.Time // zero while the session lives
+	ID              SessionID
+	UserID          UserID
+	ClientID        string
+	IP              string
+	UserAgent       string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	RevokedAt       time.Time // zero while the session lives
+	AuthenticatedAt time.Time
 }
 
 // NewSession opens a session for a user that lasts at most ttl.
@@ -48,41 +52,44 @@ func NewSession(id SessionID, userID UserID, client Client, now time.Time, ttl t
 		return nil, Errorf(CodeInternal, "new session: non-positive lifetime %v", ttl)
 	}
 	return &Session{
-		id:        id,
-		userID:    userID,
-		clientID:  client.ID,
-		ip:        client.IP,
-		userAgent: client.UserAgent,
-		createdAt: now,
-		expiresAt: now.Add(ttl),
+		id:              id,
+		userID:          userID,
+		clientID:        client.ID,
+		ip:              client.IP,
+		userAgent:       client.UserAgent,
+		createdAt:       now,
+		expiresAt:       now.Add(ttl),
+		authenticatedAt: now,
 	}, nil
 }
 
 // RestoreSession rebuilds a Session from its stored form.
 func RestoreSession(s SessionSnapshot) *Session {
 	return &Session{
-		id:        s.ID,
-		userID:    s.UserID,
-		clientID:  s.ClientID,
-		ip:        s.IP,
-		userAgent: s.UserAgent,
-		createdAt: s.CreatedAt,
-		expiresAt: s.ExpiresAt,
-		revokedAt: s.RevokedAt,
+		id:              s.ID,
+		userID:          s.UserID,
+		clientID:        s.ClientID,
+		ip:              s.IP,
+		userAgent:       s.UserAgent,
+		createdAt:       s.CreatedAt,
+		expiresAt:       s.ExpiresAt,
+		revokedAt:       s.RevokedAt,
+		authenticatedAt: s.AuthenticatedAt,
 	}
 }
 
 // Snapshot returns the stored form of s.
 func (s *Session) Snapshot() SessionSnapshot {
 	return SessionSnapshot{
-		ID:        s.id,
-		UserID:    s.userID,
-		ClientID:  s.clientID,
-		IP:        s.ip,
-		UserAgent: s.userAgent,
-		CreatedAt: s.createdAt,
-		ExpiresAt: s.expiresAt,
-		RevokedAt: s.revokedAt,
+		ID:              s.id,
+		UserID:          s.userID,
+		ClientID:        s.clientID,
+		IP:              s.ip,
+		UserAgent:       s.userAgent,
+		CreatedAt:       s.createdAt,
+		ExpiresAt:       s.expiresAt,
+		RevokedAt:       s.revokedAt,
+		AuthenticatedAt: s.authenticatedAt,
 	}
 }
 
@@ -97,6 +104,9 @@ func (s *Session) ClientID() string { return s.clientID }
 
 // CreatedAt returns when the session was opened.
 func (s *Session) CreatedAt() time.Time { return s.createdAt }
+
+// AuthenticatedAt returns when the session last proved the password.
+func (s *Session) AuthenticatedAt() time.Time { return s.authenticatedAt }
 
 // Revoked reports whether the session was ended.
 func (s *Session) Revoked() bool { return !s.revokedAt.IsZero() }
@@ -223,6 +233,11 @@ type SessionRepository interface {
 	// RevokeUserSessions ends, at now for reason, every live session of
 	// the user but except (none when empty), and returns the ids it ended.
 	RevokeUserSessions(ctx context.Context, user UserID, except SessionID, reason string, now time.Time) ([]SessionID, error)
+
+	// Reauthenticate records that the session proved the password at now
+	// (a password change made through it), so that it outlives the change.
+	// It returns CodeNotFound when there is no such session.
+	Reauthenticate(ctx context.Context, id SessionID, now time.Time) error
 
 	// RevokedSince returns the ids of the sessions revoked at or after
 	// since: those whose access tokens may still be live, to rebuild the

@@ -53,6 +53,12 @@ type LoginThrottle interface {
 	// Cancel undoes the attempt's count when the attempt could not be
 	// decided (a store was down), so that an outage does not lock anyone.
 	Cancel(ctx context.Context, a LoginAttempt) error
+	// Locked reports whether the account takes no attempts from any
+	// source: it reached the ceiling of consecutive failures.
+	Locked(ctx context.Context, account Email) (bool, error)
+	// Unlock clears the account's failures and locks, for an operator or
+	// after the owner proved control of the address.
+	Unlock(ctx context.Context, account Email) error
 }
 
 // RateLimiter limits how often a source may do something cheap to ask for

@@ -202,11 +202,11 @@ func (u *User) Enable(now time.Time) {
 	u.updatedAt = now
 }
 
-// CanRefresh reports whether a session of the user opened at sessionStart
-// may still be refreshed: the account is active and its password has not
-// changed since the session began.
-func (u *User) CanRefresh(sessionStart time.Time) bool {
-	return u.CanLogIn() && !u.passwordChangedAt.After(sessionStart)
+// CanRefresh reports whether a session of the user that last proved the
+// password at authenticatedAt may still be refreshed: the account is active
+// and its password has not changed since.
+func (u *User) CanRefresh(authenticatedAt time.Time) bool {
+	return u.CanLogIn() && !u.passwordChangedAt.After(authenticatedAt)
 }
 
 // UserRepository stores users. PostgreSQL is the source of truth.

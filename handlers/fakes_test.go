@@ -159,6 +159,19 @@ func (t *fakeThrottle) Cancel(_ context.Context, a domain.LoginAttempt) error {
 	return nil
 }
 
+func (t *fakeThrottle) Locked(_ context.Context, account domain.Email) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failures[account] >= 100, nil
+}
+
+func (t *fakeThrottle) Unlock(_ context.Context, account domain.Email) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.failures, account)
+	return nil
+}
+
 func (t *fakeThrottle) failuresOf(e domain.Email) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -142,6 +142,22 @@ func (r *SessionRepository) RevokeUserSessions(ctx context.Context, user domain.
 	return ids, nil
 }
 
+// Reauthenticate implements domain.SessionRepository.
+func (r *SessionRepository) Reauthenticate(ctx context.Context, id domain.SessionID, now time.Time) error {
+	if err := checkContext(ctx, sessionStore); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.sessions[id]
+	if !ok {
+		return domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	s.AuthenticatedAt = storedTime(now)
+	r.sessions[id] = s
+	return nil
+}
+
 // RevokedSince implements domain.SessionRepository.
 func (r *SessionRepository) RevokedSince(ctx context.Context, since time.Time) ([]domain.SessionID, error) {
 	if err := checkContext(ctx, sessionStore); err != nil {
@@ -172,7 +188,7 @@ func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session
 	if !r.users.exists(snap.UserID) {
 		return domain.Errorf(domain.CodeNotFound, "user not found")
 	}
-	snap.CreatedAt, snap.ExpiresAt = storedTime(snap.CreatedAt), storedTime(snap.ExpiresAt)
+	snap.CreatedAt, snap.ExpiresAt, snap.AuthenticatedAt = storedTime(snap.CreatedAt), storedTime(snap.ExpiresAt), storedTime(snap.AuthenticatedAt)
 	tok := storedToken(first)
 
 	r.mu.Lock()

@@ -44,15 +44,15 @@ func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session
 	err := r.db.atomic(ctx, func(q querier) error {
 		_, err := q.Exec(ctx, `
 			WITH s AS (
-				INSERT INTO sessions (id, user_id, client_id, ip, user_agent, created_at, expires_at)
-				VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7)
+				INSERT INTO sessions (id, user_id, client_id, ip, user_agent, created_at, expires_at, authenticated_at)
+				VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7, $11)
 				RETURNING id
 			)
 			INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)
 			SELECT $8, id, $9, $10 FROM s`,
 			string(snap.ID), string(snap.UserID), snap.ClientID, snap.IP, snap.UserAgent,
 			dbTime(snap.CreatedAt), dbTime(snap.ExpiresAt),
-			first.Hash, dbTime(first.CreatedAt), dbTime(first.ExpiresAt))
+			first.Hash, dbTime(first.CreatedAt), dbTime(first.ExpiresAt), dbTime(snap.AuthenticatedAt))
 		return err
 	})
 	if err != nil {
@@ -79,7 +79,7 @@ func sessionError(err error) error {
 	return storeError(sessionStore, err)
 }
 
-const sessionColumns = `s.id, s.user_id, s.client_id, coalesce(s.ip, ''), coalesce(s.user_agent, ''), s.created_at, s.expires_at, s.revoked_at`
+const sessionColumns = `s.id, s.user_id, s.client_id, coalesce(s.ip, ''), coalesce(s.user_agent, ''), s.created_at, s.expires_at, s.revoked_at, s.authenticated_at`
 
 // sessionRow scans the sessionColumns into a snapshot.
 type sessionRow struct {
@@ -89,12 +89,12 @@ type sessionRow struct {
 }
 
 func (r *sessionRow) targets() []any {
-	return []any{&r.id, &r.user, &r.snap.ClientID, &r.snap.IP, &r.snap.UserAgent, &r.snap.CreatedAt, &r.snap.ExpiresAt, &r.revokedAt}
+	return []any{&r.id, &r.user, &r.snap.ClientID, &r.snap.IP, &r.snap.UserAgent, &r.snap.CreatedAt, &r.snap.ExpiresAt, &r.revokedAt, &r.snap.AuthenticatedAt}
 }
 
 func (r *sessionRow) session() *domain.Session {
 	r.snap.ID, r.snap.UserID = domain.SessionID(r.id), domain.UserID(r.user)
-	r.snap.CreatedAt, r.snap.ExpiresAt = r.snap.CreatedAt.UTC(), r.snap.ExpiresAt.UTC()
+	r.snap.CreatedAt, r.snap.ExpiresAt, r.snap.AuthenticatedAt = r.snap.CreatedAt.UTC(), r.snap.ExpiresAt.UTC(), r.snap.AuthenticatedAt.UTC()
 	r.snap.RevokedAt = fromNullTime(r.revokedAt)
 	return domain.RestoreSession(r.snap)
 }
@@ -229,6 +229,21 @@ func (r *SessionRepository) RevokeUserSessions(ctx context.Context, user domain.
 		out[i] = domain.SessionID(id)
 	}
 	return out, nil
+}
+
+// Reauthenticate implements domain.SessionRepository.
+func (r *SessionRepository) Reauthenticate(ctx context.Context, id domain.SessionID, now time.Time) error {
+	if !domain.ValidID(string(id)) {
+		return domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	tag, err := r.db.conn(ctx).Exec(ctx, `UPDATE sessions SET authenticated_at = $2 WHERE id = $1`, string(id), dbTime(now))
+	if err != nil {
+		return fmt.Errorf("reauthenticate session: %w", sessionError(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return domain.Errorf(domain.CodeNotFound, "session not found")
+	}
+	return nil
 }
 
 // RevokedSince implements domain.SessionRepository, through the partial

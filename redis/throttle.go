@@ -138,24 +138,30 @@ func NewLoginThrottle(client *Client, cfg ThrottleConfig) (*LoginThrottle, error
 // tag, so its script touches one slot and works on Redis Cluster; the
 // source's window is a key of its own, in another script.
 type attemptKeys struct {
-	account []string // count, unfamiliar count, unfamiliar lock, source count, source lock, familiar set
+	account []string // accountKeys
 	window  string   // the source's failures across accounts
 	source  string   // the source's digest, a member of the familiar set
 	limit   int      // the window's limit
 }
 
+// accountKeys are an account's keys: its count of consecutive failures,
+// that of failures from unfamiliar sources, the lock of unfamiliar sources,
+// a hash of failures per source, a hash of lock expiries per source, and
+// the sorted set of familiar sources.
+func (t *LoginThrottle) accountKeys(account domain.Email) []string {
+	acct := "{" + digest(t.cfg.Digests, "account", string(account)) + "}"
+	k := func(name string) string { return t.client.key("login", "acct", acct, name) }
+	return []string{k("n"), k("u"), k("ulock"), k("srcn"), k("srclock"), k("familiar")}
+}
+
 func (t *LoginThrottle) keys(a domain.LoginAttempt) attemptKeys {
-	acct := "{" + digest(t.cfg.Digests, "account", string(a.Account)) + "}"
 	src := digest(t.cfg.Digests, "source", a.Source)
-	k := func(parts ...string) string {
-		return t.client.key(append([]string{"login", "acct", acct}, parts...)...)
-	}
 	limit := t.cfg.SourceLimit
 	if strings.HasPrefix(a.Source, "client:") {
 		limit = t.cfg.ClientLimit
 	}
 	return attemptKeys{
-		account: []string{k("n"), k("u"), k("ulock"), k("src", src, "n"), k("src", src, "lock"), k("familiar")},
+		account: t.accountKeys(a.Account),
 		window:  t.client.key("login", "src", src),
 		source:  src,
 		limit:   limit,
@@ -188,47 +194,54 @@ return 0
 `)
 
 // beginAccount decides on an attempt on an account and counts it.
-// KEYS: count, unfamiliar count, unfamiliar lock, source count, source lock,
-// familiar set. ARGV: source digest, memory ms, lock-after, first lock ms,
-// max lock ms, hard cap, unfamiliar cap. Returns {refused, familiar,
-// locked now}.
+// KEYS: accountKeys. ARGV: source digest, memory ms, lock-after, first lock
+// ms, max lock ms, hard cap, unfamiliar cap, now ms. Returns {refused,
+// familiar, locked now}.
 var beginAccount = goredis.NewScript(`
-local familiar = redis.call('ZSCORE', KEYS[6], ARGV[1]) and 1 or 0
+local src = ARGV[1]
+local familiar = redis.call('ZSCORE', KEYS[6], src) and 1 or 0
 local memory, lockAfter = tonumber(ARGV[2]), tonumber(ARGV[3])
 local lockFor, maxLock = tonumber(ARGV[4]), tonumber(ARGV[5])
-local hardCap, unfamiliarCap = tonumber(ARGV[6]), tonumber(ARGV[7])
-if redis.call('EXISTS', KEYS[5]) == 1 or tonumber(redis.call('GET', KEYS[1]) or '0') >= hardCap then
+local hardCap, unfamiliarCap, now = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local lockedUntil = tonumber(redis.call('HGET', KEYS[5], src) or '0')
+if lockedUntil > now or tonumber(redis.call('GET', KEYS[1]) or '0') >= hardCap then
   return {1, familiar, 0}
 end
 if familiar == 0 and (redis.call('EXISTS', KEYS[3]) == 1 or tonumber(redis.call('GET', KEYS[2]) or '0') >= unfamiliarCap) then
   return {1, familiar, 0}
 end
-local function count(key)
-  local n = redis.call('INCR', key)
-  redis.call('PEXPIRE', key, memory)
-  return n
-end
-local function lock(key, n, cap)
-  local d = memory
-  if n < cap then d = math.floor(math.min(lockFor * 2 ^ (n - lockAfter), maxLock)) end
-  redis.call('SET', key, n, 'PX', d)
+local function lockDuration(n, cap)
+  if n >= cap then return memory end
+  return math.floor(math.min(lockFor * 2 ^ (n - lockAfter), maxLock))
 end
 local lockedNow = 0
-count(KEYS[1])
-local perSource = count(KEYS[4])
-if perSource >= lockAfter then lock(KEYS[5], perSource, hardCap); lockedNow = 1 end
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], memory)
+local perSource = redis.call('HINCRBY', KEYS[4], src, 1)
+redis.call('PEXPIRE', KEYS[4], memory)
+if perSource >= lockAfter then
+  redis.call('HSET', KEYS[5], src, now + lockDuration(perSource, hardCap))
+  redis.call('PEXPIRE', KEYS[5], memory)
+  lockedNow = 1
+end
 if familiar == 0 then
-  local u = count(KEYS[2])
-  if u >= lockAfter then lock(KEYS[3], u, unfamiliarCap); lockedNow = 1 end
+  local u = redis.call('INCR', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], memory)
+  if u >= lockAfter then
+    redis.call('SET', KEYS[3], u, 'PX', lockDuration(u, unfamiliarCap))
+    lockedNow = 1
+  end
 end
 return {0, familiar, lockedNow}
 `)
 
-// succeedAccount clears the account's consecutive counts and remembers the
-// source. KEYS: as beginAccount. ARGV: source digest, now ms, familiar-for
-// ms.
+// succeedAccount clears the account's consecutive counts and the source's
+// count, and remembers the source. KEYS: accountKeys. ARGV: source digest,
+// now ms, familiar-for ms.
 var succeedAccount = goredis.NewScript(`
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
 redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
 redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -65)
@@ -236,15 +249,14 @@ redis.call('PEXPIRE', KEYS[6], ARGV[3])
 return 0
 `)
 
-// cancelAccount undoes beginAccount's counts. KEYS: as beginAccount. ARGV:
+// cancelAccount undoes beginAccount's counts. KEYS: accountKeys. ARGV:
 // source digest.
 var cancelAccount = goredis.NewScript(`
-local function uncount(key)
-  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+if tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0') > 0 then redis.call('HINCRBY', KEYS[4], ARGV[1], -1) end
+if not redis.call('ZSCORE', KEYS[6], ARGV[1]) and tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
+  redis.call('DECR', KEYS[2])
 end
-uncount(KEYS[1])
-uncount(KEYS[4])
-if not redis.call('ZSCORE', KEYS[6], ARGV[1]) then uncount(KEYS[2]) end
 return 0
 `)
 
@@ -260,7 +272,7 @@ func (t *LoginThrottle) Begin(ctx context.Context, a domain.LoginAttempt) (domai
 	}
 	res, err := beginAccount.Run(ctx, t.client.rdb, k.account, k.source,
 		t.cfg.Memory.Milliseconds(), t.cfg.LockAfter, t.cfg.LockFor.Milliseconds(), t.cfg.MaxLock.Milliseconds(),
-		t.cfg.HardLockAfter, t.cfg.HardLockAfter-t.cfg.FamiliarReserve).Int64Slice()
+		t.cfg.HardLockAfter, t.cfg.HardLockAfter-t.cfg.FamiliarReserve, t.cfg.Now().UnixMilli()).Int64Slice()
 	if err != nil || len(res) != 3 {
 		return domain.ThrottleVerdict{}, fmt.Errorf("reserve login attempt: %w", domain.Unavailable("throttle store", err))
 	}
@@ -299,6 +311,24 @@ const (
 	DefaultClientRegisterLimit = 100000
 	DefaultRegisterWindow      = time.Hour
 )
+
+// Locked implements domain.LoginThrottle.
+func (t *LoginThrottle) Locked(ctx context.Context, account domain.Email) (bool, error) {
+	n, err := t.client.rdb.Get(ctx, t.accountKeys(account)[0]).Int()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return false, fmt.Errorf("check account lock: %w", domain.Unavailable("throttle store", err))
+	}
+	return n >= t.cfg.HardLockAfter, nil
+}
+
+// Unlock implements domain.LoginThrottle: the account's counts and locks
+// go; its familiar sources stay familiar.
+func (t *LoginThrottle) Unlock(ctx context.Context, account domain.Email) error {
+	if err := t.client.rdb.Del(ctx, t.accountKeys(account)[:5]...).Err(); err != nil {
+		return fmt.Errorf("unlock account: %w", domain.Unavailable("throttle store", err))
+	}
+	return nil
+}
 
 // RateLimitConfig sets a fixed-window limit per source.
 type RateLimitConfig struct {

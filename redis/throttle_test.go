@@ -387,3 +387,39 @@ func waitUntil(t *testing.T, limit time.Duration, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLockedAndUnlock: the account is Locked once it reached the ceiling
+// of consecutive failures; Unlock lets everyone try again and keeps the
+// familiar sources familiar.
+func TestLockedAndUnlock(t *testing.T) {
+	e := newEnv(t, redis.ThrottleConfig{LockAfter: 2, LockFor: time.Minute, HardLockAfter: 4, FamiliarReserve: 1, Memory: time.Hour})
+	ada := domain.Email("ada@example.com")
+	ctx := context.Background()
+	e.succeed(t, attempt(string(ada), owner))
+	e.fail(t, attempt(string(ada), owner), 1)
+	e.fail(t, attempt(string(ada), unfamiliar(1)), 1)
+	e.fail(t, attempt(string(ada), unfamiliar(2)), 1)
+	if locked, err := e.th.Locked(ctx, ada); err != nil || locked {
+		t.Fatalf("Locked after 3 of 4 = %v, %v; want false", locked, err)
+	}
+	e.fail(t, attempt(string(ada), owner), 1)
+	if locked, err := e.th.Locked(ctx, ada); err != nil || !locked {
+		t.Fatalf("Locked after 4 of 4 = %v, %v; want true", locked, err)
+	}
+	if v := e.begin(t, attempt(string(ada), owner)); !v.AccountLocked {
+		t.Fatal("the owner let through past the ceiling")
+	}
+	if err := e.th.Unlock(ctx, ada); err != nil {
+		t.Fatal(err)
+	}
+	if locked, _ := e.th.Locked(ctx, ada); locked {
+		t.Error("still locked after Unlock")
+	}
+	v := e.begin(t, attempt(string(ada), unfamiliar(3)))
+	if v.AccountLocked {
+		t.Error("a stranger still locked out after Unlock")
+	}
+	if v := e.begin(t, attempt(string(ada), owner)); v.AccountLocked || !v.Familiar {
+		t.Errorf("owner after Unlock: %+v, want let through and familiar", v)
+	}
+}

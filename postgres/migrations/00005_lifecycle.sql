@@ -16,8 +16,13 @@ ALTER TABLE users
     ADD CONSTRAINT users_status_check CHECK (status IN ('active', 'disabled', 'erased'));
 
 -- Why a session ended: logout, reuse of a rotated refresh token, a password
--- change, ... (domain.RevokedBy*).
-ALTER TABLE sessions ADD COLUMN revoke_reason text NULL;
+-- change, ... (domain.RevokedBy*). When the session last proved the password:
+-- a session that has not done so since the password changed cannot refresh.
+ALTER TABLE sessions
+    ADD COLUMN revoke_reason    text        NULL,
+    ADD COLUMN authenticated_at timestamptz NULL;
+UPDATE sessions SET authenticated_at = created_at;
+ALTER TABLE sessions ALTER COLUMN authenticated_at SET NOT NULL;
 
 -- The fast revocation list is rebuilt from the sessions revoked within an
 -- access token's lifetime.
@@ -41,7 +46,7 @@ CREATE TABLE one_time_codes (
 
 DROP TABLE one_time_codes;
 DROP INDEX sessions_revoked_at_idx;
-ALTER TABLE sessions DROP COLUMN revoke_reason;
+ALTER TABLE sessions DROP COLUMN revoke_reason, DROP COLUMN authenticated_at;
 ALTER TABLE users
     DROP CONSTRAINT users_status_check,
     ADD CONSTRAINT users_status_check CHECK (status IN ('active', 'disabled')),

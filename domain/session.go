@@ -258,3 +258,14 @@ type RevocationList interface {
 	// CodeUnavailable when it cannot tell: the check fails closed.
 	Revoked(ctx context.Context, id SessionID) (bool, error)
 }
+
+// WellFormedRefreshToken reports whether s has the form of a refresh token
+// secret: 43 characters of unpadded base64url (256 bits). Anything else is
+// refused before any lookup.
+func WellFormedRefreshToken(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return err == nil && len(b) == RefreshTokenBytes
+}

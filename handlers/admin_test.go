@@ -121,6 +121,13 @@ func (f *adminFixture) user(t *testing.T, id domain.UserID) *domain.User {
 	return u
 }
 
+// snapshots returns the stored forms of ada, bob and dora, failing the test
+// when one is gone.
+func (f *adminFixture) snapshots(t *testing.T) [3]domain.UserSnapshot {
+	t.Helper()
+	return [3]domain.UserSnapshot{f.user(t, adaID).Snapshot(), f.user(t, adminBobID).Snapshot(), f.user(t, doraID).Snapshot()}
+}
+
 // revoked returns which of the sessions are revoked in the store.
 func (f *adminFixture) revoked(t *testing.T, ids ...domain.SessionID) []bool {
 	t.Helper()
@@ -156,6 +163,15 @@ var adminOps = []adminOp{
 		target:  adaID,
 		wantLog: `msg="account disabled"`,
 	},
+	{
+		name: "EnableUser",
+		run: func(ctx context.Context, deps handlers.AdminDeps, cfg handlers.AdminConfig, user domain.UserID, client domain.Client) error {
+			_, err := handlers.NewEnableUserHandler(deps, cfg).Handle(ctx, handlers.EnableUser{UserID: user, Client: client})
+			return err
+		},
+		target:  doraID,
+		wantLog: `msg="account enabled"`,
+	},
 }
 
 // TestAdminRefusesNonAdmins: only the configured clients administer
@@ -179,7 +195,7 @@ func TestAdminRefusesNonAdmins(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(op.name+"/"+tt.name, func(t *testing.T) {
 				f := newAdminFixture(t)
-				before := f.user(t, adaID).Snapshot()
+				before := f.snapshots(t)
 				deps := f.deps()
 				if !tt.storeUp {
 					deps.Users = failingUsers{} // a lookup would answer unavailable
@@ -191,8 +207,8 @@ func TestAdminRefusesNonAdmins(t *testing.T) {
 				if got, want := domain.ErrorMessage(err), "client is not allowed to administer accounts"; got != want {
 					t.Errorf("message = %q, want %q", got, want)
 				}
-				if after := f.user(t, adaID).Snapshot(); after != before {
-					t.Errorf("user changed from %+v to %+v", before, after)
+				if after := f.snapshots(t); after != before {
+					t.Errorf("users changed from %+v to %+v", before, after)
 				}
 				if got := f.revoked(t, f.adaSessions...); got[0] || got[1] {
 					t.Errorf("sessions revoked: %v, want none", got)

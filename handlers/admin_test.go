@@ -172,6 +172,15 @@ var adminOps = []adminOp{
 		target:  doraID,
 		wantLog: `msg="account enabled"`,
 	},
+	{
+		name: "UnlockUser",
+		run: func(ctx context.Context, deps handlers.AdminDeps, cfg handlers.AdminConfig, user domain.UserID, client domain.Client) error {
+			_, err := handlers.NewUnlockUserHandler(deps, cfg).Handle(ctx, handlers.UnlockUser{UserID: user, Client: client})
+			return err
+		},
+		target:  adaID,
+		wantLog: `msg="account unlocked"`,
+	},
 }
 
 // TestAdminRefusesNonAdmins: only the configured clients administer

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/inmem"
 )
 
 // recordingRevocations is a RevocationList that records what it is given,
@@ -69,6 +71,27 @@ func (t *unlockThrottle) unlocks() []domain.Email {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]domain.Email(nil), t.unlocked...)
+}
+
+// reasonSessions is an in-memory SessionRepository that records the reasons
+// RevokeUserSessions is given, which the in-memory store does not keep.
+type reasonSessions struct {
+	*inmem.SessionRepository
+	mu      sync.Mutex
+	reasons []string
+}
+
+func (r *reasonSessions) RevokeUserSessions(ctx context.Context, user domain.UserID, except domain.SessionID, reason string, now time.Time) ([]domain.SessionID, error) {
+	r.mu.Lock()
+	r.reasons = append(r.reasons, reason)
+	r.mu.Unlock()
+	return r.SessionRepository.RevokeUserSessions(ctx, user, except, reason, now)
+}
+
+func (r *reasonSessions) revokeReasons() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.reasons...)
 }
 
 // failingWork is a UnitOfWork whose commit fails after fn ran: the writes

@@ -33,7 +33,7 @@ var (
 // them.
 type adminFixture struct {
 	users       *inmem.UserRepository
-	sessions    *inmem.SessionRepository
+	sessions    *reasonSessions
 	work        *fakeWork
 	revocations *recordingRevocations
 	throttle    *unlockThrottle
@@ -47,7 +47,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 	users := inmem.NewUserRepository()
 	f := &adminFixture{
 		users:       users,
-		sessions:    inmem.NewSessionRepository(users),
+		sessions:    &reasonSessions{SessionRepository: inmem.NewSessionRepository(users)},
 		work:        &fakeWork{},
 		revocations: &recordingRevocations{},
 		throttle:    &unlockThrottle{},

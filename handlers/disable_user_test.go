@@ -70,6 +70,9 @@ func TestDisableUserEndsSessions(t *testing.T) {
 	if !slices.Equal(got, f.adaSessions) {
 		t.Errorf("revocation list got %v, want %v", got, f.adaSessions)
 	}
+	if got, want := f.sessions.revokeReasons(), []string{domain.RevokedByAccountDisabled}; !slices.Equal(got, want) {
+		t.Errorf("revocation reasons = %q, want %q", got, want)
+	}
 }
 
 // TestDisableUserIsIdempotent: disabling a disabled account changes

@@ -181,6 +181,15 @@ var adminOps = []adminOp{
 		target:  adaID,
 		wantLog: `msg="account unlocked"`,
 	},
+	{
+		name: "DeleteUser",
+		run: func(ctx context.Context, deps handlers.AdminDeps, cfg handlers.AdminConfig, user domain.UserID, client domain.Client) error {
+			_, err := handlers.NewDeleteUserHandler(deps, cfg).Handle(ctx, handlers.DeleteUser{UserID: user, Client: client})
+			return err
+		},
+		target:  adaID,
+		wantLog: `msg="account deleted"`,
+	},
 }
 
 // TestAdminRefusesNonAdmins: only the configured clients administer

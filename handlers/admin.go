@@ -14,16 +14,16 @@ import (
 // AdminConfig says which clients may administer accounts.
 type AdminConfig struct {
 	// Clients are the ids of the clients allowed to administer accounts:
-	// operators' tools and trusted services. Empty allows nobody. That a
-	// producer may speak as one of these ids is enforced where requests
-	// are read, by binding client ids to request topics.
+	// operators' tools and trusted services. Empty allows nobody. A client
+	// id is what the request says: bind each of these to a request topic
+	// only its producer may write (consumers.ClientBindings), or any
+	// producer may speak as an administrator.
 	Clients []string
 }
 
 // AdminDeps are the collaborators of the account administration use cases.
-// Each uses a part: all of them Users, Now and Logger; DisableUser,
-// EnableUser and DeleteUser Work; DisableUser and DeleteUser Sessions and
-// Revocations; UnlockUser Throttle.
+// Each uses a part: DisableUser and DeleteUser all but Throttle; EnableUser
+// Work, Users and Now; UnlockUser Users and Throttle. Logger is optional.
 type AdminDeps struct {
 	Work        UnitOfWork
 	Users       domain.UserRepository

@@ -2,7 +2,9 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/authworker/authworker/domain"
 )
@@ -44,4 +46,70 @@ func (n *recordingNotifier) outsideWork() int {
 		}
 	}
 	return c
+}
+
+// fakeRevocationList records the sessions put on it; when down, it takes
+// none and answers CodeUnavailable, as Redis would.
+type fakeRevocationList struct {
+	mu      sync.Mutex
+	down    bool
+	revoked []domain.SessionID
+}
+
+func (l *fakeRevocationList) Revoke(_ context.Context, ids ...domain.SessionID) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.down {
+		return domain.Unavailable("revocation list", fmt.Errorf("connection refused"))
+	}
+	l.revoked = append(l.revoked, ids...)
+	return nil
+}
+
+func (l *fakeRevocationList) Revoked(_ context.Context, id domain.SessionID) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.revoked {
+		if r == id {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (l *fakeRevocationList) list() []domain.SessionID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]domain.SessionID(nil), l.revoked...)
+}
+
+// failingWork runs fn and then, instead of committing, fails as a database
+// that went away at commit time does: its error is the use case's answer.
+// The in-memory stores cannot roll back, so tests assert on what the use
+// case returns and on what it did after the unit of work.
+type failingWork struct{}
+
+func (failingWork) Atomically(ctx context.Context, fn func(context.Context) (any, error)) (any, error) {
+	_, _ = fn(ctx)
+	return nil, domain.Unavailable("database", fmt.Errorf("connection reset at commit"))
+}
+
+// steppingWork is a fakeWork whose units of work take time on a stepping
+// clock, as a transaction does.
+type steppingWork struct {
+	fakeWork
+	clock *steppingClock
+	takes time.Duration
+}
+
+func (w *steppingWork) Atomically(ctx context.Context, fn func(context.Context) (any, error)) (any, error) {
+	w.clock.advance(w.takes)
+	return w.fakeWork.Atomically(ctx, fn)
+}
+
+// failingLimiter is a rate limiter whose store is down.
+type failingLimiter struct{}
+
+func (failingLimiter) Allow(context.Context, string) (time.Duration, error) {
+	return 0, domain.Unavailable("rate limiter", fmt.Errorf("connection refused"))
 }

@@ -138,3 +138,86 @@ func holdUntil(ctx context.Context, now Clock, sleep func(context.Context, time.
 		sleep(ctx, wait)
 	}
 }
+
+// errInvalidCode is the one reply to every code that proves nothing: for
+// an unknown address or an inactive account, no code, a wrong, expired or
+// void one, or one used by another request meanwhile. So the reply never
+// tells whether an account exists or has a code.
+func errInvalidCode() error {
+	return domain.Errorf(domain.CodeUnauthorized, "invalid or expired code")
+}
+
+// codeChecker checks one-time codes of one purpose: what the use cases that
+// take codes share.
+type codeChecker struct {
+	work    UnitOfWork
+	users   domain.UserRepository
+	codes   domain.CodeRepository
+	purpose domain.CodePurpose
+	now     Clock
+	sleep   func(context.Context, time.Duration)
+	floor   time.Duration
+}
+
+// check returns the active user with the address whose code is code and
+// valid at now. For every other case it returns errInvalidCode, having
+// counted a wrong code in a unit of work (the refusal commits with the
+// count), so that the code is void after MaxCodeAttempts; then the use case
+// may call no other unit of work. A store that is down gives
+// CodeUnavailable.
+//
+// check only reads the code: the use case consumes it in its own unit of
+// work, with consume, which decides between concurrent uses.
+func (c codeChecker) check(ctx context.Context, email domain.Email, code string, now time.Time) (*domain.User, error) {
+	user, err := c.users.UserByEmail(ctx, email)
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		return nil, errInvalidCode()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !user.CanLogIn() {
+		return nil, errInvalidCode()
+	}
+	stored, err := c.codes.Code(ctx, user.ID(), c.purpose)
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		return nil, errInvalidCode()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if stored.Matches(code, now) {
+		return user, nil
+	}
+	_, err = Commit(ctx, c.work, func(ctx context.Context) (Done, error) {
+		if err := c.codes.CountFailedAttempt(ctx, user.ID(), c.purpose); err != nil {
+			return Done{}, err
+		}
+		return Done{}, errInvalidCode()
+	})
+	return nil, err
+}
+
+// consume uses the user's code, inside a unit of work. It returns
+// errInvalidCode when the code is no longer there to use: another request
+// used it, or it expired, since check.
+func (c codeChecker) consume(ctx context.Context, user domain.UserID, code string, now time.Time) error {
+	ok, err := c.codes.ConsumeCode(ctx, user, c.purpose, domain.HashCode(code), now)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errInvalidCode()
+	}
+	return nil
+}
+
+// refuse returns err, once floor has passed since start when err refuses
+// the code, so that every refusal takes the same time whatever the account
+// and its code.
+func (c codeChecker) refuse(ctx context.Context, start time.Time, err error) error {
+	if domain.ErrorCode(err) == domain.CodeUnauthorized {
+		holdUntil(ctx, c.now, c.sleep, start, c.floor)
+	}
+	return err
+}

@@ -113,3 +113,11 @@ type failingLimiter struct{}
 func (failingLimiter) Allow(context.Context, string) (time.Duration, error) {
 	return 0, domain.Unavailable("rate limiter", fmt.Errorf("connection refused"))
 }
+
+// unlockFailingThrottle is a fakeThrottle that cannot unlock: its store
+// went down after the login throttle's last use.
+type unlockFailingThrottle struct{ *fakeThrottle }
+
+func (unlockFailingThrottle) Unlock(context.Context, domain.Email) error {
+	return domain.Unavailable("throttle store", fmt.Errorf("connection refused"))
+}

@@ -60,14 +60,13 @@ func NewRegisterHandler(deps RegisterDeps, cfg RegisterConfig) *RegisterHandler 
 }
 
 // Handle creates the account. It returns CodeInvalid for a malformed e-mail
-// address or a password the policy refuses, and CodeRateLimited when the
-// source registered too often. For an address that is taken it returns
-// what a new account gets (or CodeConflict with RevealConflict), and tells
-// the address's owner of the attempt, in the same unit of work. It returns
-// CodeUnavailable when a store is down. The
-// password is hashed before the address is checked, so both outcomes take
-// the same time, and outside the unit of work, so no transaction waits for
-// it.
+// address or a password the policy refuses, CodeRateLimited when the source
+// registered too often, and CodeUnavailable when a store is down. For an
+// address that is taken it returns what a new account gets, and tells the
+// address's owner of the attempt in the same unit of work; with
+// RevealConflict it returns CodeConflict instead. The password is hashed
+// before the address is checked, so both outcomes take the same time, and
+// outside the unit of work, so no transaction waits for it.
 func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterResult, error) {
 	email, err := domain.ParseEmail(cmd.Email)
 	if err != nil {

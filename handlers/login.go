@@ -66,6 +66,12 @@ type LoginConfig struct {
 	// costs), and so that the account exists, cannot be told by timing. Keep
 	// it above the slowest stored hash's verification.
 	FailureFloor time.Duration
+	// RequireVerifiedEmail refuses a login whose password is right while
+	// the account's address is not verified yet, with CodeUnauthorized
+	// "email address is not verified" on field "email", and opens no
+	// session. Only the right password gets that reply, so it tells a
+	// guesser nothing. Off by default.
+	RequireVerifiedEmail bool
 }
 
 func (c *LoginConfig) setDefaults() {
@@ -117,6 +123,8 @@ func NewLoginHandler(deps LoginDeps, cfg LoginConfig) *LoginHandler {
 // dummy hash verification. A source that failed too often gets
 // CodeRateLimited with a retry-after. When the throttle or the user store is
 // down, Handle fails closed with CodeUnavailable before verifying anything.
+// With RequireVerifiedEmail, the right password for an account whose address
+// is not verified gets CodeUnauthorized on field "email" and no session.
 //
 // Everything but the writes happens before the unit of work: the hash, the
 // throttle's bookkeeping, the new session's secrets and its signed access
@@ -168,6 +176,9 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 	}
 	if err := h.deps.Throttle.Succeeded(ctx, attempt); err != nil {
 		return LoginResult{}, err
+	}
+	if h.cfg.RequireVerifiedEmail && !user.EmailVerified() {
+		return LoginResult{}, &domain.Error{Code: domain.CodeUnauthorized, Field: "email", Message: "email address is not verified"}
 	}
 	var newHash string
 	if rehash {

@@ -27,9 +27,12 @@ type RegisterDeps struct {
 	Policy  domain.PasswordPolicy
 	Hasher  domain.PasswordHasher
 	Limiter domain.RateLimiter // registrations per source
-	NewID   IDGenerator
-	Now     Clock
-	Logger  *slog.Logger
+	// Notifier tells the owner of a taken address that someone tried to
+	// register it, when the caller is not told (RevealConflict off).
+	Notifier domain.Notifier
+	NewID    IDGenerator
+	Now      Clock
+	Logger   *slog.Logger
 }
 
 // RegisterConfig sets what a registration for a taken address answers.
@@ -57,12 +60,13 @@ func NewRegisterHandler(deps RegisterDeps, cfg RegisterConfig) *RegisterHandler 
 }
 
 // Handle creates the account. It returns CodeInvalid for a malformed e-mail
-// address or a password the policy refuses, and CodeRateLimited when the
-// source registered too often. For an address that is taken it returns
-// what a new account gets (or CodeConflict with RevealConflict). The
-// password is hashed before the address is checked, so both outcomes take
-// the same time, and outside the unit of work, so no transaction waits for
-// it.
+// address or a password the policy refuses, CodeRateLimited when the source
+// registered too often, and CodeUnavailable when a store is down. For an
+// address that is taken it returns what a new account gets, and tells the
+// address's owner of the attempt in the same unit of work; with
+// RevealConflict it returns CodeConflict instead. The password is hashed
+// before the address is checked, so both outcomes take the same time, and
+// outside the unit of work, so no transaction waits for it.
 func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterResult, error) {
 	email, err := domain.ParseEmail(cmd.Email)
 	if err != nil {
@@ -82,20 +86,43 @@ func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterRes
 	if err != nil {
 		return RegisterResult{}, fmt.Errorf("hash password: %w", err)
 	}
-	user, err := domain.NewUser(domain.UserID(h.deps.NewID()), email, hash, h.deps.Now())
+	now := h.deps.Now()
+	user, err := domain.NewUser(domain.UserID(h.deps.NewID()), email, hash, now)
 	if err != nil {
 		return RegisterResult{}, err
+	}
+	// Drawn for every registration, since only the unit of work learns
+	// whether the address is taken, and it must compute nothing new when
+	// it is retried.
+	attempt := domain.Notification{
+		ID: h.deps.NewID(), Kind: domain.NotifyRegistrationAttempt, ClientID: cmd.Client.ID, OccurredAt: now,
 	}
 	return Commit(ctx, h.deps.Work, func(ctx context.Context) (RegisterResult, error) {
 		err := h.deps.Users.CreateUser(ctx, user)
 		if domain.ErrorCode(err) == domain.CodeConflict && !h.cfg.RevealConflict {
-			// The id names no account: the caller learns nothing.
+			// The id names no account: the caller learns nothing, and the
+			// owner learns of the attempt.
 			h.deps.Logger.Info("registration for an address that has an account")
-			return RegisterResult{UserID: user.ID()}, nil
+			return RegisterResult{UserID: user.ID()}, h.tellOwner(ctx, email, attempt)
 		}
 		if err != nil {
 			return RegisterResult{}, err
 		}
 		return RegisterResult{UserID: user.ID()}, nil
 	})
+}
+
+// tellOwner notifies the owner of email of a registration attempt. An
+// address without an owner (the conflict was on the id, or the owner was
+// erased since) notifies nobody.
+func (h *RegisterHandler) tellOwner(ctx context.Context, email domain.Email, n domain.Notification) error {
+	owner, err := h.deps.Users.UserByEmail(ctx, email)
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	n.UserID, n.Email = owner.ID(), owner.Email()
+	return h.deps.Notifier.Notify(ctx, n)
 }

@@ -110,7 +110,7 @@ func TestRegisterDoesNotRevealAccounts(t *testing.T) {
 	hasher := &fakeHasher{}
 	h := handlers.NewRegisterHandler(handlers.RegisterDeps{
 		Work: &fakeWork{}, Users: users, Policy: fakePolicy{}, Hasher: hasher, Limiter: &fakeLimiter{limit: 100},
-		NewID: sequentialIDs(), Now: fixedClock,
+		Notifier: &recordingNotifier{}, NewID: sequentialIDs(), Now: fixedClock,
 	}, handlers.RegisterConfig{})
 	taken, err := h.Handle(context.Background(), handlers.Register{Email: "bob@example.com", Password: goodPassword})
 	if err != nil {

@@ -1,0 +1,68 @@
+package handlers_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/handlers"
+)
+
+// TestRegisterTellsTheOwner: a registration for a taken address, which the
+// caller cannot tell from a new account, is told to the address's owner,
+// in the unit of work that answers it. A new account, and a conflict
+// revealed to a trusted caller, notify nobody.
+func TestRegisterTellsTheOwner(t *testing.T) {
+	const bobID = domain.UserID("00000000-0000-7000-8000-b0b000000000")
+	tests := []struct {
+		name       string
+		reveal     bool
+		email      string
+		wantCode   domain.Code
+		wantNotice bool
+	}{
+		{"Taken", false, "BOB@example.com", "", true},
+		{"New", false, "ada@example.com", "", false},
+		{"TakenRevealed", true, "bob@example.com", domain.CodeConflict, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			work := &fakeWork{}
+			notifier := &recordingNotifier{work: work}
+			h := handlers.NewRegisterHandler(handlers.RegisterDeps{
+				Work: work, Users: existingUsers(), Policy: fakePolicy{}, Hasher: &fakeHasher{},
+				Limiter: &fakeLimiter{limit: 100}, Notifier: notifier, NewID: sequentialIDs(), Now: fixedClock,
+			}, handlers.RegisterConfig{RevealConflict: tt.reveal})
+			_, err := h.Handle(context.Background(), handlers.Register{
+				Email: tt.email, Password: goodPassword, Client: domain.Client{ID: "web", IP: "192.0.2.1"},
+			})
+			if code := domain.ErrorCode(err); code != tt.wantCode {
+				t.Fatalf("error = %v, want code %q", err, tt.wantCode)
+			}
+			got := notifier.notifications()
+			if !tt.wantNotice {
+				if len(got) != 0 {
+					t.Errorf("notifications = %+v, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("notifications = %+v, want one", got)
+			}
+			n := got[0]
+			want := domain.Notification{
+				ID: n.ID, Kind: domain.NotifyRegistrationAttempt, UserID: bobID, Email: "bob@example.com",
+				ClientID: "web", OccurredAt: testNow,
+			}
+			if n != want {
+				t.Errorf("notification = %+v, want %+v", n, want)
+			}
+			if !domain.ValidID(n.ID) {
+				t.Errorf("notification id %q is not a UUID", n.ID)
+			}
+			if notifier.outsideWork() != 0 {
+				t.Error("notified outside the unit of work")
+			}
+		})
+	}
+}

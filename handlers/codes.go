@@ -9,10 +9,6 @@ import (
 	"github.com/authworker/authworker/domain"
 )
 
-// Done is the result of a use case whose reply says only that it is done:
-// it carries nothing that could tell one outcome from another.
-type Done struct{}
-
 // DefaultCodeFloor is the default least time the use cases of one-time
 // codes take to answer: above a unit of work that saves a code and records
 // its notification, or counts a wrong code, on a slow database.

@@ -83,17 +83,6 @@ func (l *fakeRevocationList) list() []domain.SessionID {
 	return append([]domain.SessionID(nil), l.revoked...)
 }
 
-// failingWork runs fn and then, instead of committing, fails as a database
-// that went away at commit time does: its error is the use case's answer.
-// The in-memory stores cannot roll back, so tests assert on what the use
-// case returns and on what it did after the unit of work.
-type failingWork struct{}
-
-func (failingWork) Atomically(ctx context.Context, fn func(context.Context) (any, error)) (any, error) {
-	_, _ = fn(ctx)
-	return nil, domain.Unavailable("database", fmt.Errorf("connection reset at commit"))
-}
-
 // steppingWork is a fakeWork whose units of work take time on a stepping
 // clock, as a transaction does.
 type steppingWork struct {

@@ -112,4 +112,3 @@ func (f *codesFixture) user(t *testing.T, id domain.UserID) *domain.User {
 	return u
 }
 
-var webClient = domain.Client{ID: "web", IP: "192.0.2.1", UserAgent: "test"}

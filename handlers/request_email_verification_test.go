@@ -89,7 +89,7 @@ func TestRequestEmailVerificationRefused(t *testing.T) {
 	}{
 		{"InvalidEmail", nil, "ada@", domain.CodeInvalid, "email"},
 		{"SourceOverItsLimit", func(f *codesFixture, _ *handlers.CodeRequestDeps) { f.limiter.limit = 0 }, "ada@example.com", domain.CodeRateLimited, ""},
-		{"UnitOfWorkFails", func(_ *codesFixture, d *handlers.CodeRequestDeps) { d.Work = failingWork{} }, "ada@example.com", domain.CodeUnavailable, ""},
+		{"UnitOfWorkFails", func(_ *codesFixture, d *handlers.CodeRequestDeps) { d.Work = &failingWork{} }, "ada@example.com", domain.CodeUnavailable, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

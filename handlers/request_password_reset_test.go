@@ -147,7 +147,7 @@ func TestRequestPasswordResetRefused(t *testing.T) {
 		{"SourceLimiterDown", func(_ *codesFixture, d *handlers.CodeRequestDeps) { d.Limiter = failingLimiter{} }, "ada@example.com", domain.CodeUnavailable, ""},
 		{"AccountLimiterDown", func(_ *codesFixture, d *handlers.CodeRequestDeps) { d.AccountLimiter = failingLimiter{} }, "ada@example.com", domain.CodeUnavailable, ""},
 		{"UserStoreDown", func(_ *codesFixture, d *handlers.CodeRequestDeps) { d.Users = failingUsers{} }, "ada@example.com", domain.CodeUnavailable, ""},
-		{"UnitOfWorkFails", func(_ *codesFixture, d *handlers.CodeRequestDeps) { d.Work = failingWork{} }, "ada@example.com", domain.CodeUnavailable, ""},
+		{"UnitOfWorkFails", func(_ *codesFixture, d *handlers.CodeRequestDeps) { d.Work = &failingWork{} }, "ada@example.com", domain.CodeUnavailable, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -358,7 +358,7 @@ func TestResetPasswordUnitOfWorkFails(t *testing.T) {
 	f.throttle.failures["ada@example.com"] = 3
 	code := f.issueCode(t, adaID, domain.CodePasswordReset, codeTTL)
 	deps := f.resetDeps()
-	deps.Work = failingWork{}
+	deps.Work = &failingWork{}
 	_, err := handlers.NewResetPasswordHandler(deps, handlers.ResetPasswordConfig{}).
 		Handle(context.Background(), resetWith("ada@example.com", code, newPassword))
 	if domain.ErrorCode(err) != domain.CodeUnavailable {

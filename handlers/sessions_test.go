@@ -54,19 +54,6 @@ func (f *fakeRevocations) listed(id domain.SessionID) bool {
 	return f.revoked[id]
 }
 
-// recordingNotifier keeps what it is asked to send.
-type recordingNotifier struct {
-	mu   sync.Mutex
-	sent []domain.Notification
-}
-
-func (n *recordingNotifier) Notify(_ context.Context, x domain.Notification) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.sent = append(n.sent, x)
-	return nil
-}
-
 // sessionFixture is ada@example.com with a few sessions over in-memory
 // stores, the real token issuer, and the session use cases built on them.
 type sessionFixture struct {

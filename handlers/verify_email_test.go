@@ -272,7 +272,7 @@ func TestVerifyEmailUnitOfWorkFails(t *testing.T) {
 	f := newCodesFixture(t)
 	code := f.issueCode(t, adaID, domain.CodeEmailVerification, codeTTL)
 	deps := f.verifyDeps()
-	deps.Work = failingWork{}
+	deps.Work = &failingWork{}
 	_, err := handlers.NewVerifyEmailHandler(deps, handlers.VerifyEmailConfig{}).Handle(context.Background(), verifyWith("ada@example.com", code))
 	if domain.ErrorCode(err) != domain.CodeUnavailable {
 		t.Fatalf("error = %v, want unavailable", err)

@@ -85,9 +85,10 @@ type Codec struct {
 	maxMessageSize int
 	compat         *avro.SchemaCompatibility
 
-	request  envelopeCodec
-	response envelopeCodec
-	event    envelopeCodec
+	request      envelopeCodec
+	response     envelopeCodec
+	event        envelopeCodec
+	notification envelopeCodec
 
 	readers sync.Pool // *avro.Reader
 	writers sync.Pool // *avro.Writer
@@ -147,6 +148,7 @@ func newCodec(cfg Config, fsys fs.FS) (*Codec, error) {
 		{&c.request, EnvelopeRequest},
 		{&c.response, EnvelopeResponse},
 		{&c.event, EnvelopeEvent},
+		{&c.notification, EnvelopeNotification},
 	}
 	for _, e := range envelopes {
 		if err := c.initEnvelope(e.ec, e.env, fsys); err != nil {
@@ -351,6 +353,24 @@ func (c *Codec) DecodeEvent(ctx context.Context, data []byte) (*Event, error) {
 		IP:         w.IP,
 		Payload:    p,
 	}, nil
+}
+
+// EncodeNotification returns n in single-object encoding.
+func (c *Codec) EncodeNotification(n *Notification) ([]byte, error) {
+	if why := checkMember("notification", n); why != "" {
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidMessage, EnvelopeNotification, why)
+	}
+	return c.encode(&c.notification, n)
+}
+
+// DecodeNotification decodes a notification in single-object or, with a
+// registry, Confluent framing. ctx bounds the registry lookup.
+func (c *Codec) DecodeNotification(ctx context.Context, data []byte) (*Notification, error) {
+	var n Notification
+	if err := c.decode(ctx, &c.notification, data, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
 }
 
 // maxPooledWriter keeps a writer grown by one huge message out of the pool.

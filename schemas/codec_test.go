@@ -183,6 +183,46 @@ func TestEventRoundTrip(t *testing.T) {
 	}
 }
 
+func TestNotificationRoundTrip(t *testing.T) {
+	c := newTestCodec(t, Config{})
+	tests := map[string]*Notification{
+		"PasswordReset": {
+			NotificationID: "n-1", OccurredAt: ms(1700000000000),
+			UserID: "u-1", Email: "ada@example.com", ClientID: ptr("web"),
+			Kind: NotificationPasswordReset, Code: ptr("493817"), ExpiresAt: ptr(ms(1700000900000)),
+		},
+		"EmailVerification": {
+			NotificationID: "n-2", OccurredAt: ms(1700000000001),
+			UserID: "u-1", Email: "ünïcødé@example.com",
+			Kind: NotificationEmailVerification, Code: ptr(""), ExpiresAt: ptr(ms(-1)),
+		},
+		"RegistrationAttemptWithoutCode": {
+			NotificationID: "n-3", OccurredAt: ms(0), UserID: "u-2", Email: "bob@example.com",
+			Kind: NotificationRegistrationAttempt,
+		},
+		"PasswordChanged": {
+			NotificationID: "n-4", OccurredAt: ms(1700000000002), UserID: "u-2", Email: "bob@example.com",
+			ClientID: ptr("mobile"), Kind: NotificationPasswordChanged,
+		},
+		"Unknown": {NotificationID: "n-5", Kind: NotificationUnknown, OccurredAt: ms(1)},
+	}
+	for name, want := range tests {
+		t.Run(name, func(t *testing.T) {
+			b, err := c.EncodeNotification(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.DecodeNotification(context.Background(), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
 func TestEncodeRejectsInvalidMessages(t *testing.T) {
 	c := newTestCodec(t, Config{})
 	tests := map[string]func() ([]byte, error){
@@ -204,6 +244,9 @@ func TestEncodeRejectsInvalidMessages(t *testing.T) {
 		"NilPayload":      func() ([]byte, error) { return c.EncodeEvent(&Event{}) },
 		"TypedNilPayload": func() ([]byte, error) { return c.EncodeEvent(&Event{Payload: (*UserRegistered)(nil)}) },
 		"UnknownReason":   func() ([]byte, error) { return c.EncodeEvent(&Event{Payload: &LoginFailed{Reason: "TIRED"}}) },
+		"NilNotification": func() ([]byte, error) { return c.EncodeNotification(nil) },
+		"UnknownKind":     func() ([]byte, error) { return c.EncodeNotification(&Notification{Kind: "SPAM"}) },
+		"EmptyKind":       func() ([]byte, error) { return c.EncodeNotification(&Notification{}) },
 	}
 	for name, encode := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -367,6 +410,10 @@ func TestDecodeErrorsDoNotLeakValues(t *testing.T) {
 	check(append(bytes.Clone(valid), "trailing"...))
 	if s := fmt.Sprintf("%v %+v %#v %s", &Login{Email: email, Password: password}, Register{Password: password},
 		Request{Operation: &Login{Password: password}}, LoginResult{AccessToken: password, RefreshToken: password}); strings.Contains(s, "hunter2") {
+		t.Errorf("formatting leaks a secret: %s", s)
+	}
+	if s := fmt.Sprintf("%v %+v %#v %s", &Notification{Code: ptr(password)}, Notification{Code: ptr(password)},
+		Notification{Code: ptr(password)}, []*Notification{{Code: ptr(password)}}); strings.Contains(s, "hunter2") {
 		t.Errorf("formatting leaks a secret: %s", s)
 	}
 }
@@ -709,24 +756,66 @@ func TestCodecIsSafeForConcurrentUse(t *testing.T) {
 	wg.Wait()
 }
 
-func TestLoginFailureReasonsMatchSchema(t *testing.T) {
-	ev, err := Parse(EnvelopeEvent)
-	if err != nil {
-		t.Fatal(err)
+// TestEnumConstantsMatchSchema: every symbol of an enum the codec checks
+// on encode has a Go constant that the check accepts, so that no schema
+// symbol is refused.
+func TestEnumConstantsMatchSchema(t *testing.T) {
+	tests := []struct {
+		env   Envelope
+		enum  string
+		valid func(string) bool
+	}{
+		{EnvelopeEvent, "authworker.LoginFailureReason", func(s string) bool { return LoginFailureReason(s).Valid() }},
+		{EnvelopeResponse, "authworker.Status", func(s string) bool { return Status(s).Valid() }},
+		{EnvelopeNotification, "authworker.NotificationKind", func(s string) bool { return NotificationKind(s).Valid() }},
 	}
-	var payload *avro.UnionSchema
-	for _, f := range ev.(*avro.RecordSchema).Fields() {
-		if f.Name() == "payload" {
-			payload = f.Type().(*avro.UnionSchema)
+	for _, tt := range tests {
+		t.Run(tt.enum, func(t *testing.T) {
+			s, err := Parse(tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enum := findEnum(s, tt.enum)
+			if enum == nil {
+				t.Fatalf("%s has no enum %s", tt.env, tt.enum)
+			}
+			for _, sym := range enum.Symbols() {
+				if !tt.valid(sym) {
+					t.Errorf("schema symbol %q has no Go constant", sym)
+				}
+			}
+			if tt.valid("NOT_A_SYMBOL") {
+				t.Error("NOT_A_SYMBOL is accepted")
+			}
+		})
+	}
+}
+
+// findEnum returns the enum named fullName in s, or nil.
+func findEnum(s avro.Schema, fullName string) *avro.EnumSchema {
+	switch s := s.(type) {
+	case *avro.EnumSchema:
+		if s.FullName() == fullName {
+			return s
 		}
-	}
-	failed, _ := payload.Types().Get("authworker.LoginFailed")
-	symbols := failed.(*avro.RecordSchema).Fields()[0].Type().(*avro.EnumSchema).Symbols()
-	for _, sym := range symbols {
-		if !LoginFailureReason(sym).Valid() {
-			t.Errorf("schema symbol %q has no LoginFailureReason constant", sym)
+	case *avro.RecordSchema:
+		for _, f := range s.Fields() {
+			if e := findEnum(f.Type(), fullName); e != nil {
+				return e
+			}
 		}
+	case *avro.UnionSchema:
+		for _, t := range s.Types() {
+			if e := findEnum(t, fullName); e != nil {
+				return e
+			}
+		}
+	case *avro.ArraySchema:
+		return findEnum(s.Items(), fullName)
+	case *avro.MapSchema:
+		return findEnum(s.Values(), fullName)
 	}
+	return nil
 }
 
 func TestSourceAndParseRejectUnknownEnvelope(t *testing.T) {

@@ -1,7 +1,7 @@
-// Package schemas is the Avro layer of the wire contract: the three envelope
-// schemas (auth_request.avsc, auth_response.avsc and auth_event.avsc,
-// embedded in the binary), the Go types that mirror them, and a Codec that
-// frames them on Kafka.
+// Package schemas is the Avro layer of the wire contract: the four envelope
+// schemas (auth_request.avsc, auth_response.avsc, auth_event.avsc and
+// auth_notification.avsc, embedded in the binary), the Go types that mirror
+// them, and a Codec that frames them on Kafka.
 //
 // # Framing
 //

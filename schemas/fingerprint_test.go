@@ -287,6 +287,25 @@ func TestJavaEncodingsRoundTrip(t *testing.T) {
 			decode: func(b []byte) (any, error) { return c.DecodeEvent(ctx, b) },
 			encode: func(v any) ([]byte, error) { return c.EncodeEvent(v.(*Event)) },
 		},
+		"auth_notification": {
+			want: &Notification{
+				NotificationID: "n-1",
+				OccurredAt:     time.UnixMilli(1700000000123).UTC(),
+				UserID:         "u-1",
+				Email:          "ada@example.com",
+				ClientID:       ptr("web"),
+				Kind:           NotificationPasswordReset,
+				Code:           ptr("493817"),
+				ExpiresAt:      ptr(time.UnixMilli(1700000900000).UTC()),
+			},
+			decode: func(b []byte) (any, error) { return c.DecodeNotification(ctx, b) },
+			encode: func(v any) ([]byte, error) { return c.EncodeNotification(v.(*Notification)) },
+		},
+	}
+	for _, env := range Envelopes() {
+		if _, ok := decodeEncode[env.String()]; !ok {
+			t.Errorf("no Java encoding of %s", env)
+		}
 	}
 	for name, tc := range decodeEncode {
 		t.Run(name, func(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 
 // files holds the current schemas and their history. It is read-only.
 //
-//go:embed auth_request.avsc auth_response.avsc auth_event.avsc history
+//go:embed auth_request.avsc auth_response.avsc auth_event.avsc auth_notification.avsc history
 var files embed.FS
 
 // HeaderSize is the length of a single-object encoding header: the two marker
@@ -37,14 +37,15 @@ type Envelope int
 
 // The envelopes, one per .avsc file.
 const (
-	EnvelopeRequest  Envelope = iota + 1 // auth_request.avsc, record authworker.AuthRequest
-	EnvelopeResponse                     // auth_response.avsc, record authworker.AuthResponse
-	EnvelopeEvent                        // auth_event.avsc, record authworker.AuthEvent
+	EnvelopeRequest      Envelope = iota + 1 // auth_request.avsc, record authworker.AuthRequest
+	EnvelopeResponse                         // auth_response.avsc, record authworker.AuthResponse
+	EnvelopeEvent                            // auth_event.avsc, record authworker.AuthEvent
+	EnvelopeNotification                     // auth_notification.avsc, record authworker.AuthNotification
 )
 
 // Envelopes returns every envelope, in a stable order.
 func Envelopes() []Envelope {
-	return []Envelope{EnvelopeRequest, EnvelopeResponse, EnvelopeEvent}
+	return []Envelope{EnvelopeRequest, EnvelopeResponse, EnvelopeEvent, EnvelopeNotification}
 }
 
 // String returns the envelope's file stem, such as "auth_request".
@@ -56,13 +57,15 @@ func (e Envelope) String() string {
 		return "auth_response"
 	case EnvelopeEvent:
 		return "auth_event"
+	case EnvelopeNotification:
+		return "auth_notification"
 	default:
 		return "Envelope(" + strconv.Itoa(int(e)) + ")"
 	}
 }
 
 func (e Envelope) valid() bool {
-	return e >= EnvelopeRequest && e <= EnvelopeEvent
+	return e >= EnvelopeRequest && e <= EnvelopeNotification
 }
 
 // Source returns the text of the current schema of e, as embedded.

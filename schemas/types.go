@@ -192,6 +192,91 @@ func (r LoginFailureReason) Valid() bool {
 	}
 }
 
+// Notification mirrors authworker.AuthNotification: something to tell a user
+// by e-mail, on auth.notifications keyed by user id, for a mailer. It may
+// carry a one-time code, so it never goes on auth.events, and String redacts
+// the code.
+type Notification struct {
+	// NotificationID is unique per notification; consumers deduplicate on
+	// it.
+	NotificationID string `avro:"notificationId"`
+	// OccurredAt has millisecond precision on the wire and decodes as UTC.
+	OccurredAt time.Time `avro:"occurredAt"`
+	UserID     string    `avro:"userId"`
+	// Email is the address to write to.
+	Email string `avro:"email"`
+	// ClientID is the service the request came through, if any.
+	ClientID *string          `avro:"clientId"`
+	Kind     NotificationKind `avro:"kind"`
+	// Code is, for NotificationPasswordReset and
+	// NotificationEmailVerification, the one-time code to put in the mail.
+	// Never log it.
+	Code *string `avro:"code"`
+	// ExpiresAt is when Code stops working; nil when there is no code.
+	ExpiresAt *time.Time `avro:"expiresAt"`
+}
+
+// String describes n without its code, so that a logged notification is
+// safe.
+func (n Notification) String() string {
+	return fmt.Sprintf("Notification{NotificationID:%q OccurredAt:%s UserID:%q Email:%q ClientID:%s Kind:%s Code:%s ExpiresAt:%s}",
+		n.NotificationID, n.OccurredAt.Format(time.RFC3339Nano), n.UserID, n.Email, quotedOrNil(n.ClientID), n.Kind,
+		redactedOrNil(n.Code), timeOrNil(n.ExpiresAt))
+}
+
+// GoString is String, for %#v.
+func (n Notification) GoString() string { return n.String() }
+
+// NotificationKind mirrors the authworker.NotificationKind enum; its value is
+// the Avro symbol.
+type NotificationKind string
+
+// The NotificationKind symbols, in schema order.
+const (
+	NotificationUnknown             NotificationKind = "UNKNOWN"
+	NotificationPasswordReset       NotificationKind = "PASSWORD_RESET"
+	NotificationEmailVerification   NotificationKind = "EMAIL_VERIFICATION"
+	NotificationRegistrationAttempt NotificationKind = "REGISTRATION_ATTEMPT"
+	NotificationPasswordChanged     NotificationKind = "PASSWORD_CHANGED"
+)
+
+// String returns the Avro symbol.
+func (k NotificationKind) String() string { return string(k) }
+
+// Valid reports whether k is one of the NotificationKind symbols.
+func (k NotificationKind) Valid() bool {
+	switch k {
+	case NotificationUnknown, NotificationPasswordReset, NotificationEmailVerification,
+		NotificationRegistrationAttempt, NotificationPasswordChanged:
+		return true
+	default:
+		return false
+	}
+}
+
+// redactedOrNil prints an optional secret: whether it is set, never what it
+// is.
+func redactedOrNil(p *string) string {
+	if p == nil {
+		return "nil"
+	}
+	return "REDACTED"
+}
+
+func quotedOrNil(p *string) string {
+	if p == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%q", *p)
+}
+
+func timeOrNil(p *time.Time) string {
+	if p == nil {
+		return "nil"
+	}
+	return p.Format(time.RFC3339Nano)
+}
+
 // The wire types differ from the public ones only in their union fields:
 // hamba decodes a union into an empty interface but not into a non-empty one
 // such as Operation ("unsupported for Avro union"), so the codec decodes into

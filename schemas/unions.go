@@ -75,8 +75,8 @@ type checker interface {
 	check() string
 }
 
-// checkMember reports why the union member v, of the union named what,
-// cannot be sent, or "" when it can.
+// checkMember reports why v, a union member or a record with rules of its
+// own, named what, cannot be sent, or "" when it can.
 func checkMember(what string, v any) string {
 	if v == nil {
 		return what + " is nil"
@@ -105,6 +105,13 @@ func checkResponse(status Status, result Result) string {
 		return "status OK with an Error result"
 	case !isError && status != StatusOK:
 		return "status " + string(status) + " without an Error result"
+	}
+	return ""
+}
+
+func (n *Notification) check() string {
+	if !n.Kind.Valid() {
+		return fmt.Sprintf("notification kind %q is not a NotificationKind symbol", string(n.Kind))
 	}
 	return ""
 }

@@ -3,6 +3,7 @@ package schemas
 import (
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/hamba/avro/v2"
 )
@@ -47,12 +48,15 @@ var (
 // when the struct's first word is not a pointer. to turns the decoded value
 // into the pointer the public types hold.
 func registerUnionTypes(api avro.API) {
-	for _, members := range [][]member{operationMembers, resultMembers, payloadMembers} {
-		for _, m := range members {
-			api.Register(m.name, reflect.New(reflect.TypeOf(m.record)).Interface())
-			api.Register(m.name, m.record)
-		}
+	for _, m := range unionMembers() {
+		api.Register(m.name, reflect.New(reflect.TypeOf(m.record)).Interface())
+		api.Register(m.name, m.record)
 	}
+}
+
+// unionMembers returns the records of every envelope union.
+func unionMembers() []member {
+	return slices.Concat(operationMembers, resultMembers, payloadMembers)
 }
 
 // to returns a pointer to the decoded union record v as a T (Operation,

@@ -44,41 +44,47 @@ public class JavaReference {
     extra("timestamp_millis", "{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}");
     extra("error_decimal", "{\"type\":\"error\",\"name\":\"E\",\"fields\":[{\"name\":\"f\",\"type\":{\"type\":\"fixed\",\"name\":\"D\",\"size\":4,\"logicalType\":\"decimal\",\"precision\":4}}]}");
 
-    // Single-object encodings, written with BinaryMessageEncoder.
+    // Single-object encodings, written with BinaryMessageEncoder. The worker
+    // writes each message with the oldest published version that carries it:
+    // these messages with v1.
+    Schema req1 = new Schema.Parser().parse(new File(dir + "history/auth_request/v1.avsc"));
+    Schema resp1 = new Schema.Parser().parse(new File(dir + "history/auth_response/v1.avsc"));
+    Schema evt1 = new Schema.Parser().parse(new File(dir + "history/auth_event/v1.avsc"));
+    Schema ntf1 = new Schema.Parser().parse(new File(dir + "history/auth_notification/v1.avsc"));
     Schema str = Schema.create(Schema.Type.STRING);
     System.out.println("soe.string_foo " + hex(new BinaryMessageEncoder<Object>(GenericData.get(), str).encode(new Utf8("foo"))));
 
-    GenericRecord client = new GenericData.Record(req.getField("client").schema());
+    GenericRecord client = new GenericData.Record(req1.getField("client").schema());
     client.put("clientId", "web");
     client.put("ip", "203.0.113.7");
     client.put("userAgent", null);
-    GenericRecord login = new GenericData.Record(req.getField("operation").schema().getTypes().get(1));
+    GenericRecord login = new GenericData.Record(req1.getField("operation").schema().getTypes().get(1));
     login.put("email", "ada@example.com");
     login.put("password", "correct horse");
-    GenericRecord r = new GenericData.Record(req);
+    GenericRecord r = new GenericData.Record(req1);
     r.put("requestId", "req-1");
     r.put("deadline", 1700000000123L);
     r.put("client", client);
     r.put("operation", login);
-    System.out.println("soe.auth_request " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), req).encode(r)));
+    System.out.println("soe.auth_request " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), req1).encode(r)));
 
-    GenericRecord lr = new GenericData.Record(resp.getField("result").schema().getTypes().get(2));
+    GenericRecord lr = new GenericData.Record(resp1.getField("result").schema().getTypes().get(2));
     lr.put("userId", "u-1");
     lr.put("sessionId", "s-1");
     lr.put("accessToken", "at");
     lr.put("accessTokenExpiresAt", 1700000900000L);
     lr.put("refreshToken", "rt");
     lr.put("refreshTokenExpiresAt", 1702592000000L);
-    GenericRecord rs = new GenericData.Record(resp);
+    GenericRecord rs = new GenericData.Record(resp1);
     rs.put("requestId", "req-1");
-    rs.put("status", new GenericData.EnumSymbol(resp.getField("status").schema(), "OK"));
+    rs.put("status", new GenericData.EnumSymbol(resp1.getField("status").schema(), "OK"));
     rs.put("result", lr);
-    System.out.println("soe.auth_response " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), resp).encode(rs)));
+    System.out.println("soe.auth_response " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), resp1).encode(rs)));
 
-    Schema lfS = evt.getField("payload").schema().getTypes().get(2);
+    Schema lfS = evt1.getField("payload").schema().getTypes().get(2);
     GenericRecord lf = new GenericData.Record(lfS);
     lf.put("reason", new GenericData.EnumSymbol(lfS.getField("reason").schema(), "BAD_CREDENTIALS"));
-    GenericRecord ev = new GenericData.Record(evt);
+    GenericRecord ev = new GenericData.Record(evt1);
     ev.put("eventId", "ev-1");
     ev.put("occurredAt", 1700000000123L);
     ev.put("requestId", "req-1");
@@ -86,17 +92,17 @@ public class JavaReference {
     ev.put("clientId", "web");
     ev.put("ip", null);
     ev.put("payload", lf);
-    System.out.println("soe.auth_event " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), evt).encode(ev)));
+    System.out.println("soe.auth_event " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), evt1).encode(ev)));
 
-    GenericRecord n = new GenericData.Record(ntf);
+    GenericRecord n = new GenericData.Record(ntf1);
     n.put("notificationId", "n-1");
     n.put("occurredAt", 1700000000123L);
     n.put("userId", "u-1");
     n.put("email", "ada@example.com");
     n.put("clientId", "web");
-    n.put("kind", new GenericData.EnumSymbol(ntf.getField("kind").schema(), "PASSWORD_RESET"));
+    n.put("kind", new GenericData.EnumSymbol(ntf1.getField("kind").schema(), "PASSWORD_RESET"));
     n.put("code", "493817");
     n.put("expiresAt", 1700000900000L);
-    System.out.println("soe.auth_notification " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), ntf).encode(n)));
+    System.out.println("soe.auth_notification " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), ntf1).encode(n)));
   }
 }

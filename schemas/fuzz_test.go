@@ -28,6 +28,8 @@ func FuzzDecodeRequest(f *testing.F) {
 			Client:    ClientMetadata{ClientID: "web", IP: ptr("192.0.2.1"), UserAgent: ptr("ua")},
 			Operation: &Login{Email: "ada@example.com", Password: "pw"},
 		},
+		{RequestID: "r-3", Client: ClientMetadata{ClientID: "web"}, Operation: &Logout{RefreshToken: ptr("rt")}},
+		{RequestID: "r-4", Client: ClientMetadata{ClientID: "web"}, Operation: &Introspect{Token: "t", TokenTypeHint: ptr("access_token")}},
 	}
 	for _, req := range seeds {
 		b, err := c.EncodeRequest(req)

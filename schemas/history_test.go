@@ -18,7 +18,7 @@ import (
 // fingerprint of each new version (the test prints it).
 func TestHistoryIsFrozen(t *testing.T) {
 	want := map[Envelope][]string{
-		EnvelopeRequest:      {"-2384515174722237013"},
+		EnvelopeRequest:      {"-2384515174722237013", "-6208951697253770842"},
 		EnvelopeResponse:     {"-672011383832369348"},
 		EnvelopeEvent:        {"4883581274545200414"},
 		EnvelopeNotification: {"-1045952234786733681"},

@@ -15,8 +15,9 @@ type Request struct {
 	Deadline *time.Time `avro:"deadline"`
 	// Client says who is asking.
 	Client ClientMetadata `avro:"client"`
-	// Operation is what to do: *Register or *Login. It is never nil in a
-	// decoded request.
+	// Operation is what to do: one of the records of the operation union
+	// (*Register, *Login, *Refresh, ...; Operations lists them). It is never
+	// nil in a decoded request.
 	Operation Operation `avro:"operation"`
 }
 
@@ -32,7 +33,7 @@ type ClientMetadata struct {
 }
 
 // Operation is a member of the AuthRequest operation union. It is implemented
-// by *Register and *Login only.
+// by pointers to the operation records of this package only.
 type Operation interface {
 	isOperation()
 }
@@ -49,8 +50,108 @@ type Login struct {
 	Password string `avro:"password"`
 }
 
-func (*Register) isOperation() {}
-func (*Login) isOperation()    {}
+// Refresh mirrors authworker.Refresh: rotate a refresh token. Answered with
+// a LoginResult.
+type Refresh struct {
+	RefreshToken string `avro:"refreshToken"`
+}
+
+// Logout mirrors authworker.Logout: end the one session that either token
+// names. Answered with Done.
+type Logout struct {
+	RefreshToken *string `avro:"refreshToken"`
+	AccessToken  *string `avro:"accessToken"`
+}
+
+// LogoutAll mirrors authworker.LogoutAll: end every session of the access
+// token's user. Answered with Done.
+type LogoutAll struct {
+	AccessToken string `avro:"accessToken"`
+}
+
+// Introspect mirrors authworker.Introspect: RFC 7662 token introspection.
+// Answered with an IntrospectResult.
+type Introspect struct {
+	Token string `avro:"token"`
+	// TokenTypeHint is RFC 7662's token_type_hint: "access_token" or
+	// "refresh_token".
+	TokenTypeHint *string `avro:"tokenTypeHint"`
+}
+
+// ChangePassword mirrors authworker.ChangePassword. Answered with Done.
+type ChangePassword struct {
+	AccessToken     string `avro:"accessToken"`
+	CurrentPassword string `avro:"currentPassword"`
+	NewPassword     string `avro:"newPassword"`
+}
+
+// RequestPasswordReset mirrors authworker.RequestPasswordReset: mail a reset
+// code if the address has an account. Always answered with Done.
+type RequestPasswordReset struct {
+	Email string `avro:"email"`
+}
+
+// ResetPassword mirrors authworker.ResetPassword: set a new password with a
+// mailed code. Answered with Done.
+type ResetPassword struct {
+	Email       string `avro:"email"`
+	Code        string `avro:"code"`
+	NewPassword string `avro:"newPassword"`
+}
+
+// RequestEmailVerification mirrors authworker.RequestEmailVerification: mail
+// a verification code if the address has an account. Always answered with
+// Done.
+type RequestEmailVerification struct {
+	Email string `avro:"email"`
+}
+
+// VerifyEmail mirrors authworker.VerifyEmail: mark the address verified with
+// a mailed code. Answered with Done.
+type VerifyEmail struct {
+	Email string `avro:"email"`
+	Code  string `avro:"code"`
+}
+
+// DisableUser mirrors authworker.DisableUser, an administration operation
+// allowed to configured admin clients only. Answered with Done.
+type DisableUser struct {
+	UserID string `avro:"userId"`
+}
+
+// EnableUser mirrors authworker.EnableUser, an administration operation
+// allowed to configured admin clients only. Answered with Done.
+type EnableUser struct {
+	UserID string `avro:"userId"`
+}
+
+// UnlockUser mirrors authworker.UnlockUser, an administration operation
+// allowed to configured admin clients only. Answered with Done.
+type UnlockUser struct {
+	UserID string `avro:"userId"`
+}
+
+// DeleteUser mirrors authworker.DeleteUser, an administration operation
+// allowed to configured admin clients only. Answered with Done.
+type DeleteUser struct {
+	UserID string `avro:"userId"`
+}
+
+func (*Register) isOperation()                 {}
+func (*Login) isOperation()                    {}
+func (*Refresh) isOperation()                  {}
+func (*Logout) isOperation()                   {}
+func (*LogoutAll) isOperation()                {}
+func (*Introspect) isOperation()               {}
+func (*ChangePassword) isOperation()           {}
+func (*RequestPasswordReset) isOperation()     {}
+func (*ResetPassword) isOperation()            {}
+func (*RequestEmailVerification) isOperation() {}
+func (*VerifyEmail) isOperation()              {}
+func (*DisableUser) isOperation()              {}
+func (*EnableUser) isOperation()               {}
+func (*UnlockUser) isOperation()               {}
+func (*DeleteUser) isOperation()               {}
 
 // String describes r without its password, so that a logged request is safe.
 func (r Register) String() string {
@@ -65,6 +166,60 @@ func (l Login) String() string { return fmt.Sprintf("Login{Email:%q Password:RED
 
 // GoString is String, for %#v.
 func (l Login) GoString() string { return l.String() }
+
+// String describes r without its token, so that a logged request is safe.
+func (r Refresh) String() string { return "Refresh{RefreshToken:REDACTED}" }
+
+// GoString is String, for %#v.
+func (r Refresh) GoString() string { return r.String() }
+
+// String tells which token names the session, never the token.
+func (l Logout) String() string {
+	return fmt.Sprintf("Logout{RefreshToken:%s AccessToken:%s}", redactedOrNil(l.RefreshToken), redactedOrNil(l.AccessToken))
+}
+
+// GoString is String, for %#v.
+func (l Logout) GoString() string { return l.String() }
+
+// String describes l without its token, so that a logged request is safe.
+func (l LogoutAll) String() string { return "LogoutAll{AccessToken:REDACTED}" }
+
+// GoString is String, for %#v.
+func (l LogoutAll) GoString() string { return l.String() }
+
+// String describes i without its token, so that a logged request is safe.
+func (i Introspect) String() string {
+	return fmt.Sprintf("Introspect{Token:REDACTED TokenTypeHint:%s}", quotedOrNil(i.TokenTypeHint))
+}
+
+// GoString is String, for %#v.
+func (i Introspect) GoString() string { return i.String() }
+
+// String describes c without its token and passwords, so that a logged
+// request is safe.
+func (c ChangePassword) String() string {
+	return "ChangePassword{AccessToken:REDACTED CurrentPassword:REDACTED NewPassword:REDACTED}"
+}
+
+// GoString is String, for %#v.
+func (c ChangePassword) GoString() string { return c.String() }
+
+// String describes r without its code and password, so that a logged
+// request is safe.
+func (r ResetPassword) String() string {
+	return fmt.Sprintf("ResetPassword{Email:%q Code:REDACTED NewPassword:REDACTED}", r.Email)
+}
+
+// GoString is String, for %#v.
+func (r ResetPassword) GoString() string { return r.String() }
+
+// String describes v without its code, so that a logged request is safe.
+func (v VerifyEmail) String() string {
+	return fmt.Sprintf("VerifyEmail{Email:%q Code:REDACTED}", v.Email)
+}
+
+// GoString is String, for %#v.
+func (v VerifyEmail) GoString() string { return v.String() }
 
 // Response mirrors authworker.AuthResponse: the reply to one request. Encode
 // and decode it with a Codec: hamba cannot decode its union field on its own.

@@ -21,6 +21,19 @@ var (
 	operationMembers = []member{
 		{"authworker.Register", Register{}},
 		{"authworker.Login", Login{}},
+		{"authworker.Refresh", Refresh{}},
+		{"authworker.Logout", Logout{}},
+		{"authworker.LogoutAll", LogoutAll{}},
+		{"authworker.Introspect", Introspect{}},
+		{"authworker.ChangePassword", ChangePassword{}},
+		{"authworker.RequestPasswordReset", RequestPasswordReset{}},
+		{"authworker.ResetPassword", ResetPassword{}},
+		{"authworker.RequestEmailVerification", RequestEmailVerification{}},
+		{"authworker.VerifyEmail", VerifyEmail{}},
+		{"authworker.DisableUser", DisableUser{}},
+		{"authworker.EnableUser", EnableUser{}},
+		{"authworker.UnlockUser", UnlockUser{}},
+		{"authworker.DeleteUser", DeleteUser{}},
 	}
 	resultMembers = []member{
 		{"authworker.Error", Error{}},

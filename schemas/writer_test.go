@@ -620,3 +620,39 @@ func TestEveryRecordAndSymbolHasAPublishedWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestWriterVersionsOfTheEmbeddedHistory pins the version each message is
+// written with: what v1 carries keeps v1's header (and so its exact bytes,
+// which TestJavaEncodingsRoundTrip compares with Java's), and what v1 lacks
+// gets the header of the first version that has it.
+func TestWriterVersionsOfTheEmbeddedHistory(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  any
+		want int
+	}{
+		{"Login", &Request{RequestID: "r", Client: ClientMetadata{ClientID: "web"}, Operation: &Login{Email: "e", Password: "p"}}, 1},
+		{"Register", &Request{RequestID: "r", Operation: &Register{Email: "e", Password: "p"}}, 1},
+		{"Refresh", &Request{RequestID: "r", Operation: &Refresh{RefreshToken: "rt"}}, 2},
+		{"Logout", &Request{RequestID: "r", Operation: &Logout{}}, 2},
+		{"DeleteUser", &Request{RequestID: "r", Operation: &DeleteUser{UserID: "u"}}, 2},
+		{"UserRegistered", &Event{EventID: "e", Payload: &UserRegistered{Email: "e"}}, 1},
+		{"PasswordReset", &Notification{NotificationID: "n", Kind: NotificationPasswordReset}, 1},
+	}
+	c := newTestCodec(t, Config{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, b, err := encodeEnvelope(c, tt.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := History(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := [HeaderSize]byte(b[:HeaderSize]), Header(h[tt.want-1]); got != want {
+				t.Errorf("header: got % x, want v%d's % x", got, tt.want, want)
+			}
+		})
+	}
+}

@@ -68,6 +68,21 @@ public class JavaReference {
     r.put("operation", login);
     System.out.println("soe.auth_request " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), req1).encode(r)));
 
+    // Refresh is not in v1: the worker writes it with v2, which added it.
+    Schema req2 = new Schema.Parser().parse(new File(dir + "history/auth_request/v2.avsc"));
+    GenericRecord client2 = new GenericData.Record(req2.getField("client").schema());
+    client2.put("clientId", "web");
+    client2.put("ip", null);
+    client2.put("userAgent", "ua");
+    GenericRecord refresh = new GenericData.Record(req2.getField("operation").schema().getTypes().get(2));
+    refresh.put("refreshToken", "rt-1");
+    GenericRecord r2 = new GenericData.Record(req2);
+    r2.put("requestId", "req-2");
+    r2.put("deadline", null);
+    r2.put("client", client2);
+    r2.put("operation", refresh);
+    System.out.println("soe.auth_request.refresh " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), req2).encode(r2)));
+
     GenericRecord lr = new GenericData.Record(resp1.getField("result").schema().getTypes().get(2));
     lr.put("userId", "u-1");
     lr.put("sessionId", "s-1");

@@ -141,6 +141,10 @@ func newCodec(cfg Config, fsys fs.FS) (*Codec, error) {
 		UnionResolutionError: true,
 		MaxByteSliceSize:     cfg.MaxMessageSize,
 		MaxSliceAllocSize:    cfg.MaxMessageSize,
+		// Write array blocks as Java's encoder does, a count without a
+		// byte size, so that both write the same bytes (every reader
+		// accepts either form).
+		DisableBlockSizeHeader: true,
 	}.Freeze()
 	registerUnionTypes(api)
 	c := &Codec{

@@ -143,6 +143,14 @@ func TestResponseRoundTrip(t *testing.T) {
 			},
 		},
 	}
+	tests["Done"] = &Response{RequestID: "r-6", Status: StatusOK, Result: &Done{}}
+	tests["IntrospectActive"] = &Response{RequestID: "r-7", Status: StatusOK, Result: &IntrospectResult{
+		Active: true, TokenType: ptr("access_token"), Sub: ptr("u-1"), Sid: ptr("s-1"), ClientID: ptr("web"),
+		Iss: ptr("https://auth.example.com"), Aud: []string{"api", "billing"},
+		Exp: ptr(ms(1700000900000)), Iat: ptr(ms(1700000000000)), Jti: ptr("j-1"), EmailVerified: ptr(false),
+	}}
+	tests["IntrospectActiveEmptyAudience"] = &Response{RequestID: "r-8", Status: StatusOK, Result: &IntrospectResult{Active: true, Aud: []string{}}}
+	tests["IntrospectInactive"] = &Response{RequestID: "r-9", Status: StatusOK, Result: &IntrospectResult{}}
 	for _, s := range []Status{StatusInvalid, StatusConflict, StatusNotFound, StatusUnavailable, StatusDeadlineExceeded, StatusInternal} {
 		tests["Status"+s.String()] = &Response{RequestID: "r", Status: s, Result: &Error{Message: string(s.Code())}}
 	}
@@ -160,6 +168,53 @@ func TestResponseRoundTrip(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, want)
 			}
 		})
+	}
+}
+
+// TestDoneRoundTrips: Done is a record with no fields, smaller than a
+// pointer, which hamba would decode over the runtime's shared zero-size
+// object if the codec decoded union records into pointer types (see
+// registerUnionTypes). Many Done replies, decoded between collections and
+// next to other results, must come back as *Done and leave memory intact.
+func TestDoneRoundTrips(t *testing.T) {
+	c := newTestCodec(t, Config{})
+	done, err := c.EncodeResponse(&Response{RequestID: "r-done", Status: StatusOK, Result: &Done{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := done[HeaderSize:], []byte{0x0c, 'r', '-', 'd', 'o', 'n', 'e', 0x02, 0x08}; !bytes.Equal(got, want) {
+		t.Errorf("body: got % x, want % x (requestId, status OK, union index 4, no fields)", got, want)
+	}
+	other, err := c.EncodeResponse(&Response{RequestID: "r-reg", Status: StatusOK, Result: &RegisterResult{UserID: "u-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []*Response
+	for i := range 1000 {
+		if i%100 == 0 {
+			runtime.GC()
+		}
+		d, err := c.DecodeResponse(context.Background(), done)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := d.Result.(*Done); !ok || d.RequestID != "r-done" || d.Status != StatusOK {
+			t.Fatalf("decoded %+v (%T), want an OK *Done for r-done", d, d.Result)
+		}
+		o, err := c.DecodeResponse(context.Background(), other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, d, o)
+	}
+	runtime.GC()
+	for i := 1; i < len(kept); i += 2 {
+		if r, ok := kept[i].Result.(*RegisterResult); !ok || r.UserID != "u-1" || kept[i].RequestID != "r-reg" {
+			t.Fatalf("reply %d changed after decoding Done replies: %+v", i, kept[i])
+		}
+	}
+	if got := fmt.Sprint(kept[0].Result); got != "&{}" {
+		t.Errorf("printed %q, want &{}", got)
 	}
 }
 
@@ -249,6 +304,15 @@ func TestEncodeRejectsInvalidMessages(t *testing.T) {
 		"OKWithError":       func() ([]byte, error) { return c.EncodeResponse(&Response{Status: StatusOK, Result: &Error{}}) },
 		"FailureWithoutError": func() ([]byte, error) {
 			return c.EncodeResponse(&Response{Status: StatusConflict, Result: &RegisterResult{}})
+		},
+		"FailureWithDone": func() ([]byte, error) {
+			return c.EncodeResponse(&Response{Status: StatusUnauthorized, Result: &Done{}})
+		},
+		"InactiveTokenWithClaims": func() ([]byte, error) {
+			return c.EncodeResponse(&Response{Status: StatusOK, Result: &IntrospectResult{Sub: ptr("u-1")}})
+		},
+		"InactiveTokenWithEmptyAudience": func() ([]byte, error) {
+			return c.EncodeResponse(&Response{Status: StatusOK, Result: &IntrospectResult{Aud: []string{}}})
 		},
 		"TypedNilResult": func() ([]byte, error) {
 			return c.EncodeResponse(&Response{Status: StatusOK, Result: (*LoginResult)(nil)})
@@ -375,6 +439,9 @@ func TestDecodeResponseRejectsBrokenEnvelopeRules(t *testing.T) {
 	tests := map[string]wireResponse{
 		"OKWithError":         {RequestID: "r", Status: StatusOK, Result: &Error{Message: "m"}},
 		"FailureWithoutError": {RequestID: "r", Status: StatusNotFound, Result: &RegisterResult{UserID: "u"}},
+		"InactiveTokenWithClaims": {RequestID: "r", Status: StatusOK, Result: &IntrospectResult{
+			Exp: ptr(ms(1)), EmailVerified: ptr(true),
+		}},
 	}
 	for name, w := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -288,6 +288,19 @@ func TestJavaEncodingsRoundTrip(t *testing.T) {
 			decode: func(b []byte) (any, error) { return c.DecodeResponse(ctx, b) },
 			encode: func(v any) ([]byte, error) { return c.EncodeResponse(v.(*Response)) },
 		},
+		"auth_response.done": {
+			want:   &Response{RequestID: "req-2", Status: StatusOK, Result: &Done{}},
+			decode: func(b []byte) (any, error) { return c.DecodeResponse(ctx, b) },
+			encode: func(v any) ([]byte, error) { return c.EncodeResponse(v.(*Response)) },
+		},
+		"auth_response.introspect": {
+			want: &Response{RequestID: "req-3", Status: StatusOK, Result: &IntrospectResult{
+				Active: true, TokenType: ptr("access_token"), Sub: ptr("u-1"), ClientID: ptr("web"),
+				Aud: []string{"api"}, Exp: ptr(time.UnixMilli(1700000900000).UTC()), EmailVerified: ptr(true),
+			}},
+			decode: func(b []byte) (any, error) { return c.DecodeResponse(ctx, b) },
+			encode: func(v any) ([]byte, error) { return c.EncodeResponse(v.(*Response)) },
+		},
 		"auth_event": {
 			want: &Event{
 				EventID:    "ev-1",

@@ -46,6 +46,30 @@ func FuzzDecodeRequest(f *testing.F) {
 		func(r *Request) bool { return r.Operation != nil })
 }
 
+// FuzzDecodeResponse is FuzzDecodeRequest for responses.
+func FuzzDecodeResponse(f *testing.F) {
+	c := newTestCodec(f, Config{})
+	at := time.UnixMilli(1700000000123).UTC()
+	seeds := []*Response{
+		{RequestID: "r-1", Status: StatusOK, Result: &Done{}},
+		{RequestID: "r-2", Status: StatusOK, Result: &IntrospectResult{}},
+		{RequestID: "r-3", Status: StatusOK, Result: &IntrospectResult{Active: true, Sub: ptr("u-1"), Aud: []string{"a", "b"}, Exp: &at, EmailVerified: ptr(true)}},
+		{RequestID: "r-4", Status: StatusOK, Result: &LoginResult{UserID: "u-1", AccessTokenExpiresAt: at, RefreshTokenExpiresAt: at}},
+		{RequestID: "r-5", Status: StatusRateLimited, Result: &Error{Message: "m", RetryAfterMs: ptr(int64(5))}},
+	}
+	for _, r := range seeds {
+		b, err := c.EncodeResponse(r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	fuzzDecode(f, EnvelopeResponse,
+		func(b []byte) (*Response, error) { return c.DecodeResponse(context.Background(), b) },
+		c.EncodeResponse,
+		func(r *Response) bool { return r.Result != nil })
+}
+
 // FuzzDecodeNotification is FuzzDecodeRequest for notifications.
 func FuzzDecodeNotification(f *testing.F) {
 	c := newTestCodec(f, Config{})

@@ -19,7 +19,7 @@ import (
 func TestHistoryIsFrozen(t *testing.T) {
 	want := map[Envelope][]string{
 		EnvelopeRequest:      {"-2384515174722237013", "-6208951697253770842"},
-		EnvelopeResponse:     {"-672011383832369348"},
+		EnvelopeResponse:     {"-672011383832369348", "2972128717561907999"},
 		EnvelopeEvent:        {"4883581274545200414"},
 		EnvelopeNotification: {"-1045952234786733681"},
 	}

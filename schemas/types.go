@@ -228,13 +228,14 @@ type Response struct {
 	RequestID string `avro:"requestId"`
 	// Status is the outcome.
 	Status Status `avro:"status"`
-	// Result is *Error when Status is not StatusOK, and *RegisterResult or
-	// *LoginResult when it is. The codec rejects any other combination.
+	// Result is *Error when Status is not StatusOK, and any other record of
+	// the result union (*RegisterResult, *LoginResult, *IntrospectResult or
+	// *Done) when it is. The codec rejects any other combination.
 	Result Result `avro:"result"`
 }
 
 // Result is a member of the AuthResponse result union. It is implemented by
-// *Error, *RegisterResult and *LoginResult only.
+// *Error, *RegisterResult, *LoginResult, *IntrospectResult and *Done only.
 type Result interface {
 	isResult()
 }
@@ -256,7 +257,7 @@ type RegisterResult struct {
 }
 
 // LoginResult mirrors authworker.LoginResult: the session and tokens of a
-// successful login.
+// successful Login or Refresh.
 type LoginResult struct {
 	UserID                string    `avro:"userId"`
 	SessionID             string    `avro:"sessionId"`
@@ -266,9 +267,40 @@ type LoginResult struct {
 	RefreshTokenExpiresAt time.Time `avro:"refreshTokenExpiresAt"`
 }
 
-func (*Error) isResult()          {}
-func (*RegisterResult) isResult() {}
-func (*LoginResult) isResult()    {}
+// IntrospectResult mirrors authworker.IntrospectResult: the answer to
+// Introspect, with RFC 7662 semantics. When Active is false every other
+// field is nil; the codec refuses anything else, so that an inactive token
+// tells nothing of what it held.
+type IntrospectResult struct {
+	Active bool `avro:"active"`
+	// TokenType is "access_token" or "refresh_token".
+	TokenType *string `avro:"tokenType"`
+	// Sub is the user id.
+	Sub *string `avro:"sub"`
+	// Sid is the session id.
+	Sid *string `avro:"sid"`
+	// ClientID is the client the token was issued to.
+	ClientID *string `avro:"clientId"`
+	Iss      *string `avro:"iss"`
+	// Aud is nil for null; an empty audience is an empty slice.
+	Aud []string   `avro:"aud"`
+	Exp *time.Time `avro:"exp"`
+	Iat *time.Time `avro:"iat"`
+	Jti *string    `avro:"jti"`
+	// EmailVerified tells whether the user has verified their address.
+	EmailVerified *bool `avro:"emailVerified"`
+}
+
+// Done mirrors authworker.Done: the request was carried out or, for
+// RequestPasswordReset and RequestEmailVerification, accepted, with nothing
+// to return.
+type Done struct{}
+
+func (*Error) isResult()            {}
+func (*RegisterResult) isResult()   {}
+func (*LoginResult) isResult()      {}
+func (*IntrospectResult) isResult() {}
+func (*Done) isResult()             {}
 
 // String describes r without its tokens, so that a logged response is safe.
 func (r LoginResult) String() string {

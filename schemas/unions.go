@@ -39,6 +39,8 @@ var (
 		{"authworker.Error", Error{}},
 		{"authworker.RegisterResult", RegisterResult{}},
 		{"authworker.LoginResult", LoginResult{}},
+		{"authworker.IntrospectResult", IntrospectResult{}},
+		{"authworker.Done", Done{}},
 	}
 	payloadMembers = []member{
 		{"authworker.UserRegistered", UserRegistered{}},
@@ -129,6 +131,14 @@ func checkResponse(status Status, result Result) string {
 func (n *Notification) check() string {
 	if !n.Kind.Valid() {
 		return fmt.Sprintf("notification kind %q is not a NotificationKind symbol", string(n.Kind))
+	}
+	return ""
+}
+
+func (r *IntrospectResult) check() string {
+	if !r.Active && (r.TokenType != nil || r.Sub != nil || r.Sid != nil || r.ClientID != nil || r.Iss != nil ||
+		r.Aud != nil || r.Exp != nil || r.Iat != nil || r.Jti != nil || r.EmailVerified != nil) {
+		return "an inactive token's introspection result carries claims"
 	}
 	return ""
 }

@@ -636,6 +636,10 @@ func TestWriterVersionsOfTheEmbeddedHistory(t *testing.T) {
 		{"Refresh", &Request{RequestID: "r", Operation: &Refresh{RefreshToken: "rt"}}, 2},
 		{"Logout", &Request{RequestID: "r", Operation: &Logout{}}, 2},
 		{"DeleteUser", &Request{RequestID: "r", Operation: &DeleteUser{UserID: "u"}}, 2},
+		{"LoginResult", &Response{RequestID: "r", Status: StatusOK, Result: &LoginResult{UserID: "u"}}, 1},
+		{"Error", &Response{RequestID: "r", Status: StatusInternal, Result: &Error{Message: "m"}}, 1},
+		{"Done", &Response{RequestID: "r", Status: StatusOK, Result: &Done{}}, 2},
+		{"IntrospectResult", &Response{RequestID: "r", Status: StatusOK, Result: &IntrospectResult{}}, 2},
 		{"UserRegistered", &Event{EventID: "e", Payload: &UserRegistered{Email: "e"}}, 1},
 		{"PasswordReset", &Notification{NotificationID: "n", Kind: NotificationPasswordReset}, 1},
 	}

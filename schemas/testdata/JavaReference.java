@@ -96,6 +96,34 @@ public class JavaReference {
     rs.put("result", lr);
     System.out.println("soe.auth_response " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), resp1).encode(rs)));
 
+    // Done and IntrospectResult are not in v1: the worker writes them with v2.
+    Schema resp2 = new Schema.Parser().parse(new File(dir + "history/auth_response/v2.avsc"));
+    Schema results2 = resp2.getField("result").schema();
+    GenericRecord done = new GenericData.Record(results2.getTypes().get(results2.getIndexNamed("authworker.Done")));
+    GenericRecord rs2 = new GenericData.Record(resp2);
+    rs2.put("requestId", "req-2");
+    rs2.put("status", new GenericData.EnumSymbol(resp2.getField("status").schema(), "OK"));
+    rs2.put("result", done);
+    System.out.println("soe.auth_response.done " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), resp2).encode(rs2)));
+
+    GenericRecord ir = new GenericData.Record(results2.getTypes().get(results2.getIndexNamed("authworker.IntrospectResult")));
+    ir.put("active", true);
+    ir.put("tokenType", "access_token");
+    ir.put("sub", "u-1");
+    ir.put("sid", null);
+    ir.put("clientId", "web");
+    ir.put("iss", null);
+    ir.put("aud", java.util.List.of("api"));
+    ir.put("exp", 1700000900000L);
+    ir.put("iat", null);
+    ir.put("jti", null);
+    ir.put("emailVerified", true);
+    GenericRecord rs3 = new GenericData.Record(resp2);
+    rs3.put("requestId", "req-3");
+    rs3.put("status", new GenericData.EnumSymbol(resp2.getField("status").schema(), "OK"));
+    rs3.put("result", ir);
+    System.out.println("soe.auth_response.introspect " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), resp2).encode(rs3)));
+
     Schema lfS = evt1.getField("payload").schema().getTypes().get(2);
     GenericRecord lf = new GenericData.Record(lfS);
     lf.put("reason", new GenericData.EnumSymbol(lfS.getField("reason").schema(), "BAD_CREDENTIALS"));

@@ -23,9 +23,10 @@
 // since is not); and when the message's status or kind is one of that
 // enum's symbols. So a message that v1 carries is written with v1, byte for
 // byte as before any later version existed, while a message of a record
-// appended in v2 is written with v2, the first version that has it. NewCodec
-// works out the choice for every record and symbol once; encoding looks it
-// up.
+// appended in v2 is written with v2, the first version that has it: a Login
+// request and a LoginResult reply carry v1's fingerprint, a Refresh request
+// and a Done reply v2's. NewCodec works out the choice for every record and
+// symbol once; encoding looks it up.
 //
 // Clients must therefore know every published version, not only the newest:
 // a decoder registers each file under history/<envelope>/ (with Java's

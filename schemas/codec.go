@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"reflect"
 	"sync"
 
 	"github.com/hamba/avro/v2"
@@ -84,10 +85,14 @@ type Codec struct {
 	registry       SchemaRegistry
 	maxMessageSize int
 	compat         *avro.SchemaCompatibility
+	// memberNames maps the Go type of every union record (*Login, ...) to
+	// its Avro full name, to look up the version that writes it.
+	memberNames map[reflect.Type]string
 
-	request  envelopeCodec
-	response envelopeCodec
-	event    envelopeCodec
+	request      envelopeCodec
+	response     envelopeCodec
+	event        envelopeCodec
+	notification envelopeCodec
 
 	readers sync.Pool // *avro.Reader
 	writers sync.Pool // *avro.Writer
@@ -97,7 +102,13 @@ type Codec struct {
 type envelopeCodec struct {
 	env    Envelope
 	reader avro.Schema
-	header [HeaderSize]byte
+	// current writes what writers has no entry for, such as a record the
+	// schema lacks, so that hamba reports why it cannot.
+	current writer
+	// writers maps each record and symbol of the current schema to the
+	// oldest published version that carries them, so that a client built
+	// against that version reads the message. Immutable after NewCodec.
+	writers map[writerKey]*writer
 	// known maps the fingerprint of every published version to the schema
 	// that reads it into the current Go types. Immutable after NewCodec.
 	known map[uint64]avro.Schema
@@ -130,6 +141,10 @@ func newCodec(cfg Config, fsys fs.FS) (*Codec, error) {
 		UnionResolutionError: true,
 		MaxByteSliceSize:     cfg.MaxMessageSize,
 		MaxSliceAllocSize:    cfg.MaxMessageSize,
+		// Write array blocks as Java's encoder does, a count without a
+		// byte size, so that both write the same bytes (every reader
+		// accepts either form).
+		DisableBlockSizeHeader: true,
 	}.Freeze()
 	registerUnionTypes(api)
 	c := &Codec{
@@ -137,6 +152,10 @@ func newCodec(cfg Config, fsys fs.FS) (*Codec, error) {
 		registry:       cfg.Registry,
 		maxMessageSize: cfg.MaxMessageSize,
 		compat:         avro.NewSchemaCompatibility(),
+		memberNames:    map[reflect.Type]string{},
+	}
+	for _, m := range unionMembers() {
+		c.memberNames[reflect.PointerTo(reflect.TypeOf(m.record))] = m.name
 	}
 	c.readers.New = func() any { return avro.NewReader(nil, 0, avro.WithReaderConfig(api)) }
 	c.writers.New = func() any { return avro.NewWriter(nil, 512, avro.WithWriterConfig(api)) }
@@ -147,6 +166,7 @@ func newCodec(cfg Config, fsys fs.FS) (*Codec, error) {
 		{&c.request, EnvelopeRequest},
 		{&c.response, EnvelopeResponse},
 		{&c.event, EnvelopeEvent},
+		{&c.notification, EnvelopeNotification},
 	}
 	for _, e := range envelopes {
 		if err := c.initEnvelope(e.ec, e.env, fsys); err != nil {
@@ -175,7 +195,7 @@ func (c *Codec) initEnvelope(ec *envelopeCodec, env Envelope, fsys fs.FS) error 
 	fp := Fingerprint(reader)
 	ec.env = env
 	ec.reader = reader
-	ec.header = header(fp)
+	ec.current = writer{schema: reader, header: header(fp)}
 	ec.known = map[uint64]avro.Schema{fp: reader}
 	ec.byID = map[int]registryEntry{}
 	for _, v := range versions {
@@ -195,7 +215,12 @@ func (c *Codec) initEnvelope(ec *envelopeCodec, env Envelope, fsys fs.FS) error 
 			ec.known[alias] = ec.known[v.fingerprint]
 		}
 	}
-	return nil
+	published := make([]writer, len(versions))
+	for i, v := range versions {
+		published[i] = writer{version: v.number, schema: v.schema, header: header(v.fingerprint)}
+	}
+	ec.writers, err = chooseWriters(env, &ec.current, published)
+	return err
 }
 
 // checkUnionTypes makes sure every record in a union field of the envelope
@@ -238,7 +263,7 @@ func (c *Codec) EncodeRequest(req *Request) ([]byte, error) {
 		Client:    req.Client,
 		Operation: req.Operation,
 	}
-	return c.encode(&c.request, &w)
+	return c.encode(&c.request, writerKey{member: c.memberName(req.Operation)}, &w)
 }
 
 // OperationBytes returns the Avro binary encoding of op as a member of the
@@ -287,7 +312,7 @@ func (c *Codec) EncodeResponse(resp *Response) ([]byte, error) {
 		Status:    resp.Status,
 		Result:    resp.Result,
 	}
-	return c.encode(&c.response, &w)
+	return c.encode(&c.response, writerKey{member: c.memberName(resp.Result), symbol: string(resp.Status)}, &w)
 }
 
 // DecodeResponse decodes a response in single-object or, with a registry,
@@ -328,7 +353,7 @@ func (c *Codec) EncodeEvent(ev *Event) ([]byte, error) {
 		IP:         ev.IP,
 		Payload:    ev.Payload,
 	}
-	return c.encode(&c.event, &w)
+	return c.encode(&c.event, writerKey{member: c.memberName(ev.Payload)}, &w)
 }
 
 // DecodeEvent decodes an event in single-object or, with a registry,
@@ -353,15 +378,39 @@ func (c *Codec) DecodeEvent(ctx context.Context, data []byte) (*Event, error) {
 	}, nil
 }
 
+// EncodeNotification returns n in single-object encoding.
+func (c *Codec) EncodeNotification(n *Notification) ([]byte, error) {
+	if why := checkMember("notification", n); why != "" {
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidMessage, EnvelopeNotification, why)
+	}
+	return c.encode(&c.notification, writerKey{symbol: string(n.Kind)}, n)
+}
+
+// DecodeNotification decodes a notification in single-object or, with a
+// registry, Confluent framing. ctx bounds the registry lookup.
+func (c *Codec) DecodeNotification(ctx context.Context, data []byte) (*Notification, error) {
+	var n Notification
+	if err := c.decode(ctx, &c.notification, data, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
 // maxPooledWriter keeps a writer grown by one huge message out of the pool.
 const maxPooledWriter = 64 << 10
 
-func (c *Codec) encode(ec *envelopeCodec, v any) ([]byte, error) {
+// encode writes v with the version that key chooses: the oldest published
+// version that carries the message.
+func (c *Codec) encode(ec *envelopeCodec, key writerKey, v any) ([]byte, error) {
+	version, ok := ec.writers[key]
+	if !ok {
+		version = &ec.current
+	}
 	w := c.writers.Get().(*avro.Writer)
 	w.Reset(nil)
 	w.Error = nil
-	_, _ = w.Write(ec.header[:])
-	w.WriteVal(ec.reader, v)
+	_, _ = w.Write(version.header[:])
+	w.WriteVal(version.schema, v)
 	err := w.Error
 	var out []byte
 	if err == nil {

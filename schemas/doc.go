@@ -1,7 +1,7 @@
-// Package schemas is the Avro layer of the wire contract: the three envelope
-// schemas (auth_request.avsc, auth_response.avsc and auth_event.avsc,
-// embedded in the binary), the Go types that mirror them, and a Codec that
-// frames them on Kafka.
+// Package schemas is the Avro layer of the wire contract: the four envelope
+// schemas (auth_request.avsc, auth_response.avsc, auth_event.avsc and
+// auth_notification.avsc, embedded in the binary), the Go types that mirror
+// them, and a Codec that frames them on Kafka.
 //
 // # Framing
 //
@@ -12,6 +12,29 @@
 // and, when a SchemaRegistry is configured, the Confluent framing (a zero
 // byte, a four-byte big-endian schema id, then the body). Data written with an
 // older schema is resolved into the current Go types.
+//
+// The writer schema is not always the current one: each message is written
+// with the oldest published version of its envelope that carries it without
+// loss, so that a client built against that version reads it. A version
+// carries a message when its envelope record has the current fields, except
+// that its union of records (operation, result, payload) and its enum
+// (status, kind) may end earlier; when the message's record is in that
+// union with the same definition as today (one that has gained a field
+// since is not); and when the message's status or kind is one of that
+// enum's symbols. So a message that v1 carries is written with v1, byte for
+// byte as before any later version existed, while a message of a record
+// appended in v2 is written with v2, the first version that has it: a Login
+// request and a LoginResult reply carry v1's fingerprint, a Refresh request
+// and a Done reply v2's. NewCodec works out the choice for every record and
+// symbol once; encoding looks it up.
+//
+// Clients must therefore know every published version, not only the newest:
+// a decoder registers each file under history/<envelope>/ (with Java's
+// BinaryMessageDecoder, addSchema for each version besides the one it is
+// built with) and resolves what it reads into its own reader schema. A
+// decoder that knows only v1 reads every message that v1 carries, and fails
+// with an unknown fingerprint on any other: it needs the newer version to
+// understand such a message anyway.
 //
 // Fingerprints follow the Avro specification, which strips logicalType from
 // the canonical form, and match Apache Avro's Java implementation. hamba/avro's
@@ -41,4 +64,14 @@
 // The tests enforce BACKWARD_TRANSITIVE compatibility: the current schema must
 // be a compatible reader for every version in history, and data written with
 // each of them must decode.
+//
+// Publishing a version does not move existing messages to it: the codec keeps
+// writing each message with the oldest version that carries it (see
+// Framing), so only messages that need the new version carry its
+// fingerprint. Changing a record that is already published (adding a field
+// to LoginResult, say) moves that record's messages to the new version, and
+// changing any other field of an envelope moves all its messages there; both
+// make older clients fail on those messages, so prefer a new record or
+// symbol. Before a message needs a new version, clients must have it:
+// publish the history file to them (each registers every version) first.
 package schemas

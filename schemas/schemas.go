@@ -16,7 +16,7 @@ import (
 
 // files holds the current schemas and their history. It is read-only.
 //
-//go:embed auth_request.avsc auth_response.avsc auth_event.avsc history
+//go:embed auth_request.avsc auth_response.avsc auth_event.avsc auth_notification.avsc history
 var files embed.FS
 
 // HeaderSize is the length of a single-object encoding header: the two marker
@@ -37,14 +37,15 @@ type Envelope int
 
 // The envelopes, one per .avsc file.
 const (
-	EnvelopeRequest  Envelope = iota + 1 // auth_request.avsc, record authworker.AuthRequest
-	EnvelopeResponse                     // auth_response.avsc, record authworker.AuthResponse
-	EnvelopeEvent                        // auth_event.avsc, record authworker.AuthEvent
+	EnvelopeRequest      Envelope = iota + 1 // auth_request.avsc, record authworker.AuthRequest
+	EnvelopeResponse                         // auth_response.avsc, record authworker.AuthResponse
+	EnvelopeEvent                            // auth_event.avsc, record authworker.AuthEvent
+	EnvelopeNotification                     // auth_notification.avsc, record authworker.AuthNotification
 )
 
 // Envelopes returns every envelope, in a stable order.
 func Envelopes() []Envelope {
-	return []Envelope{EnvelopeRequest, EnvelopeResponse, EnvelopeEvent}
+	return []Envelope{EnvelopeRequest, EnvelopeResponse, EnvelopeEvent, EnvelopeNotification}
 }
 
 // String returns the envelope's file stem, such as "auth_request".
@@ -56,13 +57,15 @@ func (e Envelope) String() string {
 		return "auth_response"
 	case EnvelopeEvent:
 		return "auth_event"
+	case EnvelopeNotification:
+		return "auth_notification"
 	default:
 		return "Envelope(" + strconv.Itoa(int(e)) + ")"
 	}
 }
 
 func (e Envelope) valid() bool {
-	return e >= EnvelopeRequest && e <= EnvelopeEvent
+	return e >= EnvelopeRequest && e <= EnvelopeNotification
 }
 
 // Source returns the text of the current schema of e, as embedded.
@@ -185,11 +188,40 @@ func goavroCanonicalForm(s avro.Schema) string {
 	return b.String()
 }
 
+// standaloneCanonicalForm returns the Parsing Canonical Form of s as if it
+// were a schema of its own: a named type that s refers to but that is
+// defined elsewhere in the schema s was parsed from is written out in full
+// where s first uses it. Two parts of schemas with the same standalone form
+// encode every value the same way, whatever surrounds them.
+func standaloneCanonicalForm(s avro.Schema) string {
+	var b strings.Builder
+	canonical{seen: map[string]bool{}}.write(&b, s)
+	return b.String()
+}
+
 // canonical writes Parsing Canonical Forms.
 type canonical struct {
 	// logicalAsObject writes a primitive with a logical type as
 	// {"type":"long"}, as goavro does, rather than "long".
 	logicalAsObject bool
+	// seen, when not nil, makes references self-contained: a named type
+	// is written in full the first time it occurs in what is written,
+	// wherever hamba found its definition, and by name after that.
+	seen map[string]bool
+}
+
+// named reports whether the named type called fullName was written before,
+// after writing its name if so. It records the type as written.
+func (c canonical) named(b *strings.Builder, fullName string) bool {
+	if c.seen == nil {
+		return false
+	}
+	if c.seen[fullName] {
+		b.WriteString(`"` + fullName + `"`)
+		return true
+	}
+	c.seen[fullName] = true
+	return false
 }
 
 // write writes the canonical form of s. Names and symbols need no JSON
@@ -203,6 +235,9 @@ func (c canonical) write(b *strings.Builder, s avro.Schema) {
 		}
 		b.WriteString(`"` + string(s.Type()) + `"`)
 	case *avro.RecordSchema:
+		if c.named(b, s.FullName()) {
+			return
+		}
 		// Java writes "record" for error types too.
 		b.WriteString(`{"name":"` + s.FullName() + `","type":"record","fields":[`)
 		for i, f := range s.Fields() {
@@ -215,6 +250,9 @@ func (c canonical) write(b *strings.Builder, s avro.Schema) {
 		}
 		b.WriteString(`]}`)
 	case *avro.EnumSchema:
+		if c.named(b, s.FullName()) {
+			return
+		}
 		b.WriteString(`{"name":"` + s.FullName() + `","type":"enum","symbols":[`)
 		for i, sym := range s.Symbols() {
 			if i > 0 {
@@ -241,8 +279,15 @@ func (c canonical) write(b *strings.Builder, s avro.Schema) {
 		}
 		b.WriteByte(']')
 	case *avro.FixedSchema:
+		if c.named(b, s.FullName()) {
+			return
+		}
 		b.WriteString(`{"name":"` + s.FullName() + `","type":"fixed","size":` + strconv.Itoa(s.Size()) + `}`)
 	case *avro.RefSchema:
+		if c.seen != nil {
+			c.write(b, s.Schema())
+			return
+		}
 		b.WriteString(`"` + s.Schema().FullName() + `"`)
 	default:
 		// Every schema hamba can parse is one of the above; fall back to

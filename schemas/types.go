@@ -15,8 +15,9 @@ type Request struct {
 	Deadline *time.Time `avro:"deadline"`
 	// Client says who is asking.
 	Client ClientMetadata `avro:"client"`
-	// Operation is what to do: *Register or *Login. It is never nil in a
-	// decoded request.
+	// Operation is what to do: one of the records of the operation union
+	// (*Register, *Login, *Refresh, ...; Operations lists them). It is never
+	// nil in a decoded request.
 	Operation Operation `avro:"operation"`
 }
 
@@ -32,7 +33,7 @@ type ClientMetadata struct {
 }
 
 // Operation is a member of the AuthRequest operation union. It is implemented
-// by *Register and *Login only.
+// by pointers to the operation records of this package only.
 type Operation interface {
 	isOperation()
 }
@@ -49,8 +50,108 @@ type Login struct {
 	Password string `avro:"password"`
 }
 
-func (*Register) isOperation() {}
-func (*Login) isOperation()    {}
+// Refresh mirrors authworker.Refresh: rotate a refresh token. Answered with
+// a LoginResult.
+type Refresh struct {
+	RefreshToken string `avro:"refreshToken"`
+}
+
+// Logout mirrors authworker.Logout: end the one session that either token
+// names. Answered with Done.
+type Logout struct {
+	RefreshToken *string `avro:"refreshToken"`
+	AccessToken  *string `avro:"accessToken"`
+}
+
+// LogoutAll mirrors authworker.LogoutAll: end every session of the access
+// token's user. Answered with Done.
+type LogoutAll struct {
+	AccessToken string `avro:"accessToken"`
+}
+
+// Introspect mirrors authworker.Introspect: RFC 7662 token introspection.
+// Answered with an IntrospectResult.
+type Introspect struct {
+	Token string `avro:"token"`
+	// TokenTypeHint is RFC 7662's token_type_hint: "access_token" or
+	// "refresh_token".
+	TokenTypeHint *string `avro:"tokenTypeHint"`
+}
+
+// ChangePassword mirrors authworker.ChangePassword. Answered with Done.
+type ChangePassword struct {
+	AccessToken     string `avro:"accessToken"`
+	CurrentPassword string `avro:"currentPassword"`
+	NewPassword     string `avro:"newPassword"`
+}
+
+// RequestPasswordReset mirrors authworker.RequestPasswordReset: mail a reset
+// code if the address has an account. Always answered with Done.
+type RequestPasswordReset struct {
+	Email string `avro:"email"`
+}
+
+// ResetPassword mirrors authworker.ResetPassword: set a new password with a
+// mailed code. Answered with Done.
+type ResetPassword struct {
+	Email       string `avro:"email"`
+	Code        string `avro:"code"`
+	NewPassword string `avro:"newPassword"`
+}
+
+// RequestEmailVerification mirrors authworker.RequestEmailVerification: mail
+// a verification code if the address has an account. Always answered with
+// Done.
+type RequestEmailVerification struct {
+	Email string `avro:"email"`
+}
+
+// VerifyEmail mirrors authworker.VerifyEmail: mark the address verified with
+// a mailed code. Answered with Done.
+type VerifyEmail struct {
+	Email string `avro:"email"`
+	Code  string `avro:"code"`
+}
+
+// DisableUser mirrors authworker.DisableUser, an administration operation
+// allowed to configured admin clients only. Answered with Done.
+type DisableUser struct {
+	UserID string `avro:"userId"`
+}
+
+// EnableUser mirrors authworker.EnableUser, an administration operation
+// allowed to configured admin clients only. Answered with Done.
+type EnableUser struct {
+	UserID string `avro:"userId"`
+}
+
+// UnlockUser mirrors authworker.UnlockUser, an administration operation
+// allowed to configured admin clients only. Answered with Done.
+type UnlockUser struct {
+	UserID string `avro:"userId"`
+}
+
+// DeleteUser mirrors authworker.DeleteUser, an administration operation
+// allowed to configured admin clients only. Answered with Done.
+type DeleteUser struct {
+	UserID string `avro:"userId"`
+}
+
+func (*Register) isOperation()                 {}
+func (*Login) isOperation()                    {}
+func (*Refresh) isOperation()                  {}
+func (*Logout) isOperation()                   {}
+func (*LogoutAll) isOperation()                {}
+func (*Introspect) isOperation()               {}
+func (*ChangePassword) isOperation()           {}
+func (*RequestPasswordReset) isOperation()     {}
+func (*ResetPassword) isOperation()            {}
+func (*RequestEmailVerification) isOperation() {}
+func (*VerifyEmail) isOperation()              {}
+func (*DisableUser) isOperation()              {}
+func (*EnableUser) isOperation()               {}
+func (*UnlockUser) isOperation()               {}
+func (*DeleteUser) isOperation()               {}
 
 // String describes r without its password, so that a logged request is safe.
 func (r Register) String() string {
@@ -66,6 +167,60 @@ func (l Login) String() string { return fmt.Sprintf("Login{Email:%q Password:RED
 // GoString is String, for %#v.
 func (l Login) GoString() string { return l.String() }
 
+// String describes r without its token, so that a logged request is safe.
+func (r Refresh) String() string { return "Refresh{RefreshToken:REDACTED}" }
+
+// GoString is String, for %#v.
+func (r Refresh) GoString() string { return r.String() }
+
+// String tells which token names the session, never the token.
+func (l Logout) String() string {
+	return fmt.Sprintf("Logout{RefreshToken:%s AccessToken:%s}", redactedOrNil(l.RefreshToken), redactedOrNil(l.AccessToken))
+}
+
+// GoString is String, for %#v.
+func (l Logout) GoString() string { return l.String() }
+
+// String describes l without its token, so that a logged request is safe.
+func (l LogoutAll) String() string { return "LogoutAll{AccessToken:REDACTED}" }
+
+// GoString is String, for %#v.
+func (l LogoutAll) GoString() string { return l.String() }
+
+// String describes i without its token, so that a logged request is safe.
+func (i Introspect) String() string {
+	return fmt.Sprintf("Introspect{Token:REDACTED TokenTypeHint:%s}", quotedOrNil(i.TokenTypeHint))
+}
+
+// GoString is String, for %#v.
+func (i Introspect) GoString() string { return i.String() }
+
+// String describes c without its token and passwords, so that a logged
+// request is safe.
+func (c ChangePassword) String() string {
+	return "ChangePassword{AccessToken:REDACTED CurrentPassword:REDACTED NewPassword:REDACTED}"
+}
+
+// GoString is String, for %#v.
+func (c ChangePassword) GoString() string { return c.String() }
+
+// String describes r without its code and password, so that a logged
+// request is safe.
+func (r ResetPassword) String() string {
+	return fmt.Sprintf("ResetPassword{Email:%q Code:REDACTED NewPassword:REDACTED}", r.Email)
+}
+
+// GoString is String, for %#v.
+func (r ResetPassword) GoString() string { return r.String() }
+
+// String describes v without its code, so that a logged request is safe.
+func (v VerifyEmail) String() string {
+	return fmt.Sprintf("VerifyEmail{Email:%q Code:REDACTED}", v.Email)
+}
+
+// GoString is String, for %#v.
+func (v VerifyEmail) GoString() string { return v.String() }
+
 // Response mirrors authworker.AuthResponse: the reply to one request. Encode
 // and decode it with a Codec: hamba cannot decode its union field on its own.
 type Response struct {
@@ -73,13 +228,14 @@ type Response struct {
 	RequestID string `avro:"requestId"`
 	// Status is the outcome.
 	Status Status `avro:"status"`
-	// Result is *Error when Status is not StatusOK, and *RegisterResult or
-	// *LoginResult when it is. The codec rejects any other combination.
+	// Result is *Error when Status is not StatusOK, and any other record of
+	// the result union (*RegisterResult, *LoginResult, *IntrospectResult or
+	// *Done) when it is. The codec rejects any other combination.
 	Result Result `avro:"result"`
 }
 
 // Result is a member of the AuthResponse result union. It is implemented by
-// *Error, *RegisterResult and *LoginResult only.
+// *Error, *RegisterResult, *LoginResult, *IntrospectResult and *Done only.
 type Result interface {
 	isResult()
 }
@@ -101,7 +257,7 @@ type RegisterResult struct {
 }
 
 // LoginResult mirrors authworker.LoginResult: the session and tokens of a
-// successful login.
+// successful Login or Refresh.
 type LoginResult struct {
 	UserID                string    `avro:"userId"`
 	SessionID             string    `avro:"sessionId"`
@@ -111,9 +267,40 @@ type LoginResult struct {
 	RefreshTokenExpiresAt time.Time `avro:"refreshTokenExpiresAt"`
 }
 
-func (*Error) isResult()          {}
-func (*RegisterResult) isResult() {}
-func (*LoginResult) isResult()    {}
+// IntrospectResult mirrors authworker.IntrospectResult: the answer to
+// Introspect, with RFC 7662 semantics. When Active is false every other
+// field is nil; the codec refuses anything else, so that an inactive token
+// tells nothing of what it held.
+type IntrospectResult struct {
+	Active bool `avro:"active"`
+	// TokenType is "access_token" or "refresh_token".
+	TokenType *string `avro:"tokenType"`
+	// Sub is the user id.
+	Sub *string `avro:"sub"`
+	// Sid is the session id.
+	Sid *string `avro:"sid"`
+	// ClientID is the client the token was issued to.
+	ClientID *string `avro:"clientId"`
+	Iss      *string `avro:"iss"`
+	// Aud is nil for null; an empty audience is an empty slice.
+	Aud []string   `avro:"aud"`
+	Exp *time.Time `avro:"exp"`
+	Iat *time.Time `avro:"iat"`
+	Jti *string    `avro:"jti"`
+	// EmailVerified tells whether the user has verified their address.
+	EmailVerified *bool `avro:"emailVerified"`
+}
+
+// Done mirrors authworker.Done: the request was carried out or, for
+// RequestPasswordReset and RequestEmailVerification, accepted, with nothing
+// to return.
+type Done struct{}
+
+func (*Error) isResult()            {}
+func (*RegisterResult) isResult()   {}
+func (*LoginResult) isResult()      {}
+func (*IntrospectResult) isResult() {}
+func (*Done) isResult()             {}
 
 // String describes r without its tokens, so that a logged response is safe.
 func (r LoginResult) String() string {
@@ -190,6 +377,91 @@ func (r LoginFailureReason) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// Notification mirrors authworker.AuthNotification: something to tell a user
+// by e-mail, on auth.notifications keyed by user id, for a mailer. It may
+// carry a one-time code, so it never goes on auth.events, and String redacts
+// the code.
+type Notification struct {
+	// NotificationID is unique per notification; consumers deduplicate on
+	// it.
+	NotificationID string `avro:"notificationId"`
+	// OccurredAt has millisecond precision on the wire and decodes as UTC.
+	OccurredAt time.Time `avro:"occurredAt"`
+	UserID     string    `avro:"userId"`
+	// Email is the address to write to.
+	Email string `avro:"email"`
+	// ClientID is the service the request came through, if any.
+	ClientID *string          `avro:"clientId"`
+	Kind     NotificationKind `avro:"kind"`
+	// Code is, for NotificationPasswordReset and
+	// NotificationEmailVerification, the one-time code to put in the mail.
+	// Never log it.
+	Code *string `avro:"code"`
+	// ExpiresAt is when Code stops working; nil when there is no code.
+	ExpiresAt *time.Time `avro:"expiresAt"`
+}
+
+// String describes n without its code, so that a logged notification is
+// safe.
+func (n Notification) String() string {
+	return fmt.Sprintf("Notification{NotificationID:%q OccurredAt:%s UserID:%q Email:%q ClientID:%s Kind:%s Code:%s ExpiresAt:%s}",
+		n.NotificationID, n.OccurredAt.Format(time.RFC3339Nano), n.UserID, n.Email, quotedOrNil(n.ClientID), n.Kind,
+		redactedOrNil(n.Code), timeOrNil(n.ExpiresAt))
+}
+
+// GoString is String, for %#v.
+func (n Notification) GoString() string { return n.String() }
+
+// NotificationKind mirrors the authworker.NotificationKind enum; its value is
+// the Avro symbol.
+type NotificationKind string
+
+// The NotificationKind symbols, in schema order.
+const (
+	NotificationUnknown             NotificationKind = "UNKNOWN"
+	NotificationPasswordReset       NotificationKind = "PASSWORD_RESET"
+	NotificationEmailVerification   NotificationKind = "EMAIL_VERIFICATION"
+	NotificationRegistrationAttempt NotificationKind = "REGISTRATION_ATTEMPT"
+	NotificationPasswordChanged     NotificationKind = "PASSWORD_CHANGED"
+)
+
+// String returns the Avro symbol.
+func (k NotificationKind) String() string { return string(k) }
+
+// Valid reports whether k is one of the NotificationKind symbols.
+func (k NotificationKind) Valid() bool {
+	switch k {
+	case NotificationUnknown, NotificationPasswordReset, NotificationEmailVerification,
+		NotificationRegistrationAttempt, NotificationPasswordChanged:
+		return true
+	default:
+		return false
+	}
+}
+
+// redactedOrNil prints an optional secret: whether it is set, never what it
+// is.
+func redactedOrNil(p *string) string {
+	if p == nil {
+		return "nil"
+	}
+	return "REDACTED"
+}
+
+func quotedOrNil(p *string) string {
+	if p == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%q", *p)
+}
+
+func timeOrNil(p *time.Time) string {
+	if p == nil {
+		return "nil"
+	}
+	return p.Format(time.RFC3339Nano)
 }
 
 // The wire types differ from the public ones only in their union fields:

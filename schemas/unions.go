@@ -3,6 +3,7 @@ package schemas
 import (
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/hamba/avro/v2"
 )
@@ -20,11 +21,26 @@ var (
 	operationMembers = []member{
 		{"authworker.Register", Register{}},
 		{"authworker.Login", Login{}},
+		{"authworker.Refresh", Refresh{}},
+		{"authworker.Logout", Logout{}},
+		{"authworker.LogoutAll", LogoutAll{}},
+		{"authworker.Introspect", Introspect{}},
+		{"authworker.ChangePassword", ChangePassword{}},
+		{"authworker.RequestPasswordReset", RequestPasswordReset{}},
+		{"authworker.ResetPassword", ResetPassword{}},
+		{"authworker.RequestEmailVerification", RequestEmailVerification{}},
+		{"authworker.VerifyEmail", VerifyEmail{}},
+		{"authworker.DisableUser", DisableUser{}},
+		{"authworker.EnableUser", EnableUser{}},
+		{"authworker.UnlockUser", UnlockUser{}},
+		{"authworker.DeleteUser", DeleteUser{}},
 	}
 	resultMembers = []member{
 		{"authworker.Error", Error{}},
 		{"authworker.RegisterResult", RegisterResult{}},
 		{"authworker.LoginResult", LoginResult{}},
+		{"authworker.IntrospectResult", IntrospectResult{}},
+		{"authworker.Done", Done{}},
 	}
 	payloadMembers = []member{
 		{"authworker.UserRegistered", UserRegistered{}},
@@ -47,12 +63,15 @@ var (
 // when the struct's first word is not a pointer. to turns the decoded value
 // into the pointer the public types hold.
 func registerUnionTypes(api avro.API) {
-	for _, members := range [][]member{operationMembers, resultMembers, payloadMembers} {
-		for _, m := range members {
-			api.Register(m.name, reflect.New(reflect.TypeOf(m.record)).Interface())
-			api.Register(m.name, m.record)
-		}
+	for _, m := range unionMembers() {
+		api.Register(m.name, reflect.New(reflect.TypeOf(m.record)).Interface())
+		api.Register(m.name, m.record)
 	}
+}
+
+// unionMembers returns the records of every envelope union.
+func unionMembers() []member {
+	return slices.Concat(operationMembers, resultMembers, payloadMembers)
 }
 
 // to returns a pointer to the decoded union record v as a T (Operation,
@@ -75,8 +94,8 @@ type checker interface {
 	check() string
 }
 
-// checkMember reports why the union member v, of the union named what,
-// cannot be sent, or "" when it can.
+// checkMember reports why v, a union member or a record with rules of its
+// own, named what, cannot be sent, or "" when it can.
 func checkMember(what string, v any) string {
 	if v == nil {
 		return what + " is nil"
@@ -105,6 +124,21 @@ func checkResponse(status Status, result Result) string {
 		return "status OK with an Error result"
 	case !isError && status != StatusOK:
 		return "status " + string(status) + " without an Error result"
+	}
+	return ""
+}
+
+func (n *Notification) check() string {
+	if !n.Kind.Valid() {
+		return fmt.Sprintf("notification kind %q is not a NotificationKind symbol", string(n.Kind))
+	}
+	return ""
+}
+
+func (r *IntrospectResult) check() string {
+	if !r.Active && (r.TokenType != nil || r.Sub != nil || r.Sid != nil || r.ClientID != nil || r.Iss != nil ||
+		r.Aud != nil || r.Exp != nil || r.Iat != nil || r.Jti != nil || r.EmailVerified != nil) {
+		return "an inactive token's introspection result carries claims"
 	}
 	return ""
 }

@@ -162,22 +162,27 @@ func newFixture(t *testing.T) *fixture {
 		cfg:      app.Config{RetryWindow: 5 * time.Second},
 	}
 	f.deps = app.Deps{
-		Codec:          codec,
-		Outcomes:       f.outcomes,
-		Tx:             inmem.Transactor{},
-		Sealer:         sealer,
-		Digests:        digests,
-		Users:          users,
-		Sessions:       inmem.NewSessionRepository(users),
-		Hasher:         hasher,
-		Policy:         policy,
-		Throttle:       f.throttle,
-		Registrations:  unlimited{},
-		RegisterConfig: handlers.RegisterConfig{RevealConflict: true},
-		Tokens:         issuer,
-		NewID:          sequentialIDs(),
-		Now:            time.Now,
-		Random:         rand.Reader,
+		Codec:                  codec,
+		Outcomes:               f.outcomes,
+		Tx:                     inmem.Transactor{},
+		Sealer:                 sealer,
+		Digests:                digests,
+		Users:                  users,
+		Sessions:               inmem.NewSessionRepository(users),
+		Hasher:                 hasher,
+		Policy:                 policy,
+		Throttle:               f.throttle,
+		Registrations:          unlimited{},
+		Revocations:            &revocations{},
+		Codes:                  inmem.NewCodeRepository(users),
+		Notifier:               &notifier{},
+		CodeRequests:           unlimited{},
+		CodeRequestsPerAccount: unlimited{},
+		RegisterConfig:         handlers.RegisterConfig{RevealConflict: true},
+		Tokens:                 issuer,
+		NewID:                  sequentialIDs(),
+		Now:                    time.Now,
+		Random:                 rand.Reader,
 	}
 	return f
 }
@@ -207,6 +212,43 @@ func (f *fixture) register(t *testing.T, email string) {
 type unlimited struct{}
 
 func (unlimited) Allow(context.Context, string) (time.Duration, error) { return 0, nil }
+
+// revocations is a revocation list in memory.
+type revocations struct {
+	mu  sync.Mutex
+	ids map[domain.SessionID]bool
+}
+
+func (r *revocations) Revoke(_ context.Context, ids ...domain.SessionID) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids == nil {
+		r.ids = map[domain.SessionID]bool{}
+	}
+	for _, id := range ids {
+		r.ids[id] = true
+	}
+	return nil
+}
+
+func (r *revocations) Revoked(_ context.Context, id domain.SessionID) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ids[id], nil
+}
+
+// notifier records notifications.
+type notifier struct {
+	mu   sync.Mutex
+	sent []domain.Notification
+}
+
+func (n *notifier) Notify(_ context.Context, x domain.Notification) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent = append(n.sent, x)
+	return nil
+}
 
 // plainWork runs a unit of work as is, for setting up accounts.
 type plainWork struct{}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"time"
 
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/handlers"
@@ -29,13 +30,32 @@ type Deps struct {
 	// Registrations limits registrations per source.
 	Registrations domain.RateLimiter
 	Tokens        domain.TokenIssuer
+	Revocations   domain.RevocationList
+	Codes         domain.CodeRepository
+	Notifier      domain.Notifier
+	// CodeRequests limits requests for one-time codes per source, and
+	// CodeRequestsPerAccount per address.
+	CodeRequests           domain.RateLimiter
+	CodeRequestsPerAccount domain.RateLimiter
 
 	LoginConfig    handlers.LoginConfig
 	RegisterConfig handlers.RegisterConfig
+	CodeConfig     CodeConfig
+	AdminConfig    handlers.AdminConfig
 	NewID          handlers.IDGenerator
 	Now            handlers.Clock
 	Random         io.Reader // crypto/rand in production
 	Logger         *slog.Logger
+}
+
+// CodeConfig sets how one-time codes live; zero fields take the handlers'
+// defaults.
+type CodeConfig struct {
+	ResetTTL        time.Duration // how long a password-reset code is valid
+	VerificationTTL time.Duration // how long an address-verification code is valid
+	// Floor is the least time the code operations take to answer, so that
+	// timing tells nothing about an account.
+	Floor time.Duration
 }
 
 func (d Deps) validate() error {
@@ -46,7 +66,9 @@ func (d Deps) validate() error {
 	}{
 		{"Codec", d.Codec}, {"Outcomes", d.Outcomes}, {"Tx", d.Tx}, {"Sealer", d.Sealer}, {"Digests", d.Digests},
 		{"Users", d.Users}, {"Sessions", d.Sessions}, {"Hasher", d.Hasher}, {"Policy", d.Policy},
-		{"Throttle", d.Throttle}, {"Registrations", d.Registrations}, {"Tokens", d.Tokens}, {"NewID", d.NewID}, {"Now", d.Now}, {"Random", d.Random},
+		{"Throttle", d.Throttle}, {"Registrations", d.Registrations}, {"Tokens", d.Tokens},
+		{"Revocations", d.Revocations}, {"Codes", d.Codes}, {"Notifier", d.Notifier},
+		{"CodeRequests", d.CodeRequests}, {"CodeRequestsPerAccount", d.CodeRequestsPerAccount}, {"NewID", d.NewID}, {"Now", d.Now}, {"Random", d.Random},
 	} {
 		if isNil(f.value) {
 			missing = append(missing, errors.New("app: "+f.name+" is required"))

@@ -11,8 +11,10 @@
 package storagetest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -71,6 +73,16 @@ func checkCode(tb testing.TB, what string, err error, want domain.Code) {
 	tb.Helper()
 	if got := domain.ErrorCode(err); got != want {
 		tb.Errorf("%s: error %v has code %q, want %q", what, err, got, want)
+	}
+}
+
+// checkCanceled reports an error unless err is what a call with a
+// cancelled context returns: CodeUnavailable with context.Canceled in the
+// chain.
+func checkCanceled(tb testing.TB, what string, err error) {
+	tb.Helper()
+	if !errors.Is(err, context.Canceled) || domain.ErrorCode(err) != domain.CodeUnavailable {
+		tb.Errorf("%s with a cancelled context: error %v, want %q with context.Canceled in the chain", what, err, domain.CodeUnavailable)
 	}
 }
 

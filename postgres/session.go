@@ -214,7 +214,7 @@ func (r *SessionRepository) RevokeUserSessions(ctx context.Context, user domain.
 	}
 	rows, err := r.db.conn(ctx).Query(ctx, `
 		UPDATE sessions SET revoked_at = $2, revoke_reason = $3
-		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 - interval '1 day'
+		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2::timestamptz - interval '1 day'
 			AND ($4::text IS NULL OR id::text <> $4)
 		RETURNING id`, string(user), dbTime(now), reason, keep)
 	if err != nil {

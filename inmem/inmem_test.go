@@ -19,9 +19,9 @@ func TestUserRepository(t *testing.T) {
 }
 
 func TestSessionRepository(t *testing.T) {
-	storagetest.RunSessionRepositoryTests(t, func(*testing.T) (domain.UserRepository, domain.SessionRepository) {
+	storagetest.RunSessionRepositoryTests(t, func(*testing.T) (domain.UserRepository, domain.SessionRepository, domain.Transactor) {
 		users := inmem.NewUserRepository()
-		return users, inmem.NewSessionRepository(users)
+		return users, inmem.NewSessionRepository(users), inmem.Transactor{}
 	})
 }
 

@@ -16,9 +16,9 @@ func TestUserRepository(t *testing.T) {
 }
 
 func TestSessionRepository(t *testing.T) {
-	storagetest.RunSessionRepositoryTests(t, func(t *testing.T) (domain.UserRepository, domain.SessionRepository) {
+	storagetest.RunSessionRepositoryTests(t, func(t *testing.T) (domain.UserRepository, domain.SessionRepository, domain.Transactor) {
 		db, _ := openDB(t)
-		return postgres.NewUserRepository(db), postgres.NewSessionRepository(db)
+		return postgres.NewUserRepository(db), postgres.NewSessionRepository(db), db
 	})
 }
 

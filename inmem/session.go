@@ -77,8 +77,11 @@ func (r *SessionRepository) RotateRefreshToken(ctx context.Context, hash []byte,
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t, ok := r.tokens[string(hash)]
-	if !ok || t.SessionID != next.SessionID {
+	if !ok {
 		return domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	}
+	if t.SessionID != next.SessionID {
+		return domain.Errorf(domain.CodeInternal, "rotate refresh token: successor belongs to another session")
 	}
 	if t.Used() || !next.CreatedAt.Before(t.ExpiresAt) {
 		return domain.Errorf(domain.CodeConflict, "refresh token used or expired")

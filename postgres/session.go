@@ -152,14 +152,19 @@ func (r *SessionRepository) RotateRefreshToken(ctx context.Context, hash []byte,
 	if rotated == 1 {
 		return nil
 	}
-	var exists bool
-	if err := r.db.conn(ctx).QueryRow(ctx,
-		`SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = $1 AND session_id = $2)`,
-		hash, string(next.SessionID)).Scan(&exists); err != nil {
+	// Nothing was claimed: tell why.
+	var sameSession bool
+	err = r.db.conn(ctx).QueryRow(ctx,
+		`SELECT session_id = $2 FROM refresh_tokens WHERE token_hash = $1`,
+		hash, string(next.SessionID)).Scan(&sameSession)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	}
+	if err != nil {
 		return fmt.Errorf("rotate refresh token: %w", sessionError(err))
 	}
-	if !exists {
-		return domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	if !sameSession {
+		return domain.Errorf(domain.CodeInternal, "rotate refresh token: successor belongs to another session")
 	}
 	return domain.Errorf(domain.CodeConflict, "refresh token used or expired")
 }

@@ -405,6 +405,11 @@ func testRotateRefreshToken(t *testing.T, users domain.UserRepository, sessions 
 			s, _ := createSession(t, sessions, u.ID())
 			return randomBytes(32), nextToken(t, s, baseTime.Add(time.Hour))
 		}, domain.CodeNotFound},
+		{"SuccessorOfAnotherSession", func(t *testing.T) ([]byte, domain.RefreshToken) {
+			other, _ := createSession(t, sessions, u.ID())
+			hash, _ := at(t, time.Hour)
+			return hash, nextToken(t, other, baseTime.Add(time.Hour))
+		}, domain.CodeInternal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

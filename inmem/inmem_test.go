@@ -25,6 +25,13 @@ func TestSessionRepository(t *testing.T) {
 	})
 }
 
+func TestCodeRepository(t *testing.T) {
+	storagetest.RunCodeRepositoryTests(t, func(*testing.T) (domain.UserRepository, domain.CodeRepository) {
+		users := inmem.NewUserRepository()
+		return users, inmem.NewCodeRepository(users)
+	})
+}
+
 func TestSigningKeyRepository(t *testing.T) {
 	storagetest.RunSigningKeyRepositoryTests(t, func(*testing.T) domain.SigningKeyRepository {
 		return inmem.NewSigningKeyRepository()

@@ -22,6 +22,13 @@ func TestSessionRepository(t *testing.T) {
 	})
 }
 
+func TestCodeRepository(t *testing.T) {
+	storagetest.RunCodeRepositoryTests(t, func(t *testing.T) (domain.UserRepository, domain.CodeRepository) {
+		db, _ := openDB(t)
+		return postgres.NewUserRepository(db), postgres.NewCodeRepository(db)
+	})
+}
+
 func TestSigningKeyRepository(t *testing.T) {
 	storagetest.RunSigningKeyRepositoryTests(t, func(t *testing.T) domain.SigningKeyRepository {
 		db, _ := openDB(t)

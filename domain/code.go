@@ -67,8 +67,8 @@ func (c OneTimeCode) Matches(code string, now time.Time) bool {
 // CodeRepository stores one-time codes, at most one per user and purpose.
 type CodeRepository interface {
 	// SaveCode stores c, replacing the user's earlier code for the same
-	// purpose. It returns CodeNotFound when the user does not exist and
-	// CodeUnavailable when the store is down.
+	// purpose. It returns CodeNotFound when the user does not exist or is
+	// erased, and CodeUnavailable when the store is down.
 	SaveCode(ctx context.Context, c OneTimeCode) error
 
 	// Code returns the user's code for the purpose: CodeNotFound when

@@ -190,7 +190,7 @@ const (
 type SessionRepository interface {
 	// CreateSession stores a new session together with its first refresh
 	// token, atomically: on error neither is stored. It returns CodeNotFound
-	// when the session's user does not exist (e.g. deleted since it was
+	// when the session's user does not exist (e.g. erased since it was
 	// loaded), CodeConflict when a session with the same ID or a token with
 	// the same hash is already stored, CodeInternal when first belongs to
 	// another session, and CodeUnavailable when the store is down.

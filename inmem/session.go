@@ -172,14 +172,14 @@ func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session
 		return err
 	}
 	snap := s.Snapshot()
-	if !r.users.exists(snap.UserID) {
-		return domain.Errorf(domain.CodeNotFound, "user not found")
-	}
 	snap.CreatedAt, snap.ExpiresAt = storedTime(snap.CreatedAt), storedTime(snap.ExpiresAt)
 	tok := storedToken(first)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.users.exists(snap.UserID) { // under r.mu: see UserRepository.exists
+		return domain.Errorf(domain.CodeNotFound, "user not found")
+	}
 	if _, ok := r.sessions[snap.ID]; ok {
 		return domain.Errorf(domain.CodeConflict, "session already exists")
 	}

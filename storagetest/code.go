@@ -24,11 +24,13 @@ func RunCodeRepositoryTests(t *testing.T, newRepos func(t *testing.T) (domain.Us
 		{"SaveReplacesAndResetsAttempts", testSaveCodeReplaces},
 		{"PurposesAreIndependent", testCodePurposesAreIndependent},
 		{"NotFound", testCodeNotFound},
+		{"SaveCodeForErasedUser", testSaveCodeForErasedUser},
 		{"ConsumeCode", testConsumeCode},
 		{"ConsumeTwice", testConsumeCodeTwice},
 		{"ConsumeConcurrently", testConsumeCodeConcurrently},
 		{"CountFailedAttempt", testCountFailedAttempt},
 		{"EraseUserDeletesCodes", testEraseUserDeletesCodes},
+		{"EraseWhileSavingCodes", testEraseWhileSavingCodes},
 		{"CanceledContext", testCodeCanceledContext},
 	}
 	for _, tt := range tests {
@@ -178,6 +180,16 @@ func testCodeNotFound(t *testing.T, users domain.UserRepository, codes domain.Co
 	}
 }
 
+// testSaveCodeForErasedUser: an erased user, like a deleted one, gets no
+// code: no lookup finds it, so none could be used.
+func testSaveCodeForErasedUser(t *testing.T, users domain.UserRepository, codes domain.CodeRepository) {
+	u := createUser(t, users)
+	eraseUser(t, users, u.ID())
+	_, c := newCode(t, u.ID(), domain.CodePasswordReset)
+	checkCode(t, "SaveCode for an erased user", codes.SaveCode(context.Background(), c), domain.CodeNotFound)
+	checkNoCode(t, codes, u.ID(), domain.CodePasswordReset)
+}
+
 // testConsumeCode: a code is taken only with its hash, before it expires
 // and while it has attempts left; a refused attempt leaves it as it was.
 func testConsumeCode(t *testing.T, users domain.UserRepository, codes domain.CodeRepository) {
@@ -312,6 +324,34 @@ func testEraseUserDeletesCodes(t *testing.T, users domain.UserRepository, codes 
 	checkNoCode(t, codes, u.ID(), domain.CodePasswordReset)
 	checkNoCode(t, codes, u.ID(), domain.CodeEmailVerification)
 	checkOneTimeCode(t, loadCode(t, codes, other.ID(), domain.CodePasswordReset), kept)
+}
+
+// testEraseWhileSavingCodes races code requests against erasure: a code is
+// either refused or, if it was stored, deleted with the user; it never
+// outlives the erasure.
+func testEraseWhileSavingCodes(t *testing.T, users domain.UserRepository, codes domain.CodeRepository) {
+	const n = 10
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range n {
+		u := createUser(t, users)
+		_, c := newCode(t, u.ID(), domain.CodePasswordReset)
+		wg.Go(func() {
+			var saved error
+			save := func() { saved = codes.SaveCode(ctx, c) }
+			erase := func() {
+				if err := users.EraseUser(ctx, u.ID(), baseTime.Add(time.Hour)); err != nil {
+					t.Errorf("EraseUser: %v", err)
+				}
+			}
+			together(i, save, erase)
+			if saved != nil {
+				checkCode(t, "SaveCode racing EraseUser", saved, domain.CodeNotFound)
+			}
+			checkNoCode(t, codes, u.ID(), domain.CodePasswordReset)
+		})
+	}
+	wg.Wait()
 }
 
 func testCodeCanceledContext(t *testing.T, users domain.UserRepository, codes domain.CodeRepository) {

@@ -38,6 +38,8 @@ func RunSessionRepositoryTests(t *testing.T, newRepos func(t *testing.T) (domain
 		{"RevokeUserSessions", testRevokeUserSessions},
 		{"RevokedSince", testRevokedSince},
 		{"EraseUserKeepsSessions", testEraseUserKeepsSessions},
+		{"SessionForErasedUser", testSessionForErasedUser},
+		{"EraseWhileCreatingSessions", testEraseWhileCreatingSessions},
 		{"CanceledContext", testSessionCanceledContext},
 	}
 	for _, tt := range tests {
@@ -690,4 +692,54 @@ func testEraseUserKeepsSessions(t *testing.T, users domain.UserRepository, sessi
 	checkSession(t, loadSession(t, sessions, othersSession.ID()), othersSession.Snapshot())
 	_, s := loadToken(t, sessions, liveTok.Hash)
 	checkSession(t, s, wantLive)
+}
+
+// testSessionForErasedUser: an erased user, like a deleted one, gets no
+// new session, which would store its address and user agent again.
+func testSessionForErasedUser(t *testing.T, users domain.UserRepository, sessions domain.SessionRepository) {
+	ctx := context.Background()
+	u := createUser(t, users)
+	eraseUser(t, users, u.ID())
+	s, tok := newSession(t, u.ID(), webClient)
+	checkCode(t, "CreateSession for an erased user", sessions.CreateSession(ctx, s, tok), domain.CodeNotFound)
+	_, err := sessions.Session(ctx, s.ID())
+	checkCode(t, "Session after a refused CreateSession", err, domain.CodeNotFound)
+	_, _, err = sessions.RefreshToken(ctx, tok.Hash)
+	checkCode(t, "RefreshToken after a refused CreateSession", err, domain.CodeNotFound)
+}
+
+// testEraseWhileCreatingSessions races logins against erasure: a session
+// is either refused or, if it was stored, left without the address and
+// user agent; never stored with them after the user is erased.
+func testEraseWhileCreatingSessions(t *testing.T, users domain.UserRepository, sessions domain.SessionRepository) {
+	const n = 10
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range n {
+		u := createUser(t, users)
+		s, tok := newSession(t, u.ID(), webClient)
+		wg.Go(func() {
+			var created error
+			create := func() { created = sessions.CreateSession(ctx, s, tok) }
+			erase := func() {
+				if err := users.EraseUser(ctx, u.ID(), baseTime.Add(time.Hour)); err != nil {
+					t.Errorf("EraseUser: %v", err)
+				}
+			}
+			together(i, create, erase)
+			if created != nil {
+				checkCode(t, "CreateSession racing EraseUser", created, domain.CodeNotFound)
+				return
+			}
+			got, err := sessions.Session(ctx, s.ID())
+			if err != nil {
+				t.Errorf("Session: %v", err)
+				return
+			}
+			if snap := got.Snapshot(); snap.IP != "" || snap.UserAgent != "" {
+				t.Errorf("session stored during erasure kept IP %q and user agent %q, want both empty", snap.IP, snap.UserAgent)
+			}
+		})
+	}
+	wg.Wait()
 }

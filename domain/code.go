@@ -67,8 +67,8 @@ func (c OneTimeCode) Matches(code string, now time.Time) bool {
 // CodeRepository stores one-time codes, at most one per user and purpose.
 type CodeRepository interface {
 	// SaveCode stores c, replacing the user's earlier code for the same
-	// purpose. It returns CodeNotFound when the user does not exist and
-	// CodeUnavailable when the store is down.
+	// purpose. It returns CodeNotFound when the user does not exist or is
+	// erased, and CodeUnavailable when the store is down.
 	SaveCode(ctx context.Context, c OneTimeCode) error
 
 	// Code returns the user's code for the purpose: CodeNotFound when
@@ -78,11 +78,12 @@ type CodeRepository interface {
 	// ConsumeCode deletes the user's code for the purpose if its hash is
 	// hash, it is unexpired at now and has attempts left, in one
 	// conditional step, and reports whether it did: of concurrent uses,
-	// one succeeds.
+	// one succeeds. It returns CodeUnavailable when the store is down.
 	ConsumeCode(ctx context.Context, user UserID, purpose CodePurpose, hash []byte, now time.Time) (bool, error)
 
 	// CountFailedAttempt counts a wrong code presented for the user's code
 	// for the purpose; a code with MaxCodeAttempts wrong attempts is void.
-	// A missing code is not an error.
+	// A missing code is not an error. It returns CodeUnavailable when the
+	// store is down.
 	CountFailedAttempt(ctx context.Context, user UserID, purpose CodePurpose) error
 }

@@ -200,7 +200,7 @@ const (
 type SessionRepository interface {
 	// CreateSession stores a new session together with its first refresh
 	// token, atomically: on error neither is stored. It returns CodeNotFound
-	// when the session's user does not exist (e.g. deleted since it was
+	// when the session's user does not exist (e.g. erased since it was
 	// loaded), CodeConflict when a session with the same ID or a token with
 	// the same hash is already stored, CodeInternal when first belongs to
 	// another session, and CodeUnavailable when the store is down.
@@ -214,10 +214,11 @@ type SessionRepository interface {
 	// RotateRefreshToken marks the token with the hash used at next's
 	// creation time and stores next, its successor in the same session, in
 	// one conditional step: only if the token is unused and unexpired then.
-	// Of concurrent rotations of one token, exactly one succeeds. It returns
-	// CodeConflict when the token is used or expired, CodeNotFound when it
-	// does not exist, CodeInternal when next belongs to another session, and
-	// CodeUnavailable when the store is down.
+	// Of concurrent rotations of one token, exactly one succeeds; on error
+	// nothing changes. It returns CodeConflict when the token is used or
+	// expired or a token with next's hash is stored already, CodeNotFound
+	// when it does not exist, CodeInternal when next belongs to another
+	// session, and CodeUnavailable when the store is down.
 	RotateRefreshToken(ctx context.Context, hash []byte, next RefreshToken) error
 
 	// Session returns the session with the id: CodeNotFound when there is
@@ -230,8 +231,14 @@ type SessionRepository interface {
 	// down.
 	RevokeSession(ctx context.Context, id SessionID, reason string, now time.Time) (bool, error)
 
-	// RevokeUserSessions ends, at now for reason, every live session of
-	// the user but except (none when empty), and returns the ids it ended.
+	// RevokeUserSessions ends, at now for reason, every session of the
+	// user but except (none when empty) that is not revoked and has not
+	// expired, or expired less than a day before now, and returns the ids
+	// it ended, in no particular order. Recently expired sessions are ended
+	// too because an access token issued shortly before its session
+	// expired outlives it.
+	// An unknown user has none; that is not an error. It returns
+	// CodeUnavailable when the store is down.
 	RevokeUserSessions(ctx context.Context, user UserID, except SessionID, reason string, now time.Time) ([]SessionID, error)
 
 	// Reauthenticate records that the session proved the password at now
@@ -240,8 +247,9 @@ type SessionRepository interface {
 	Reauthenticate(ctx context.Context, id SessionID, now time.Time) error
 
 	// RevokedSince returns the ids of the sessions revoked at or after
-	// since: those whose access tokens may still be live, to rebuild the
-	// fast revocation list.
+	// since, in no particular order: those whose access tokens may still be
+	// live, to rebuild the fast revocation list. It returns CodeUnavailable
+	// when the store is down.
 	RevokedSince(ctx context.Context, since time.Time) ([]SessionID, error)
 }
 

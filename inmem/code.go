@@ -47,13 +47,13 @@ func (r *CodeRepository) SaveCode(ctx context.Context, c domain.OneTimeCode) err
 	if err := checkContext(ctx, codeStore); err != nil {
 		return err
 	}
-	if !r.users.exists(c.UserID) {
-		return errUserNotFound()
-	}
 	c.Hash = bytes.Clone(c.Hash)
 	c.CreatedAt, c.ExpiresAt, c.Attempts = storedTime(c.CreatedAt), storedTime(c.ExpiresAt), 0
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.users.exists(c.UserID) { // under r.mu: see UserRepository.exists
+		return errUserNotFound()
+	}
 	r.codes[codeKey{c.UserID, c.Purpose}] = c
 	return nil
 }

@@ -19,9 +19,16 @@ func TestUserRepository(t *testing.T) {
 }
 
 func TestSessionRepository(t *testing.T) {
-	storagetest.RunSessionRepositoryTests(t, func(*testing.T) (domain.UserRepository, domain.SessionRepository) {
+	storagetest.RunSessionRepositoryTests(t, func(*testing.T) (domain.UserRepository, domain.SessionRepository, domain.Transactor) {
 		users := inmem.NewUserRepository()
-		return users, inmem.NewSessionRepository(users)
+		return users, inmem.NewSessionRepository(users), inmem.Transactor{}
+	})
+}
+
+func TestCodeRepository(t *testing.T) {
+	storagetest.RunCodeRepositoryTests(t, func(*testing.T) (domain.UserRepository, domain.CodeRepository) {
+		users := inmem.NewUserRepository()
+		return users, inmem.NewCodeRepository(users)
 	})
 }
 

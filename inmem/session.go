@@ -77,8 +77,11 @@ func (r *SessionRepository) RotateRefreshToken(ctx context.Context, hash []byte,
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t, ok := r.tokens[string(hash)]
-	if !ok || t.SessionID != next.SessionID {
+	if !ok {
 		return domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	}
+	if t.SessionID != next.SessionID {
+		return domain.Errorf(domain.CodeInternal, "rotate refresh token: successor belongs to another session")
 	}
 	if t.Used() || !next.CreatedAt.Before(t.ExpiresAt) {
 		return domain.Errorf(domain.CodeConflict, "refresh token used or expired")
@@ -185,14 +188,14 @@ func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session
 		return err
 	}
 	snap := s.Snapshot()
-	if !r.users.exists(snap.UserID) {
-		return domain.Errorf(domain.CodeNotFound, "user not found")
-	}
 	snap.CreatedAt, snap.ExpiresAt, snap.AuthenticatedAt = storedTime(snap.CreatedAt), storedTime(snap.ExpiresAt), storedTime(snap.AuthenticatedAt)
 	tok := storedToken(first)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.users.exists(snap.UserID) { // under r.mu: see UserRepository.exists
+		return domain.Errorf(domain.CodeNotFound, "user not found")
+	}
 	if _, ok := r.sessions[snap.ID]; ok {
 		return domain.Errorf(domain.CodeConflict, "session already exists")
 	}

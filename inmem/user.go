@@ -156,12 +156,15 @@ func (r *UserRepository) UpdateUser(ctx context.Context, id domain.UserID, updat
 	return nil
 }
 
-// exists reports whether a user has the id, for SessionRepository.
+// exists reports whether a user has the id and is not erased, for the
+// stores of its sessions and codes. They call it holding their own lock,
+// which EraseUser's hooks take after the user is marked erased: a session
+// or code written after exists returned true is then erased by the hook.
 func (r *UserRepository) exists(id domain.UserID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.byID[id]
-	return ok
+	s, ok := r.byID[id]
+	return ok && s.Status != domain.UserErased
 }
 
 func storedUser(s domain.UserSnapshot) domain.UserSnapshot {

@@ -27,19 +27,25 @@ func NewCodeRepository(db *DB) *CodeRepository {
 }
 
 // SaveCode implements domain.CodeRepository. In a transaction it runs in a
-// savepoint, so that a missing user leaves the transaction usable.
+// savepoint, so that a missing user leaves the transaction usable. The
+// user's row is share-locked while the code is written, so that an
+// EraseUser waits for it and then deletes the code, or has erased the user
+// first and no code is written.
 func (r *CodeRepository) SaveCode(ctx context.Context, c domain.OneTimeCode) error {
 	if !domain.ValidID(string(c.UserID)) {
 		return errUserNotFound()
 	}
+	var saved int64
 	err := r.db.atomic(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, `
+		tag, err := q.Exec(ctx, `
 			INSERT INTO one_time_codes (user_id, purpose, code_hash, created_at, expires_at, attempts)
-			VALUES ($1, $2, $3, $4, $5, 0)
+			SELECT id, $2::text, $3::bytea, $4::timestamptz, $5::timestamptz, 0
+			FROM users WHERE id = $1 AND status <> 'erased' FOR SHARE
 			ON CONFLICT ON CONSTRAINT one_time_codes_pkey DO UPDATE SET
 				code_hash = EXCLUDED.code_hash, created_at = EXCLUDED.created_at,
 				expires_at = EXCLUDED.expires_at, attempts = 0`,
 			string(c.UserID), string(c.Purpose), c.Hash, dbTime(c.CreatedAt), dbTime(c.ExpiresAt))
+		saved = tag.RowsAffected()
 		return err
 	})
 	if code, constraint := sqlState(err); code == foreignKeyViolation && constraint == "one_time_codes_user_id_fkey" {
@@ -47,6 +53,9 @@ func (r *CodeRepository) SaveCode(ctx context.Context, c domain.OneTimeCode) err
 	}
 	if err != nil {
 		return fmt.Errorf("save code: %w", storeError(codeStore, err))
+	}
+	if saved == 0 {
+		return errUserNotFound() // none, or erased
 	}
 	return nil
 }

@@ -16,9 +16,16 @@ func TestUserRepository(t *testing.T) {
 }
 
 func TestSessionRepository(t *testing.T) {
-	storagetest.RunSessionRepositoryTests(t, func(t *testing.T) (domain.UserRepository, domain.SessionRepository) {
+	storagetest.RunSessionRepositoryTests(t, func(t *testing.T) (domain.UserRepository, domain.SessionRepository, domain.Transactor) {
 		db, _ := openDB(t)
-		return postgres.NewUserRepository(db), postgres.NewSessionRepository(db)
+		return postgres.NewUserRepository(db), postgres.NewSessionRepository(db), db
+	})
+}
+
+func TestCodeRepository(t *testing.T) {
+	storagetest.RunCodeRepositoryTests(t, func(t *testing.T) (domain.UserRepository, domain.CodeRepository) {
+		db, _ := openDB(t)
+		return postgres.NewUserRepository(db), postgres.NewCodeRepository(db)
 	})
 }
 

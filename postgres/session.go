@@ -33,6 +33,10 @@ func NewSessionRepository(db *DB) *SessionRepository {
 // not belong to the session, its hash is not a SHA-256, or the session id is
 // not a UUID. In a transaction it runs in a savepoint, so that a conflict or
 // a missing user leaves the transaction usable.
+//
+// The user's row is share-locked while the session is written, so that an
+// EraseUser waits for it and then clears its address and user agent, or
+// has erased the user first and no session is written.
 func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session, first domain.RefreshToken) error {
 	if err := s.CheckRefreshToken(first); err != nil {
 		return err
@@ -41,11 +45,14 @@ func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session
 	if !domain.ValidID(string(snap.UserID)) {
 		return errSessionUserNotFound(nil) // no user has such an id
 	}
+	var created int64
 	err := r.db.atomic(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, `
-			WITH s AS (
+		tag, err := q.Exec(ctx, `
+			WITH u AS (
+				SELECT id FROM users WHERE id = $2 AND status <> 'erased' FOR SHARE
+			), s AS (
 				INSERT INTO sessions (id, user_id, client_id, ip, user_agent, created_at, expires_at, authenticated_at)
-				VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7, $11)
+				SELECT $1::uuid, id, $3::text, NULLIF($4::text, ''), NULLIF($5::text, ''), $6::timestamptz, $7::timestamptz, $11::timestamptz FROM u
 				RETURNING id
 			)
 			INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)
@@ -53,10 +60,14 @@ func (r *SessionRepository) CreateSession(ctx context.Context, s *domain.Session
 			string(snap.ID), string(snap.UserID), snap.ClientID, snap.IP, snap.UserAgent,
 			dbTime(snap.CreatedAt), dbTime(snap.ExpiresAt),
 			first.Hash, dbTime(first.CreatedAt), dbTime(first.ExpiresAt), dbTime(snap.AuthenticatedAt))
+		created = tag.RowsAffected()
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("create session: %w", sessionError(err))
+	}
+	if created == 0 {
+		return errSessionUserNotFound(nil) // none, or erased
 	}
 	return nil
 }
@@ -152,14 +163,19 @@ func (r *SessionRepository) RotateRefreshToken(ctx context.Context, hash []byte,
 	if rotated == 1 {
 		return nil
 	}
-	var exists bool
-	if err := r.db.conn(ctx).QueryRow(ctx,
-		`SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = $1 AND session_id = $2)`,
-		hash, string(next.SessionID)).Scan(&exists); err != nil {
+	// Nothing was claimed: tell why.
+	var sameSession bool
+	err = r.db.conn(ctx).QueryRow(ctx,
+		`SELECT session_id = $2 FROM refresh_tokens WHERE token_hash = $1`,
+		hash, string(next.SessionID)).Scan(&sameSession)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	}
+	if err != nil {
 		return fmt.Errorf("rotate refresh token: %w", sessionError(err))
 	}
-	if !exists {
-		return domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	if !sameSession {
+		return domain.Errorf(domain.CodeInternal, "rotate refresh token: successor belongs to another session")
 	}
 	return domain.Errorf(domain.CodeConflict, "refresh token used or expired")
 }
@@ -214,7 +230,7 @@ func (r *SessionRepository) RevokeUserSessions(ctx context.Context, user domain.
 	}
 	rows, err := r.db.conn(ctx).Query(ctx, `
 		UPDATE sessions SET revoked_at = $2, revoke_reason = $3
-		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 - interval '1 day'
+		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2::timestamptz - interval '1 day'
 			AND ($4::text IS NULL OR id::text <> $4)
 		RETURNING id`, string(user), dbTime(now), reason, keep)
 	if err != nil {

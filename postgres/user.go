@@ -82,29 +82,47 @@ func (r *UserRepository) UserByID(ctx context.Context, id domain.UserID) (*domai
 // creation time and the erasure time; the address becomes "erased:<id>",
 // which no valid address equals, so the address is free again; the hash
 // goes; the user's sessions lose their address and user agent; its codes
-// are deleted. One statement, so all or nothing.
+// are deleted. It runs in a transaction (a savepoint in an enclosing one),
+// so all or nothing.
+//
+// The row is locked by a statement of its own before anything is erased.
+// CreateSession and SaveCode share-lock it while they write, so the lock
+// waits for those under way, and the erasing statement, whose snapshot is
+// taken after, sees what they wrote; those that come later find the user
+// erased.
 func (r *UserRepository) EraseUser(ctx context.Context, id domain.UserID, now time.Time) error {
 	if !domain.ValidID(string(id)) {
 		return errUserNotFound()
 	}
-	var erased int
-	err := r.db.conn(ctx).QueryRow(ctx, `
-		WITH u AS (
-			UPDATE users SET email = 'erased:' || id::text, password_hash = '', status = 'erased',
-				email_verified_at = NULL, erased_at = $2, updated_at = $2
-			WHERE id = $1 AND status <> 'erased'
-			RETURNING id
-		), s AS (
-			UPDATE sessions SET ip = NULL, user_agent = NULL WHERE user_id IN (SELECT id FROM u)
-		), c AS (
-			DELETE FROM one_time_codes WHERE user_id IN (SELECT id FROM u)
-		)
-		SELECT count(*) FROM u`, string(id), dbTime(now)).Scan(&erased)
+	tx, err := r.db.conn(ctx).Begin(ctx) // BEGIN, or SAVEPOINT in a transaction
 	if err != nil {
 		return fmt.Errorf("erase user: %w", userError(err))
 	}
-	if erased == 0 {
+	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
+
+	var found bool
+	err = tx.QueryRow(ctx,
+		`SELECT true FROM users WHERE id = $1 AND status <> 'erased' FOR NO KEY UPDATE`, string(id)).Scan(&found)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return errUserNotFound()
+	}
+	if err != nil {
+		return fmt.Errorf("erase user: lock: %w", userError(err))
+	}
+	if _, err := tx.Exec(ctx, `
+		WITH u AS (
+			UPDATE users SET email = 'erased:' || id::text, password_hash = '', status = 'erased',
+				email_verified_at = NULL, erased_at = $2, updated_at = $2
+			WHERE id = $1
+			RETURNING id
+		), s AS (
+			UPDATE sessions SET ip = NULL, user_agent = NULL WHERE user_id IN (SELECT id FROM u)
+		)
+		DELETE FROM one_time_codes WHERE user_id IN (SELECT id FROM u)`, string(id), dbTime(now)); err != nil {
+		return fmt.Errorf("erase user: %w", userError(err))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("erase user: commit: %w", userError(err))
 	}
 	return nil
 }

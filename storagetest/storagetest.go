@@ -11,9 +11,12 @@
 package storagetest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,6 +75,31 @@ func checkCode(tb testing.TB, what string, err error, want domain.Code) {
 	if got := domain.ErrorCode(err); got != want {
 		tb.Errorf("%s: error %v has code %q, want %q", what, err, got, want)
 	}
+}
+
+// checkCanceled reports an error unless err is what a call with a
+// cancelled context returns: CodeUnavailable with context.Canceled in the
+// chain.
+func checkCanceled(tb testing.TB, what string, err error) {
+	tb.Helper()
+	if !errors.Is(err, context.Canceled) || domain.ErrorCode(err) != domain.CodeUnavailable {
+		tb.Errorf("%s with a cancelled context: error %v, want %q with context.Canceled in the chain", what, err, domain.CodeUnavailable)
+	}
+}
+
+// together runs f and g at once, as far as the scheduler allows, and waits
+// for both. Which starts first alternates with i, since a scheduler tends
+// to run the goroutine made last first.
+func together(i int, f, g func()) {
+	if i%2 == 1 {
+		f, g = g, f
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { <-start; f() })
+	wg.Go(func() { <-start; g() })
+	close(start)
+	wg.Wait()
 }
 
 func randomBytes(n int) []byte {

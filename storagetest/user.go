@@ -31,6 +31,12 @@ func RunUserRepositoryTests(t *testing.T, newRepo func(t *testing.T) domain.User
 		{"UpdateUserClosureErrorRollsBack", testUpdateUserClosureErrorRollsBack},
 		{"UpdateUserConcurrent", testUpdateUserConcurrent},
 		{"ReturnedUserIsACopy", testReturnedUserIsACopy},
+		{"UserByID", testUserByID},
+		{"LifecycleTimesRoundTrip", testLifecycleTimesRoundTrip},
+		{"EraseUser", testEraseUser},
+		{"EraseUserTwice", testEraseUserTwice},
+		{"EraseUnknownUser", testEraseUnknownUser},
+		{"UpdateErasedUserNotFound", testUpdateErasedUserNotFound},
 		{"CanceledContext", testUserCanceledContext},
 	}
 	for _, tt := range tests {
@@ -80,6 +86,26 @@ func checkUser(tb testing.TB, got *domain.User, want domain.UserSnapshot) {
 	}
 	checkTime(tb, "CreatedAt", g.CreatedAt, want.CreatedAt)
 	checkTime(tb, "UpdatedAt", g.UpdatedAt, want.UpdatedAt)
+	checkTime(tb, "PasswordChangedAt", g.PasswordChangedAt, want.PasswordChangedAt)
+	checkTime(tb, "EmailVerifiedAt", g.EmailVerifiedAt, want.EmailVerifiedAt)
+}
+
+// loadUserByID returns the user with the id.
+func loadUserByID(tb testing.TB, users domain.UserRepository, id domain.UserID) *domain.User {
+	tb.Helper()
+	u, err := users.UserByID(context.Background(), id)
+	if err != nil {
+		tb.Fatalf("UserByID: %v", err)
+	}
+	return u
+}
+
+// eraseUser erases the user at baseTime plus an hour.
+func eraseUser(tb testing.TB, users domain.UserRepository, id domain.UserID) {
+	tb.Helper()
+	if err := users.EraseUser(context.Background(), id, baseTime.Add(time.Hour)); err != nil {
+		tb.Fatalf("EraseUser: %v", err)
+	}
 }
 
 func testCreateAndLoad(t *testing.T, users domain.UserRepository) {
@@ -221,6 +247,116 @@ func testReturnedUserIsACopy(t *testing.T, users domain.UserRepository) {
 	checkUser(t, loadUser(t, users, want.Email), want)
 }
 
+func testUserByID(t *testing.T, users domain.UserRepository) {
+	u := createUser(t, users)
+	createUser(t, users) // another user, not to be returned
+	tests := []struct {
+		name string
+		id   domain.UserID
+		want *domain.User // nil: not found
+	}{
+		{"Found", u.ID(), u},
+		{"NotFound", domain.UserID(NewUUID()), nil},
+		{"NotAUUID", "not-a-uuid", nil},
+		{"Empty", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := users.UserByID(context.Background(), tt.id)
+			if tt.want == nil {
+				checkCode(t, "UserByID("+string(tt.id)+")", err, domain.CodeNotFound)
+				return
+			}
+			if err != nil {
+				t.Fatalf("UserByID: %v", err)
+			}
+			checkUser(t, got, tt.want.Snapshot())
+		})
+	}
+}
+
+// testLifecycleTimesRoundTrip: when the password was set and the address
+// verified survive CreateUser and UpdateUser; an address never verified
+// stays unverified.
+func testLifecycleTimesRoundTrip(t *testing.T, users domain.UserRepository) {
+	ctx := context.Background()
+	unverified := createUser(t, users)
+	if got := loadUserByID(t, users, unverified.ID()); got.EmailVerified() {
+		t.Errorf("EmailVerified() of a new user = true, want false")
+	}
+	checkUser(t, loadUserByID(t, users, unverified.ID()), unverified.Snapshot())
+
+	verified := newUser(t, domain.UserID(NewUUID()), uniqueEmail())
+	verified.VerifyEmail(baseTime.Add(time.Minute + 7*time.Nanosecond))
+	if err := users.CreateUser(ctx, verified); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	checkUser(t, loadUserByID(t, users, verified.ID()), verified.Snapshot())
+
+	changed, verifiedAt := baseTime.Add(2*time.Hour+11*time.Nanosecond), baseTime.Add(3*time.Hour+13*time.Nanosecond)
+	err := users.UpdateUser(ctx, unverified.ID(), func(u *domain.User) error {
+		if err := u.ChangePassword("changed", changed); err != nil {
+			return err
+		}
+		u.VerifyEmail(verifiedAt)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	want := unverified.Snapshot()
+	want.PasswordHash, want.PasswordChangedAt, want.EmailVerifiedAt, want.UpdatedAt = "changed", changed, verifiedAt, verifiedAt
+	checkUser(t, loadUserByID(t, users, want.ID), want)
+	checkUser(t, loadUser(t, users, want.Email), want)
+}
+
+// testEraseUser: an erased user is found by no lookup, and its address may
+// register again; other users are untouched.
+func testEraseUser(t *testing.T, users domain.UserRepository) {
+	ctx := context.Background()
+	u, other := createUser(t, users), createUser(t, users)
+	eraseUser(t, users, u.ID())
+
+	_, err := users.UserByID(ctx, u.ID())
+	checkCode(t, "UserByID of an erased user", err, domain.CodeNotFound)
+	_, err = users.UserByEmail(ctx, u.Email())
+	checkCode(t, "UserByEmail of an erased user", err, domain.CodeNotFound)
+	checkUser(t, loadUserByID(t, users, other.ID()), other.Snapshot())
+
+	again := newUser(t, domain.UserID(NewUUID()), u.Email())
+	if err := users.CreateUser(ctx, again); err != nil {
+		t.Fatalf("CreateUser with an erased user's address: %v", err)
+	}
+	checkUser(t, loadUser(t, users, u.Email()), again.Snapshot())
+}
+
+func testEraseUserTwice(t *testing.T, users domain.UserRepository) {
+	u := createUser(t, users)
+	eraseUser(t, users, u.ID())
+	err := users.EraseUser(context.Background(), u.ID(), baseTime.Add(2*time.Hour))
+	checkCode(t, "EraseUser of an erased user", err, domain.CodeNotFound)
+}
+
+func testEraseUnknownUser(t *testing.T, users domain.UserRepository) {
+	u := createUser(t, users) // a store that is not empty
+	for _, id := range []domain.UserID{domain.UserID(NewUUID()), "not-a-uuid", ""} {
+		err := users.EraseUser(context.Background(), id, baseTime.Add(time.Hour))
+		checkCode(t, "EraseUser("+string(id)+")", err, domain.CodeNotFound)
+	}
+	checkUser(t, loadUserByID(t, users, u.ID()), u.Snapshot())
+}
+
+func testUpdateErasedUserNotFound(t *testing.T, users domain.UserRepository) {
+	u := createUser(t, users)
+	eraseUser(t, users, u.ID())
+	called := false
+	err := users.UpdateUser(context.Background(), u.ID(), func(*domain.User) error { called = true; return nil })
+	checkCode(t, "UpdateUser of an erased user", err, domain.CodeNotFound)
+	if called {
+		t.Error("UpdateUser called update for an erased user")
+	}
+}
+
 func testUserCanceledContext(t *testing.T, users domain.UserRepository) {
 	u := createUser(t, users)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -239,4 +375,8 @@ func testUserCanceledContext(t *testing.T, users domain.UserRepository) {
 	if called {
 		t.Error("UpdateUser called update with a cancelled context")
 	}
+	_, err = users.UserByID(ctx, u.ID())
+	checkCanceled(t, "UserByID", err)
+	checkCanceled(t, "EraseUser", users.EraseUser(ctx, u.ID(), baseTime.Add(time.Hour)))
+	checkUser(t, loadUserByID(t, users, u.ID()), u.Snapshot()) // not erased
 }

@@ -37,6 +37,7 @@ func RunSessionRepositoryTests(t *testing.T, newRepos func(t *testing.T) (domain
 		{"RevokeSession", testRevokeSession},
 		{"RevokeUserSessions", testRevokeUserSessions},
 		{"RevokedSince", testRevokedSince},
+		{"Reauthenticate", testReauthenticate},
 		{"EraseUserKeepsSessions", testEraseUserKeepsSessions},
 		{"SessionForErasedUser", testSessionForErasedUser},
 		{"EraseWhileCreatingSessions", testEraseWhileCreatingSessions},
@@ -742,4 +743,29 @@ func testEraseWhileCreatingSessions(t *testing.T, users domain.UserRepository, s
 		})
 	}
 	wg.Wait()
+}
+
+// testReauthenticate: a session's authentication time round-trips, and
+// Reauthenticate moves it (a password change made through the session).
+func testReauthenticate(t *testing.T, users domain.UserRepository, sessions domain.SessionRepository) {
+	ctx := context.Background()
+	u := createUser(t, users)
+	s, tok := newSession(t, u.ID(), webClient)
+	if err := sessions.CreateSession(ctx, s, tok); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sessions.Session(ctx, s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTime(t, "AuthenticatedAt", got.AuthenticatedAt(), s.AuthenticatedAt())
+	later := baseTime.Add(time.Hour)
+	if err := sessions.Reauthenticate(ctx, s.ID(), later); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = sessions.Session(ctx, s.ID()); err != nil {
+		t.Fatal(err)
+	}
+	checkTime(t, "AuthenticatedAt after Reauthenticate", got.AuthenticatedAt(), later)
+	checkCode(t, "Reauthenticate an unknown session", sessions.Reauthenticate(ctx, domain.SessionID(NewUUID()), later), domain.CodeNotFound)
 }

@@ -16,6 +16,8 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -277,6 +279,124 @@ func (c *Client) Login(ctx context.Context, email, password string, opts ...Requ
 	return result[*schemas.LoginResult](resp)
 }
 
+// IntrospectResult is whether a token is active and, when it is, its
+// claims (RFC 7662).
+type IntrospectResult = schemas.IntrospectResult
+
+// Refresh rotates a refresh token: the reply is a new pair for the same
+// session, and the old refresh token is spent. Presenting a spent token
+// again ends the session.
+func (c *Client) Refresh(ctx context.Context, refreshToken string, opts ...RequestOption) (*LoginResult, error) {
+	resp, err := c.Do(ctx, tokenKey(refreshToken), &schemas.Refresh{RefreshToken: refreshToken}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return result[*schemas.LoginResult](resp)
+}
+
+// LogoutWithRefreshToken ends the session of a refresh token.
+func (c *Client) LogoutWithRefreshToken(ctx context.Context, refreshToken string, opts ...RequestOption) error {
+	return c.call(ctx, tokenKey(refreshToken), &schemas.Logout{RefreshToken: &refreshToken}, opts)
+}
+
+// LogoutWithAccessToken ends the session of an access token.
+func (c *Client) LogoutWithAccessToken(ctx context.Context, accessToken string, opts ...RequestOption) error {
+	return c.call(ctx, tokenKey(accessToken), &schemas.Logout{AccessToken: &accessToken}, opts)
+}
+
+// LogoutAll ends every session of the access token's user.
+func (c *Client) LogoutAll(ctx context.Context, accessToken string, opts ...RequestOption) error {
+	return c.call(ctx, tokenKey(accessToken), &schemas.LogoutAll{AccessToken: accessToken}, opts)
+}
+
+// Introspect asks whether a token (access or refresh) is active. hint,
+// "access_token", "refresh_token" or empty, only saves a lookup.
+func (c *Client) Introspect(ctx context.Context, token, hint string, opts ...RequestOption) (*IntrospectResult, error) {
+	op := &schemas.Introspect{Token: token}
+	if hint != "" {
+		op.TokenTypeHint = &hint
+	}
+	// No key: introspections need no order, and spread over partitions.
+	resp, err := c.Do(ctx, "", op, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return result[*schemas.IntrospectResult](resp)
+}
+
+// ChangePassword sets a new password for the access token's user, who
+// must give the current one; every other session of the user ends.
+func (c *Client) ChangePassword(ctx context.Context, accessToken, currentPassword, newPassword string, opts ...RequestOption) error {
+	return c.call(ctx, tokenKey(accessToken), &schemas.ChangePassword{
+		AccessToken: accessToken, CurrentPassword: currentPassword, NewPassword: newPassword,
+	}, opts)
+}
+
+// RequestPasswordReset asks for a reset code to be sent to the address, if
+// it has an account; the reply is the same either way.
+func (c *Client) RequestPasswordReset(ctx context.Context, email string, opts ...RequestOption) error {
+	return c.call(ctx, subjectKey(email), &schemas.RequestPasswordReset{Email: email}, opts)
+}
+
+// ResetPassword sets a new password with a reset code; every session of
+// the user ends.
+func (c *Client) ResetPassword(ctx context.Context, email, code, newPassword string, opts ...RequestOption) error {
+	return c.call(ctx, subjectKey(email), &schemas.ResetPassword{Email: email, Code: code, NewPassword: newPassword}, opts)
+}
+
+// RequestEmailVerification asks for a verification code to be sent to the
+// address, if it has an unverified account; the reply is the same either
+// way.
+func (c *Client) RequestEmailVerification(ctx context.Context, email string, opts ...RequestOption) error {
+	return c.call(ctx, subjectKey(email), &schemas.RequestEmailVerification{Email: email}, opts)
+}
+
+// VerifyEmail proves the address with a verification code.
+func (c *Client) VerifyEmail(ctx context.Context, email, code string, opts ...RequestOption) error {
+	return c.call(ctx, subjectKey(email), &schemas.VerifyEmail{Email: email, Code: code}, opts)
+}
+
+// DisableUser stops a user from logging in and ends their sessions. Only
+// admin clients may.
+func (c *Client) DisableUser(ctx context.Context, userID string, opts ...RequestOption) error {
+	return c.call(ctx, userID, &schemas.DisableUser{UserID: userID}, opts)
+}
+
+// EnableUser lets a disabled user log in again. Only admin clients may.
+func (c *Client) EnableUser(ctx context.Context, userID string, opts ...RequestOption) error {
+	return c.call(ctx, userID, &schemas.EnableUser{UserID: userID}, opts)
+}
+
+// UnlockUser clears a user's failed logins and locks. Only admin clients
+// may.
+func (c *Client) UnlockUser(ctx context.Context, userID string, opts ...RequestOption) error {
+	return c.call(ctx, userID, &schemas.UnlockUser{UserID: userID}, opts)
+}
+
+// DeleteUser ends a user's sessions and erases their personal data. Only
+// admin clients may.
+func (c *Client) DeleteUser(ctx context.Context, userID string, opts ...RequestOption) error {
+	return c.call(ctx, userID, &schemas.DeleteUser{UserID: userID}, opts)
+}
+
+// call sends an operation answered with Done.
+func (c *Client) call(ctx context.Context, key string, op schemas.Operation, opts []RequestOption) error {
+	resp, err := c.Do(ctx, key, op, opts...)
+	if err != nil {
+		return err
+	}
+	_, err = result[*schemas.Done](resp)
+	return err
+}
+
+// tokenKey is the record key of a request about a token: a digest, never
+// the token, which is a secret and keys are not; so that one token's
+// requests stay in order.
+func tokenKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:16])
+}
+
 // subjectKey is the record key of a request about the account email: the
 // address as the worker normalises it, so that every spelling of one
 // address shares a partition and a lane, and its requests stay in order.
@@ -293,7 +413,8 @@ func result[R schemas.Result](resp *schemas.Response) (R, error) {
 	return r, nil
 }
 
-// Do sends an operation keyed by subject and waits for its reply. A reply
+// Do sends an operation keyed by subject (no key when empty) and waits for
+// its reply. A reply
 // with an error status is returned as a *domain.Error whose Code is the
 // status's code, so callers branch with domain.ErrorCode.
 func (c *Client) Do(ctx context.Context, subject string, op schemas.Operation, opts ...RequestOption) (*schemas.Response, error) {
@@ -337,12 +458,15 @@ func (c *Client) Do(ctx context.Context, subject string, op schemas.Operation, o
 	if c.cfg.ReplyPartition != nil {
 		headers = append(headers, kafka.Header{Key: schemas.HeaderReplyPartition, Value: schemas.PartitionHeader(*c.cfg.ReplyPartition)})
 	}
-	if err := c.send(ctx, &kafka.Message{
+	msg := &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
-		Key:            []byte(subject),
 		Value:          value,
 		Headers:        headers,
-	}); err != nil {
+	}
+	if subject != "" {
+		msg.Key = []byte(subject)
+	}
+	if err := c.send(ctx, msg); err != nil {
 		return nil, fmt.Errorf("client: send request: %w", err)
 	}
 

@@ -51,6 +51,10 @@ type Config struct {
 	Logger *slog.Logger     // default discards
 }
 
+// MaxAccessTTL bounds the lifetime of access tokens: they are bearer
+// tokens that only revocation can end early.
+const MaxAccessTTL = 24 * time.Hour
+
 // Defaults of Config.
 const (
 	DefaultAccessTTL = 15 * time.Minute
@@ -87,6 +91,10 @@ func (c Config) Validate() error {
 		return errors.New("token audience is required and may not be empty")
 	case c.AccessTTL < time.Second:
 		return fmt.Errorf("access token lifetime %v is too short", c.AccessTTL)
+	case c.AccessTTL > MaxAccessTTL:
+		// Revocation holds revoked sessions, and revokes a user's sessions
+		// that expired, for a day: no access token may outlive that.
+		return fmt.Errorf("access token lifetime %v is longer than %v", c.AccessTTL, MaxAccessTTL)
 	case len(c.KeyEncryptionKey) != seal.KeySize:
 		return fmt.Errorf("key-encryption key must be %d bytes, got %d", seal.KeySize, len(c.KeyEncryptionKey))
 	case c.ReloadInterval <= 0:

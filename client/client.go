@@ -414,9 +414,8 @@ func result[R schemas.Result](resp *schemas.Response) (R, error) {
 }
 
 // Do sends an operation keyed by subject (no key when empty) and waits for
-// its reply. A reply
-// with an error status is returned as a *domain.Error whose Code is the
-// status's code, so callers branch with domain.ErrorCode.
+// its reply. A reply with an error status is returned as a *domain.Error
+// whose Code is the status's code, so callers branch with domain.ErrorCode.
 func (c *Client) Do(ctx context.Context, subject string, op schemas.Operation, opts ...RequestOption) (*schemas.Response, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -44,15 +43,16 @@ type printedRequest struct {
 
 // dlq prints the dead letters of the dead-letter topic, opened with the
 // key-encryption key, one JSON object per line, oldest first per partition.
-func dlq(ctx context.Context, bootstrap string, args []string, stdout io.Writer) error {
+func dlq(e *env, args []string) error {
+	ctx, bootstrap, stdout := e.ctx, e.bootstrap, e.stdout
 	fs := flag.NewFlagSet("dlq", flag.ContinueOnError)
-	topic := fs.String("topic", env("AUTH_DLQ_TOPIC", "auth.request.dlq"), "dead-letter topic")
+	topic := fs.String("topic", getenv("AUTH_DLQ_TOPIC", "auth.request.dlq"), "dead-letter topic")
 	limit := fs.Int("max", 100, "print at most this many dead letters")
 	raw := fs.Bool("raw", false, "also print each value in base64, passwords included")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	kek, err := base64.StdEncoding.DecodeString(env("AUTH_KEY_ENCRYPTION_KEY", ""))
+	kek, err := base64.StdEncoding.DecodeString(getenv("AUTH_KEY_ENCRYPTION_KEY", ""))
 	if err != nil || len(kek) != seal.KeySize {
 		return errors.New("dlq: AUTH_KEY_ENCRYPTION_KEY must hold the workers' key-encryption key (base64 of 32 bytes)")
 	}

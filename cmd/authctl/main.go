@@ -1,13 +1,16 @@
 // Command authctl talks to authworker the way a service does: it sends
-// requests over Kafka with the client package and verifies access tokens
-// offline against the JWKS. It is for operators and developers.
+// requests over Kafka with the client package, verifies access tokens
+// offline against the JWKS, and reads the dead-letter topic. It is for
+// operators and developers.
 //
 //	authctl register -email ada@example.com < password.txt
 //	authctl login -email ada@example.com < password.txt
-//	authctl verify -token "$ACCESS_TOKEN"
+//	authctl verify < access-token.txt
+//	authctl users disable -user-id 0193...
 //
-// Passwords are read from the first line of standard input, never from
-// flags, so they stay out of shell history and process listings.
+// Secrets (passwords, tokens, codes) are read from standard input, one per
+// line, never from flags, so that they stay out of shell history and
+// process listings.
 package main
 
 import (
@@ -18,26 +21,38 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/authworker/authworker/client"
 	"github.com/authworker/authworker/domain"
-	"github.com/authworker/authworker/tokens"
 )
 
-const usage = `authctl talks to authworker over Kafka.
+// command is one authctl command.
+type command struct {
+	usage string // after "authctl [global flags] "
+	run   func(e *env, args []string) error
+}
 
-Usage:
-  authctl [global flags] register -email EMAIL   < password
-  authctl [global flags] login -email EMAIL [-ip IP] < password
-  authctl verify -token TOKEN [-jwks URL] [-issuer ISS] [-audience AUD]
-  authctl [global flags] dlq [-topic T] [-max N] [-raw]   (needs AUTH_KEY_ENCRYPTION_KEY)
-
-Global flags:
-`
+// commands lists every command, by name.
+var commands = map[string]command{
+	"register":                   {"register -email EMAIL [-ip IP]         < password", register},
+	"login":                      {"login -email EMAIL [-ip IP]            < password", login},
+	"refresh":                    {"refresh                                < refresh token", refresh},
+	"logout":                     {"logout [-access]                       < refresh token (access token with -access)", logout},
+	"logout-all":                 {"logout-all                             < access token", logoutAll},
+	"introspect":                 {"introspect [-hint access_token|refresh_token] < token", introspect},
+	"change-password":            {"change-password                        < access token, current password, new password (a line each)", changePassword},
+	"request-password-reset":     {"request-password-reset -email EMAIL", requestPasswordReset},
+	"reset-password":             {"reset-password -email EMAIL            < code, new password (a line each)", resetPassword},
+	"request-email-verification": {"request-email-verification -email EMAIL", requestEmailVerification},
+	"verify-email":               {"verify-email -email EMAIL              < code", verifyEmail},
+	"users":                      {"users disable|enable|unlock|delete -user-id ID   (admin clients only)", users},
+	"verify":                     {"verify [-jwks URL] [-issuer ISS] [-audience AUD] < access token (offline, against the JWKS)", verify},
+	"dlq":                        {"dlq [-topic T] [-max N] [-raw]         (needs AUTH_KEY_ENCRYPTION_KEY)", dlq},
+}
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
@@ -49,17 +64,62 @@ func main() {
 	}
 }
 
+// env is what commands share: the context, standard input and output, and
+// the global flags.
+type env struct {
+	ctx          context.Context
+	stdin        *bufio.Reader
+	stdout       io.Writer
+	bootstrap    string
+	requestTopic string
+	replyTopic   string
+	clientID     string
+	timeout      time.Duration
+}
+
+// connect opens a client with the global flags.
+func (e *env) connect() (*client.Client, error) {
+	return client.New(e.ctx, client.Config{
+		BootstrapServers: e.bootstrap, ClientID: e.clientID,
+		RequestTopic: e.requestTopic, ReplyTopic: e.replyTopic, Timeout: e.timeout,
+	})
+}
+
+// secret reads the next line of standard input: a password, a token or a
+// code, named what in the error when it is missing.
+func (e *env) secret(what string) (string, error) {
+	line, err := e.stdin.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read %s: %w", what, err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", fmt.Errorf("the %s is read from standard input; none given", what)
+	}
+	return line, nil
+}
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	global := flag.NewFlagSet("authctl", flag.ContinueOnError)
 	global.Usage = func() {
-		fmt.Fprint(global.Output(), usage)
+		fmt.Fprint(global.Output(), "authctl talks to authworker over Kafka.\n\nUsage:\n")
+		names := make([]string, 0, len(commands))
+		for name := range commands {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			fmt.Fprintf(global.Output(), "  authctl [global flags] %s\n", commands[name].usage)
+		}
+		fmt.Fprint(global.Output(), "\nGlobal flags:\n")
 		global.PrintDefaults()
 	}
-	bootstrap := global.String("bootstrap", env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"), "Kafka brokers")
-	requestTopic := global.String("request-topic", env("AUTH_REQUEST_TOPIC", "auth.request"), "request topic")
-	replyTopic := global.String("reply-topic", env("AUTH_RESPONSE_TOPIC", "auth.response"), "reply topic")
-	clientID := global.String("client-id", "authctl", "client id sent with requests")
-	timeout := global.Duration("timeout", 10*time.Second, "how long to wait for a reply")
+	e := &env{stdout: stdout}
+	global.StringVar(&e.bootstrap, "bootstrap", getenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"), "Kafka brokers")
+	global.StringVar(&e.requestTopic, "request-topic", getenv("AUTH_REQUEST_TOPIC", "auth.request"), "request topic")
+	global.StringVar(&e.replyTopic, "reply-topic", getenv("AUTH_RESPONSE_TOPIC", "auth.response"), "reply topic")
+	global.StringVar(&e.clientID, "client-id", "authctl", "client id sent with requests")
+	global.DurationVar(&e.timeout, "timeout", 10*time.Second, "how long to wait for a reply")
 	if err := global.Parse(args); err != nil {
 		return err
 	}
@@ -67,116 +127,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		global.Usage()
 		return errors.New("a command is required")
 	}
-	cmd, args := global.Arg(0), global.Args()[1:]
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	name, args := global.Arg(0), global.Args()[1:]
+	cmd, ok := commands[name]
+	if !ok {
+		global.Usage()
+		return fmt.Errorf("unknown command %q", name)
+	}
+	var cancel context.CancelFunc
+	e.ctx, cancel = context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-
-	connect := func() (*client.Client, error) {
-		return client.New(ctx, client.Config{
-			BootstrapServers: *bootstrap, ClientID: *clientID,
-			RequestTopic: *requestTopic, ReplyTopic: *replyTopic, Timeout: *timeout,
-		})
+	if stdin == nil {
+		stdin = strings.NewReader("")
 	}
-	switch cmd {
-	case "register", "login":
-		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-		email := fs.String("email", "", "the account's e-mail address")
-		ip := fs.String("ip", "", "end user's IP address, for throttling")
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if *email == "" {
-			return errors.New(cmd + ": -email is required")
-		}
-		password, err := readPassword(stdin)
-		if err != nil {
-			return err
-		}
-		c, err := connect()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		var opts []client.RequestOption
-		if *ip != "" {
-			opts = append(opts, client.WithIP(*ip))
-		}
-		var res any
-		if cmd == "register" {
-			res, err = c.Register(ctx, *email, password, opts...)
-		} else {
-			res, err = c.Login(ctx, *email, password, opts...)
-		}
-		if err != nil {
-			return err
-		}
-		return printJSON(stdout, res)
-	case "dlq":
-		return dlq(ctx, *bootstrap, args, stdout)
-	case "verify":
-		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-		token := fs.String("token", "", "the access token")
-		jwksURL := fs.String("jwks", "http://localhost:8080/.well-known/jwks.json", "JWKS URL")
-		issuer := fs.String("issuer", env("AUTH_ISSUER", "http://localhost:8080"), "expected iss")
-		audience := fs.String("audience", env("AUTH_AUDIENCE", "authworker"), "expected aud")
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if *token == "" {
-			return errors.New("verify: -token is required")
-		}
-		opts := tokens.VerifyOptions{Issuer: *issuer, Audience: *audience}
-		if err := opts.Validate(); err != nil { // before any network round trip
-			return err
-		}
-		ks, err := fetchJWKS(ctx, *jwksURL)
-		if err != nil {
-			return err
-		}
-		v, err := tokens.NewVerifier(ks, opts)
-		if err != nil {
-			return err
-		}
-		claims, err := v.Verify(*token)
-		if err != nil {
-			return fmt.Errorf("%w: %v", err, errors.Unwrap(err))
-		}
-		return printJSON(stdout, claims)
-	}
-	global.Usage()
-	return fmt.Errorf("unknown command %q", cmd)
-}
-
-func readPassword(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read password: %w", err)
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", errors.New("the password is read from standard input; none given")
-	}
-	return line, nil
-}
-
-func fetchJWKS(ctx context.Context, url string) (*tokens.KeySet, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS: %w", err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch JWKS: %s", res.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("fetch JWKS: %w", err)
-	}
-	return tokens.ParseJWKS(body)
+	e.stdin = bufio.NewReader(stdin)
+	return cmd.run(e, args)
 }
 
 // printJSONLine writes v as one line of JSON.
@@ -190,7 +154,7 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func env(name, def string) string {
+func getenv(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
 	}

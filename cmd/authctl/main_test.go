@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -43,7 +44,7 @@ func TestVerify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := run(context.Background(), []string{"verify", "-token", at.Token, "-jwks", srv.URL, "-issuer", tt.issuer, "-audience", tt.audience}, nil, &out)
+			err := run(context.Background(), []string{"verify", "-jwks", srv.URL, "-issuer", tt.issuer, "-audience", tt.audience}, strings.NewReader(at.Token+"\n"), &out)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("run verify: %v, want error %v", err, tt.wantErr)
 			}
@@ -72,7 +73,13 @@ func TestUsageErrors(t *testing.T) {
 		{"UnknownCommand", []string{"frobnicate"}, "", "unknown command"},
 		{"LoginWithoutEmail", []string{"login"}, "pw\n", "-email is required"},
 		{"LoginWithoutPassword", []string{"login", "-email", "ada@example.com"}, "", "standard input"},
-		{"VerifyWithoutToken", []string{"verify"}, "", "-token is required"},
+		{"VerifyWithoutToken", []string{"verify"}, "", "access token is read from standard input"},
+		{"RefreshWithoutToken", []string{"refresh"}, "", "refresh token is read from standard input"},
+		{"ChangePasswordMissingLines", []string{"change-password"}, "token\ncurrent\n", "new password is read from standard input"},
+		{"ResetWithoutEmail", []string{"reset-password"}, "code\npw\n", "-email is required"},
+		{"UsersWithoutAction", []string{"users"}, "", "disable, enable, unlock or delete is required"},
+		{"UsersUnknownAction", []string{"users", "promote", "-user-id", "x"}, "", "unknown action"},
+		{"UsersWithoutID", []string{"users", "disable"}, "", "-user-id is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,9 +91,17 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func TestReadPasswordTakesFirstLine(t *testing.T) {
-	got, err := readPassword(strings.NewReader("plum kayak violet thunder\r\nsecond line\n"))
-	if err != nil || got != "plum kayak violet thunder" {
-		t.Errorf("readPassword = %q, %v; want the first line without its line ending", got, err)
+func TestSecretsAreLinesOfStandardInput(t *testing.T) {
+	e := &env{stdin: bufio.NewReader(strings.NewReader("plum kayak violet thunder\r\nsecond line\n"))}
+	first, err := e.secret("password")
+	if err != nil || first != "plum kayak violet thunder" {
+		t.Errorf("first secret = %q, %v; want the first line without its line ending", first, err)
+	}
+	second, err := e.secret("code")
+	if err != nil || second != "second line" {
+		t.Errorf("second secret = %q, %v; want the second line", second, err)
+	}
+	if _, err := e.secret("new password"); err == nil || !strings.Contains(err.Error(), "new password") {
+		t.Errorf("third secret: %v, want an error naming it", err)
 	}
 }

@@ -3,6 +3,7 @@ package authworker.interop;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -109,6 +110,13 @@ class SpringReplyingTemplateIT {
         responseSchema = parse(new File(dir, "auth_response.avsc"));
         encoder = new BinaryMessageEncoder<>(GenericData.get(), requestSchema);
         decoder = new BinaryMessageDecoder<>(GenericData.get(), responseSchema);
+        // The worker writes each reply with the oldest published schema that
+        // carries it, so a client registers every version (README).
+        File[] history = new File(dir, "history/auth_response").listFiles((d, name) -> name.endsWith(".avsc"));
+        assertNotNull(history, "no schema history under " + dir);
+        for (File version : history) {
+            decoder.addSchema(parse(version));
+        }
 
         Map<String, Object> producerProps = new HashMap<>();
         producerProps.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -272,6 +280,66 @@ class SpringReplyingTemplateIT {
         }
     }
 
+    /**
+     * Refresh rotates the refresh token: a new pair for the same session,
+     * and the old refresh token spent (presenting it again is refused).
+     */
+    @Test
+    @Order(7)
+    void refreshRotatesTheTokens() throws Exception {
+        GenericRecord first = okResult(request(email, "Login", email, password), "authworker.LoginResult");
+        String refreshToken = first.get("refreshToken").toString();
+
+        GenericRecord next = okResult(request(email, "Refresh", Map.of("refreshToken", refreshToken)), "authworker.LoginResult");
+        assertEquals(first.get("sessionId").toString(), next.get("sessionId").toString(), "same session");
+        assertNotEquals(refreshToken, next.get("refreshToken").toString(), "a new refresh token");
+        assertNotEquals(first.get("accessToken").toString(), next.get("accessToken").toString(), "a new access token");
+
+        ProducerRecord<String, byte[]> again = request(email, "Refresh", Map.of("refreshToken", refreshToken));
+        ConsumerRecord<String, byte[]> reply = call(template, again);
+        GenericRecord response = decode(reply);
+        assertEquals("UNAUTHORIZED", response.get("status").toString(), () -> "spent refresh token: " + response);
+        assertCorrelated(again, reply, response);
+    }
+
+    /**
+     * Introspect (RFC 7662): an access token is active with its claims until
+     * its session is logged out, then inactive with nothing else.
+     */
+    @Test
+    @Order(8)
+    void introspectFollowsTheSession() throws Exception {
+        GenericRecord login = okResult(request(email, "Login", email, password), "authworker.LoginResult");
+        String accessToken = login.get("accessToken").toString();
+
+        GenericRecord active = okResult(request(email, "Introspect", Map.of("token", accessToken)), "authworker.IntrospectResult");
+        assertEquals(Boolean.TRUE, active.get("active"), () -> "introspect: " + active);
+        assertEquals(userId, active.get("sub").toString(), "sub");
+        assertEquals(login.get("sessionId").toString(), active.get("sid").toString(), "sid");
+        assertEquals(CLIENT_ID, active.get("clientId").toString(), "clientId");
+        assertEquals("access_token", active.get("tokenType").toString(), "tokenType");
+
+        okResult(request(email, "Logout", Map.of("accessToken", accessToken)), "authworker.Done");
+
+        GenericRecord inactive = okResult(request(email, "Introspect", Map.of("token", accessToken)), "authworker.IntrospectResult");
+        assertEquals(Boolean.FALSE, inactive.get("active"), () -> "after logout: " + inactive);
+        assertNull(inactive.get("sub"), "an inactive token's reply carries no claims");
+
+        GenericRecord garbage = okResult(request(email, "Introspect", Map.of("token", "not.a.token")), "authworker.IntrospectResult");
+        assertEquals(Boolean.FALSE, garbage.get("active"), "garbage is inactive");
+    }
+
+    /** Sends request, checks it is answered OK and correlated, returns the result. */
+    private GenericRecord okResult(ProducerRecord<String, byte[]> request, String resultType) throws Exception {
+        ConsumerRecord<String, byte[]> reply = call(template, request);
+        GenericRecord response = decode(reply);
+        assertEquals("OK", response.get("status").toString(), () -> "reply: " + response);
+        GenericRecord result = (GenericRecord) response.get("result");
+        assertEquals(resultType, result.getSchema().getFullName());
+        assertCorrelated(request, reply, response);
+        return result;
+    }
+
     // ---- helpers -------------------------------------------------------------
 
     private ReplyingKafkaTemplate<String, byte[], byte[]> startTemplate(ContainerProperties containerProps)
@@ -310,11 +378,16 @@ class SpringReplyingTemplateIT {
     /** An AuthRequest keyed by the subject's e-mail, as the contract asks. */
     private ProducerRecord<String, byte[]> request(String key, String operation, String email, String password)
             throws IOException {
+        return request(key, operation, Map.of("email", email, "password", password));
+    }
+
+    /** An AuthRequest of any operation: fields not given are null. */
+    private ProducerRecord<String, byte[]> request(String key, String operation, Map<String, Object> fields)
+            throws IOException {
         Schema opSchema = requestSchema.getField("operation").schema().getTypes().stream()
                 .filter(s -> s.getName().equals(operation)).findFirst().orElseThrow();
         GenericRecord op = new GenericData.Record(opSchema);
-        op.put("email", email);
-        op.put("password", password);
+        fields.forEach(op::put);
 
         GenericRecord client = new GenericData.Record(requestSchema.getField("client").schema());
         client.put("clientId", CLIENT_ID);

@@ -17,7 +17,8 @@
 //
 // Several repository calls become one unit of work through DB.InTx, which
 // implements domain.Transactor: the user, session and outcome repositories
-// run their statements on the transaction in the context they are given.
+// run their statements on the transaction in the context they are given,
+// and the Outbox refuses to run outside one.
 // Their writes that may fail with an expected error (CreateUser,
 // CreateSession) run in a savepoint, so that the failure leaves the
 // transaction usable; SaveOutcome reports a conflict without failing its

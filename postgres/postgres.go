@@ -25,6 +25,11 @@
 // statement and needs none. The signing key repository never joins a
 // transaction: key management is not part of a request.
 //
+// The Outbox stores messages to publish in the transaction of the change
+// they report; an OutboxRelay, one per worker, publishes them once that
+// commits through an OutboxPublisher (producers.OutboxPublisher, wired in
+// cmd/authworker), on a connection of its own beside the pool.
+//
 // Timestamps are stored with microsecond precision, the precision of
 // PostgreSQL's timestamptz: times are truncated to the microsecond on the
 // way in and returned in UTC. Callers must not expect nanoseconds back.

@@ -403,3 +403,38 @@ func TestOutboxSurvivesConnectionLoss(t *testing.T) {
 	checkOrder(t, r.records(), keys, perKey)
 }
 
+// BenchmarkOutboxRelay measures how fast one relay publishes a backlog to
+// Kafka, in messages per second, each message of a key of its own (the
+// usual case) and with 50 keys (a wave per message of a key).
+func BenchmarkOutboxRelay(b *testing.B) {
+	e := newOutboxEnv(b)
+	for _, keys := range []int{0, 50} {
+		name := "Keys=distinct"
+		if keys > 0 {
+			name = fmt.Sprintf("Keys=%d", keys)
+		}
+		b.Run(name, func(b *testing.B) {
+			for start := 0; start < b.N; start += 1000 {
+				var msgs []domain.OutboxMessage
+				for i := start; i < b.N && i < start+1000; i++ {
+					key := testenv.Unique("user-")
+					if keys > 0 {
+						key = fmt.Sprintf("user-%d", i%keys)
+					}
+					msgs = append(msgs, e.message(key, i))
+				}
+				if err := e.enqueue(msgs...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			r := e.startRelay(b, 0)
+			for r.Stats().Published < uint64(b.N) {
+				time.Sleep(time.Millisecond)
+			}
+			b.StopTimer()
+			r.stop()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}

@@ -140,7 +140,9 @@ type OutboxRelayStats struct {
 // advisory lock for that) and gives up or takes shards to own its fair
 // share, ceil(OutboxShards / relays): ownership spreads as relays come and
 // go. A relay that crashes or loses its connection loses its locks with
-// it, and the others take its shards over at their next poll. The relay
+// it, and the others take its shards over at their next poll; the server
+// probes the connection (TCP keepalives), so a relay cut off without
+// closing it loses them within about half a minute. The relay
 // reads and deletes on that same connection, so a relay that lost its
 // locks finds out at its next statement and stops touching the rows.
 //
@@ -277,6 +279,17 @@ func (r *OutboxRelay) connect(ctx context.Context) (*pgx.Conn, error) {
 		name = "authworker"
 	}
 	cc.RuntimeParams["application_name"] = name + " outbox relay"
+	// A relay cut off without closing its connection (its host gone, the
+	// network split) keeps its locks until the server notices: have the
+	// server probe the connection, so that the others take its shards over
+	// within about half a minute rather than the system's two hours.
+	for param, value := range map[string]string{
+		"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3",
+	} {
+		if _, set := cc.RuntimeParams[param]; !set {
+			cc.RuntimeParams[param] = value
+		}
+	}
 	timeout := cc.ConnectTimeout
 	if timeout == 0 {
 		timeout = DefaultConnectTimeout

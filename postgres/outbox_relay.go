@@ -142,9 +142,9 @@ type OutboxRelayStats struct {
 // go. A relay that crashes or loses its connection loses its locks with
 // it, and the others take its shards over at their next poll; the server
 // probes the connection (TCP keepalives), so a relay cut off without
-// closing it loses them within about half a minute. The relay
-// reads and deletes on that same connection, so a relay that lost its
-// locks finds out at its next statement and stops touching the rows.
+// closing it loses them within about half a minute. The relay reads and
+// deletes on that same connection, so a relay that lost its locks finds
+// out at its next statement and stops touching the rows.
 //
 // Why not SELECT ... FOR UPDATE SKIP LOCKED, with any relay taking any
 // rows? It spreads rows, not keys: when two relays take consecutive rows of
@@ -161,7 +161,8 @@ type OutboxRelayStats struct {
 // key, and so on. A key's next message is thus sent only once the broker
 // has its previous one, whatever the producer does with retries and
 // timeouts (librdkafka may deliver a partition's later records after an
-// earlier one timed out). A message that fails to publish, or whose value
+// earlier one timed out); the price is a broker round trip per message for
+// a key with a backlog, while distinct keys go out together. A message that fails to publish, or whose value
 // does not open, stops its key for the round; the relay then waits,
 // doubling the wait from MinBackoff to MaxBackoff while failures go on,
 // and retries from that message. A message that can never be published
@@ -169,10 +170,11 @@ type OutboxRelayStats struct {
 // MaxBackoff; Stats.Failed and the error log show it.
 //
 // Rows are deleted as soon as their wave is acknowledged, not marked and
-// pruned later: the table then holds only what is left to publish, so each read
-// is a short index scan from the head of each shard, published secrets do
-// not linger at rest, and a row that committed after rows with higher ids
-// is still found (a relay that kept a high-water mark would skip it).
+// pruned later: the table then holds only what is left to publish, so
+// each read is a short index scan from the head of each shard, published
+// secrets do not linger at rest, and a row that committed after rows with
+// higher ids is still found (a relay that kept a high-water mark would
+// skip it).
 //
 // Delivery is at least once. Messages that were acknowledged but not yet
 // deleted when the relay crashed or lost its connection are published again
@@ -469,9 +471,32 @@ func (s *relaySession) round(ctx context.Context) (roundResult, error) {
 	}); err != nil {
 		return roundResult{}, err
 	}
-	res := roundResult{full: len(rows) == r.cfg.BatchSize}
+	keys, failed := r.queueByKey(rows)
+	res := roundResult{full: len(rows) == r.cfg.BatchSize, failed: failed}
+	refused := waveFailures{}
+	for wave := 0; ctx.Err() == nil; wave++ {
+		sent, err := s.wave(ctx, keys, wave, &refused)
+		if err != nil {
+			return res, err
+		}
+		if sent == 0 {
+			break
+		}
+	}
+	if refused.count > 0 {
+		res.failed = true
+		if ctx.Err() == nil {
+			r.cfg.Logger.Warn("outbox messages not published; their keys wait for a retry", "count", refused.count,
+				"err", refused.first, "id", refused.row.id, "topic", refused.row.topic, "key", string(refused.row.key))
+		}
+	}
+	return res, nil
+}
 
-	var keys []*keyQueue // in the order of each key's first row
+// queueByKey opens rows and queues them by key, keys in the order of their
+// first row. A row that does not open stops its key: it and the key's
+// later rows wait. failed reports whether one did not.
+func (r *OutboxRelay) queueByKey(rows []outboxRow) (keys []*keyQueue, failed bool) {
 	byKey := map[string]*keyQueue{}
 	for _, row := range rows {
 		q := byKey[string(row.key)]
@@ -486,69 +511,72 @@ func (s *relaySession) round(ctx context.Context) (roundResult, error) {
 		msg, err := row.open(r.outbox.sealer)
 		if err != nil {
 			r.failed.Add(1)
-			res.failed = true
-			q.stopped = true
+			failed, q.stopped = true, true
 			r.cfg.Logger.Error("outbox row does not open; its key is held back", "err", err,
 				"id", row.id, "topic", row.topic, "key", string(row.key))
 			continue
 		}
 		q.rows, q.msgs = append(q.rows, row), append(q.msgs, msg)
 	}
+	return keys, failed
+}
 
-	var refused []error // the publisher's failures this round, for the log
-	var firstRefused outboxRow
-	for wave := 0; ctx.Err() == nil; wave++ {
-		var sent []*keyQueue
-		var msgs []domain.OutboxMessage
-		for _, q := range keys {
-			if !q.stopped && wave < len(q.msgs) {
-				sent, msgs = append(sent, q), append(msgs, q.msgs[wave])
+// waveFailures sums up the messages a round's publisher refused, for one
+// log line.
+type waveFailures struct {
+	count int
+	first error
+	row   outboxRow
+}
+
+// wave publishes the wave-th message of every key still going, and
+// deletes those the broker acknowledged. It returns how many it sent, and
+// an error only when the connection failed.
+func (s *relaySession) wave(ctx context.Context, keys []*keyQueue, wave int, refused *waveFailures) (int, error) {
+	r := s.relay
+	var sent []*keyQueue
+	var msgs []domain.OutboxMessage
+	for _, q := range keys {
+		if !q.stopped && wave < len(q.msgs) {
+			sent, msgs = append(sent, q), append(msgs, q.msgs[wave])
+		}
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	errs := r.cfg.Publisher.Publish(ctx, msgs)
+	r.batches.Add(1)
+	now := r.cfg.Now()
+	if len(errs) != len(msgs) {
+		err := fmt.Errorf("publisher returned %d results for %d messages", len(errs), len(msgs))
+		errs = slices.Repeat([]error{err}, len(msgs))
+	}
+	var acked []outboxRow
+	var lag time.Duration
+	for i, q := range sent {
+		if errs[i] != nil {
+			r.failed.Add(1)
+			q.stopped = true
+			if refused.count++; refused.count == 1 {
+				refused.first, refused.row = errs[i], q.rows[wave]
 			}
-		}
-		if len(msgs) == 0 {
-			break
-		}
-		errs := r.cfg.Publisher.Publish(ctx, msgs)
-		r.batches.Add(1)
-		now := r.cfg.Now()
-		if len(errs) != len(msgs) {
-			err := fmt.Errorf("publisher returned %d results for %d messages", len(errs), len(msgs))
-			errs = slices.Repeat([]error{err}, len(msgs))
-		}
-		var acked []outboxRow
-		var lag time.Duration
-		for i, q := range sent {
-			if errs[i] != nil {
-				r.failed.Add(1)
-				res.failed, q.stopped = true, true
-				if len(refused) == 0 {
-					firstRefused = q.rows[wave]
-				}
-				refused = append(refused, errs[i])
-				continue
-			}
-			acked = append(acked, q.rows[wave])
-			lag = max(lag, now.Sub(msgs[i].CreatedAt))
-		}
-		if len(acked) == 0 {
 			continue
 		}
-		r.published.Add(uint64(len(acked)))
-		r.lastLag.Store(int64(lag))
-		// Each wave's rows go as soon as the broker has them, even when ctx
-		// ended meanwhile: a relay that stops, or loses its shards later in
-		// the round, then leaves less to be published twice.
-		if err := s.exec(context.WithoutCancel(ctx), "delete published rows", func(ctx context.Context) error {
-			return deleteOutbox(ctx, s.conn, acked)
-		}); err != nil {
-			return res, err
-		}
+		acked = append(acked, q.rows[wave])
+		lag = max(lag, now.Sub(msgs[i].CreatedAt))
 	}
-	if len(refused) > 0 && ctx.Err() == nil {
-		r.cfg.Logger.Warn("outbox messages not published; their keys wait for a retry", "count", len(refused),
-			"err", refused[0], "id", firstRefused.id, "topic", firstRefused.topic, "key", string(firstRefused.key))
+	if len(acked) == 0 {
+		return len(msgs), nil
 	}
-	return res, nil
+	r.published.Add(uint64(len(acked)))
+	r.lastLag.Store(int64(lag))
+	// The rows go as soon as the broker has them, even when ctx ended
+	// meanwhile: a relay that stops, or loses its shards later in the
+	// round, then leaves less to be published twice.
+	err := s.exec(context.WithoutCancel(ctx), "delete published rows", func(ctx context.Context) error {
+		return deleteOutbox(ctx, s.conn, acked)
+	})
+	return len(msgs), err
 }
 
 // deleteOutbox deletes rows by primary key.

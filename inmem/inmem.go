@@ -5,8 +5,9 @@
 // timestamps returned in UTC truncated to the microsecond. Values are copied
 // in and out, so a caller never aliases stored state.
 //
-// Transactor runs units of work without atomicity: it has no rollback.
-// Test atomicity against PostgreSQL.
+// Transactor runs units of work without atomicity: it has no rollback,
+// except that the Outbox records only the messages of units of work that
+// commit. Test atomicity against PostgreSQL.
 //
 // Nothing is persisted. Zero values are not ready for use, Transactor's
 // aside: build the repositories with their constructors.

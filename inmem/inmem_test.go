@@ -44,6 +44,32 @@ func TestOutcomeRepository(t *testing.T) {
 	})
 }
 
+func TestOutbox(t *testing.T) {
+	storagetest.RunOutboxTests(t, func(*testing.T) storagetest.OutboxEnv {
+		outbox := inmem.NewOutbox()
+		return storagetest.OutboxEnv{
+			Tx:        inmem.Transactor{},
+			Outbox:    outbox,
+			Committed: func(*testing.T) []domain.OutboxMessage { return outbox.Messages() },
+		}
+	})
+}
+
+// TestOutboxMessagesAreCopies: a test that changes what Messages returned
+// does not change what the outbox holds.
+func TestOutboxMessagesAreCopies(t *testing.T) {
+	outbox := inmem.NewOutbox()
+	m := storagetest.NewOutboxMessage("auth.events", "a", 1)
+	if err := (inmem.Transactor{}).InTx(context.Background(), func(ctx context.Context) error {
+		return outbox.Enqueue(ctx, m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := outbox.Messages()
+	got[0].Value[0], got[0].Headers[0].Key = 'X', "changed"
+	storagetest.CheckOutboxMessages(t, outbox.Messages(), []domain.OutboxMessage{m})
+}
+
 // TestTransactor checks what the in-memory Transactor promises: fn's error
 // as is, and no call with a done context. It promises no rollback.
 func TestTransactor(t *testing.T) {

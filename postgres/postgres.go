@@ -17,12 +17,18 @@
 //
 // Several repository calls become one unit of work through DB.InTx, which
 // implements domain.Transactor: the user, session and outcome repositories
-// run their statements on the transaction in the context they are given.
+// run their statements on the transaction in the context they are given,
+// and the Outbox refuses to run outside one.
 // Their writes that may fail with an expected error (CreateUser,
 // CreateSession) run in a savepoint, so that the failure leaves the
 // transaction usable; SaveOutcome reports a conflict without failing its
 // statement and needs none. The signing key repository never joins a
 // transaction: key management is not part of a request.
+//
+// The Outbox stores messages to publish in the transaction of the change
+// they report; an OutboxRelay, one per worker, publishes them once that
+// commits through an OutboxPublisher (producers.OutboxPublisher, wired in
+// cmd/authworker), on a connection of its own beside the pool.
 //
 // Timestamps are stored with microsecond precision, the precision of
 // PostgreSQL's timestamptz: times are truncated to the microsecond on the

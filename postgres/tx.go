@@ -34,6 +34,12 @@ func (db *DB) conn(ctx context.Context) querier {
 	return db.pool
 }
 
+// tx returns the transaction of an enclosing InTx, if there is one.
+func (db *DB) tx(ctx context.Context) (pgx.Tx, bool) {
+	tx, ok := ctx.Value(txKey{db}).(pgx.Tx)
+	return tx, ok
+}
+
 // atomic runs fn, a write that may fail with an error the caller expects
 // (a unique or foreign-key violation), on the querier for ctx. In a
 // transaction it runs fn in a savepoint and rolls back to it when fn fails:

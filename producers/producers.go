@@ -1,5 +1,6 @@
 // Package producers writes to Kafka: correlated replies to requests, dead
-// letters for records that cannot be answered, and the topics they need.
+// letters for records that cannot be answered, outbox messages, and the
+// topics they need.
 //
 // Every send waits for the broker's acknowledgement (acks=all, idempotent
 // producer), so a caller that stores a consumer offset after Send returns
@@ -107,21 +108,8 @@ func (p *Producer) watch() {
 // an outcome stored exactly once must not treat that as a failure to send.
 func (p *Producer) Send(ctx context.Context, msg *kafka.Message) error {
 	delivered := make(chan kafka.Event, 1)
-	for {
-		err := p.p.Produce(msg, delivered)
-		if err == nil {
-			break
-		}
-		var kerr kafka.Error
-		if !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull {
-			return domain.Unavailable("kafka", fmt.Errorf("produce to %s: %w", topicOf(msg.TopicPartition), err))
-		}
-		// The local queue is full: wait for room, as a blocking send would.
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
+	if err := p.produce(ctx, msg, delivered); err != nil {
+		return err
 	}
 	select {
 	case <-ctx.Done():
@@ -131,11 +119,93 @@ func (p *Producer) Send(ctx context.Context, msg *kafka.Message) error {
 		if !ok {
 			return domain.Unavailable("kafka", fmt.Errorf("unexpected delivery event %v", e))
 		}
-		if m.TopicPartition.Error != nil {
-			return domain.Unavailable("kafka", fmt.Errorf("deliver to %s: %w", topicOf(m.TopicPartition), m.TopicPartition.Error))
-		}
-		return nil
+		return deliveryError(m)
 	}
+}
+
+// SendAll produces msgs at once and waits until the broker has
+// acknowledged each, or until ctx ends. It returns one error per message,
+// in order: nil for each the broker acknowledged. A message that cannot
+// be queued fails alone; the others are still sent. msgs are not changed.
+//
+// Records of one partition are written in the order given unless one of
+// them fails: librdkafka may then write those after it (a gap after a
+// timeout). Callers that need a key's records in order send its next one
+// only once the previous one is acknowledged. When ctx ends first, the
+// messages not yet acknowledged fail with ctx's error and may still be
+// delivered.
+func (p *Producer) SendAll(ctx context.Context, msgs []*kafka.Message) []error {
+	errs := make([]error, len(msgs))
+	if err := ctx.Err(); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	reported := make([]bool, len(msgs))
+	delivered := make(chan kafka.Event, len(msgs)) // never blocks librdkafka
+	pending := 0
+	for i, msg := range msgs {
+		m := *msg
+		m.Opaque = i
+		if errs[i] = p.produce(ctx, &m, delivered); errs[i] != nil {
+			reported[i] = true
+			continue
+		}
+		pending++
+	}
+	for pending > 0 {
+		select {
+		case <-ctx.Done():
+			for i := range errs {
+				if !reported[i] {
+					errs[i] = ctx.Err()
+				}
+			}
+			return errs
+		case e := <-delivered:
+			m, ok := e.(*kafka.Message)
+			if !ok {
+				continue
+			}
+			i, ok := m.Opaque.(int)
+			if !ok || i < 0 || i >= len(msgs) || reported[i] {
+				continue
+			}
+			errs[i], reported[i] = deliveryError(m), true
+			pending--
+		}
+	}
+	return errs
+}
+
+// produce queues msg, waiting for room while the local queue is full, as a
+// blocking send would, or until ctx ends.
+func (p *Producer) produce(ctx context.Context, msg *kafka.Message, delivered chan kafka.Event) error {
+	for {
+		err := p.p.Produce(msg, delivered)
+		if err == nil {
+			return nil
+		}
+		var kerr kafka.Error
+		if !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull {
+			return domain.Unavailable("kafka", fmt.Errorf("produce to %s: %w", topicOf(msg.TopicPartition), err))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// deliveryError is the outcome of a delivery report: nil when the broker
+// acknowledged the record.
+func deliveryError(m *kafka.Message) error {
+	if m.TopicPartition.Error != nil {
+		return domain.Unavailable("kafka", fmt.Errorf("deliver to %s: %w", topicOf(m.TopicPartition), m.TopicPartition.Error))
+	}
+	return nil
 }
 
 // Ping checks that the brokers answer a metadata request before ctx's

@@ -111,7 +111,7 @@ func settings() []setting {
 			duration(func(c *Config) *time.Duration { return &c.Login.FailureFloor })},
 		{"AUTH_SIGNING_ALG", tokens.DefaultAlgorithm, "signing algorithm of access tokens: EdDSA, ES256 or RS256",
 			oneOf(func(c *Config) *string { return &c.Tokens.Algorithm }, tokens.EdDSA, tokens.ES256, tokens.RS256)},
-		{"AUTH_KEY_ENCRYPTION_KEY", "", "required: base64 of 32 random bytes that seal signing keys and stored replies at rest (same on every worker)",
+		{"AUTH_KEY_ENCRYPTION_KEY", "", "required: base64 of 32 random bytes that seal signing keys, stored replies and outbox records at rest (same on every worker)",
 			func(c *Config, v string) error {
 				if v == "" {
 					return errors.New("is required (generate one with: head -c 32 /dev/urandom | base64)")

@@ -66,6 +66,8 @@ type Main struct {
 
 	db       *postgres.DB
 	outcomes *postgres.OutcomeRepository
+	outbox   *postgres.Outbox
+	relay    *postgres.OutboxRelay
 	redis    *redis.Client
 	producer *producers.Producer
 	issuer   *tokens.Issuer
@@ -82,9 +84,9 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 const startupTimeout = 60 * time.Second
 
 // Open connects to PostgreSQL, Redis and Kafka, migrates the database,
-// creates missing topics and the first signing key, binds the HTTP port and
-// creates the consumer, in that order: what fails names its setting, and
-// Close releases whatever was opened.
+// creates missing topics, builds the outbox and its relay, creates the first
+// signing key, binds the HTTP port and creates the consumer, in that order:
+// what fails names its setting, and Close releases whatever was opened.
 func (m *Main) Open(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
@@ -107,6 +109,11 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if err := m.ensureTopics(ctx); err != nil {
 		return err
+	}
+	if m.outbox, m.relay, err = newOutbox(m.db, m.producer, cfg.Tokens.KeyEncryptionKey, postgres.OutboxRelayConfig{
+		Logger: m.logger,
+	}); err != nil {
+		return fmt.Errorf("outbox (AUTH_KEY_ENCRYPTION_KEY): %w", err)
 	}
 
 	tokensCfg := cfg.Tokens
@@ -140,6 +147,23 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("kafka consumer (AUTH_WORKERS, KAFKA_*): %w", err)
 	}
 	return nil
+}
+
+// newOutbox builds the outbox that use cases enqueue to, its values sealed
+// under the key-encryption key (purpose "outbox"), and the relay that
+// publishes it through producer. cfg's publisher is set here.
+func newOutbox(db *postgres.DB, producer *producers.Producer, kek []byte, cfg postgres.OutboxRelayConfig) (*postgres.Outbox, *postgres.OutboxRelay, error) {
+	sealer, err := seal.NewBox(kek, "outbox")
+	if err != nil {
+		return nil, nil, err
+	}
+	outbox := postgres.NewOutbox(db, sealer)
+	cfg.Publisher = producers.NewOutboxPublisher(producer)
+	relay, err := postgres.NewOutboxRelay(outbox, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return outbox, relay, nil
 }
 
 // ensureTopics creates the request, reply and dead-letter topics if missing.
@@ -249,7 +273,9 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	return requests, nil
 }
 
-// Run consumes requests and serves HTTP until ctx ends or either fails.
+// Run consumes requests, serves HTTP and relays the outbox to Kafka until
+// ctx ends or the consumer or the server fails. The relay holds its own
+// PostgreSQL connection, beside the pool, while it runs.
 func (m *Main) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -262,6 +288,7 @@ func (m *Main) Run(ctx context.Context) error {
 	wg.Go(func() { errs[1] = m.http.Run(ctx); cancel() })
 	wg.Go(func() { m.issuer.Run(ctx) })
 	wg.Go(func() { m.purgeOutcomes(ctx) })
+	wg.Go(func() { m.relay.Run(ctx) })
 	wg.Wait()
 	m.logger.Info("authworker stopped")
 	return errors.Join(errs...)

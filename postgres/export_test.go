@@ -1,0 +1,24 @@
+package postgres
+
+import (
+	"context"
+	"math"
+
+	"github.com/authworker/authworker/domain"
+)
+
+// Pending returns the messages waiting in the outbox, in the order a relay
+// publishes them, values opened: what the conformance suite reads.
+func (o *Outbox) Pending(ctx context.Context) ([]domain.OutboxMessage, error) {
+	rows, err := fetchOutbox(ctx, o.db.pool, allShards(), math.MaxInt32)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]domain.OutboxMessage, len(rows))
+	for i, r := range rows {
+		if msgs[i], err = r.open(o.sealer); err != nil {
+			return nil, err
+		}
+	}
+	return msgs, nil
+}

@@ -128,10 +128,10 @@ func TestCloseTwice(t *testing.T) {
 	}
 }
 
-var tables = []string{"users", "sessions", "refresh_tokens", "signing_keys", "request_outcomes", "outbox"}
+var tables = []string{"users", "sessions", "refresh_tokens", "signing_keys", "request_outcomes", "one_time_codes", "outbox"}
 
 // migrations is how many migrations are embedded.
-const migrations = 5
+const migrations = 6
 
 // checkSchema reports an error unless every table exists and each
 // migration was recorded once.

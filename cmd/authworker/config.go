@@ -43,7 +43,13 @@ type Config struct {
 	Register handlers.RegisterConfig
 	// RegisterLimit limits registrations per source.
 	RegisterLimit redis.RateLimitConfig
-	LogLevel      slog.Level
+	Codes         app.CodeConfig
+	// CodeLimit limits requests for one-time codes per source, and
+	// CodeAccountLimit per address.
+	CodeLimit        redis.RateLimitConfig
+	CodeAccountLimit int
+	Admin            handlers.AdminConfig
+	LogLevel         slog.Level
 }
 
 // KafkaConfig is how the worker reaches Kafka.
@@ -57,7 +63,8 @@ type KafkaConfig struct {
 // TopicsConfig names the topics the worker reads and writes besides reply
 // topics, and how those it creates are made.
 type TopicsConfig struct {
-	Request string
+	Request       string
+	Notifications string
 	// ClientBindings binds client ids to request topics of their own
 	// (AUTH_CLIENT_TOPICS); the worker reads those topics too.
 	ClientBindings      consumers.ClientBindings
@@ -72,6 +79,9 @@ type TopicsConfig struct {
 const (
 	defaultRequestTopic        = "auth.request"
 	defaultDeadLetterTopic     = "auth.request.dlq"
+	defaultNotificationsTopic  = "auth.notifications"
+	defaultCodeRequestLimit    = 10
+	defaultCodeAccountLimit    = 5
 	defaultReplyTopics         = "auth.response,auth.response.*"
 	defaultTopicPartitions     = 6
 	defaultRequestRetention    = time.Hour
@@ -107,8 +117,32 @@ func settings() []setting {
 			duration(func(c *Config) *time.Duration { return &c.Login.SessionTTL })},
 		{"AUTH_REFRESH_IDLE_TTL", formatDuration(handlers.DefaultRefreshIdleTTL), "how long an unused refresh token stays valid (7 days)",
 			duration(func(c *Config) *time.Duration { return &c.Login.RefreshIdleTTL })},
-		{"AUTH_LOGIN_FAILURE_FLOOR", formatDuration(handlers.DefaultFailureFloor), "least time a refused login takes, so that timing tells nothing about the account or how its password is stored; keep it above the slowest stored hash's verification",
-			duration(func(c *Config) *time.Duration { return &c.Login.FailureFloor })},
+		{"AUTH_REPLY_FLOOR", formatDuration(handlers.DefaultFailureFloor), "least time a reply that must not tell whether an account exists takes: refused logins and the one-time-code operations; keep it above the slowest stored hash's verification",
+			func(c *Config, v string) error {
+				if err := duration(func(c *Config) *time.Duration { return &c.Login.FailureFloor })(c, v); err != nil {
+					return err
+				}
+				c.Codes.Floor = c.Login.FailureFloor
+				return nil
+			}},
+		{"AUTH_REQUIRE_VERIFIED_EMAIL", "false", "refuse logins to accounts whose address is not verified (VerifyEmail)",
+			boolean(func(c *Config) *bool { return &c.Login.RequireVerifiedEmail })},
+		{"AUTH_RESET_CODE_TTL", formatDuration(handlers.DefaultResetCodeTTL), "how long a password-reset code is valid",
+			duration(func(c *Config) *time.Duration { return &c.Codes.ResetTTL })},
+		{"AUTH_VERIFICATION_CODE_TTL", formatDuration(handlers.DefaultVerificationCodeTTL), "how long an address-verification code is valid",
+			duration(func(c *Config) *time.Duration { return &c.Codes.VerificationTTL })},
+		{"AUTH_CODE_REQUEST_LIMIT", strconv.Itoa(defaultCodeRequestLimit), "password-reset and verification requests per source address per hour (a calling service that sends no address gets 1000 times more)",
+			func(c *Config, v string) error {
+				if err := number(func(c *Config) *int { return &c.CodeLimit.Limit }, 1, math.MaxInt32/1000)(c, v); err != nil {
+					return err
+				}
+				c.CodeLimit.ClientLimit = 1000 * c.CodeLimit.Limit
+				return nil
+			}},
+		{"AUTH_CODE_ACCOUNT_LIMIT", strconv.Itoa(defaultCodeAccountLimit), "codes sent per address per hour, whoever asks: a mailbox cannot be flooded",
+			number(func(c *Config) *int { return &c.CodeAccountLimit }, 1, math.MaxInt32)},
+		{"AUTH_ADMIN_CLIENTS", "", "client ids allowed to disable, enable, unlock and delete accounts (comma-separated; bind each with AUTH_CLIENT_TOPICS)",
+			list(func(c *Config) *[]string { return &c.Admin.Clients })},
 		{"AUTH_SIGNING_ALG", tokens.DefaultAlgorithm, "signing algorithm of access tokens: EdDSA, ES256 or RS256",
 			oneOf(func(c *Config) *string { return &c.Tokens.Algorithm }, tokens.EdDSA, tokens.ES256, tokens.RS256)},
 		{"AUTH_KEY_ENCRYPTION_KEY", "", "required: base64 of 32 random bytes that seal signing keys, stored replies and outbox records at rest (same on every worker)",
@@ -138,7 +172,9 @@ func settings() []setting {
 			list(func(c *Config) *[]string { return &c.Replies.AllowedTopics })},
 		{"AUTH_TOPIC_PARTITIONS", strconv.Itoa(defaultTopicPartitions), "partitions of topics created at start-up",
 			number(func(c *Config) *int { return &c.Topics.Partitions }, 1, math.MaxInt32)},
-		{"AUTH_REQUEST_RETENTION", formatDuration(defaultRequestRetention), "retention of request and reply topics created at start-up (they carry passwords and tokens)",
+		{"AUTH_NOTIFICATIONS_TOPIC", defaultNotificationsTopic, "topic of notifications for a mailer (one-time codes), keyed by user id",
+			text(func(c *Config) *string { return &c.Topics.Notifications })},
+		{"AUTH_REQUEST_RETENTION", formatDuration(defaultRequestRetention), "retention of request, reply and notification topics created at start-up (they carry passwords, tokens and codes)",
 			duration(func(c *Config) *time.Duration { return &c.Topics.RequestRetention })},
 		{"AUTH_DLQ_RETENTION", formatDuration(defaultDeadLetterRetention), "retention of the dead-letter topic created at start-up",
 			duration(func(c *Config) *time.Duration { return &c.Topics.DeadLetterRetention })},

@@ -68,6 +68,7 @@ type Main struct {
 	outcomes *postgres.OutcomeRepository
 	outbox   *postgres.Outbox
 	relay    *postgres.OutboxRelay
+	revoked  *redis.RevocationList
 	redis    *redis.Client
 	producer *producers.Producer
 	issuer   *tokens.Issuer
@@ -79,6 +80,11 @@ type Main struct {
 func NewMain(cfg Config, logger *slog.Logger) *Main {
 	return &Main{cfg: cfg, logger: logger}
 }
+
+// clockSkew is how far the clocks of the worker and of the services that
+// verify its tokens may disagree: a revoked session stays listed this long
+// after its last access token has expired.
+const clockSkew = 2 * time.Minute
 
 // startupTimeout bounds connecting to the stores and preparing them.
 const startupTimeout = 60 * time.Second
@@ -177,6 +183,7 @@ func (m *Main) ensureTopics(ctx context.Context) error {
 	topics := []producers.Topic{
 		{Name: m.cfg.Replies.DefaultTopic, Partitions: t.Partitions, Retention: t.RequestRetention},
 		{Name: t.DeadLetter, Partitions: t.Partitions, Retention: t.DeadLetterRetention},
+		{Name: t.Notifications, Partitions: t.Partitions, Retention: t.RequestRetention},
 	}
 	for _, name := range t.RequestTopics() {
 		topics = append(topics, producers.Topic{Name: name, Partitions: t.Partitions, Retention: t.RequestRetention})
@@ -229,23 +236,50 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
 	}
 	m.outcomes = postgres.NewOutcomeRepository(m.db)
+	sessions := postgres.NewSessionRepository(m.db)
+	if m.revoked, err = redis.NewRevocationList(m.redis, redis.RevocationConfig{
+		Hold: cfg.Tokens.AccessTTL + clockSkew, Source: sessions, Logger: m.logger,
+	}); err != nil {
+		return nil, err
+	}
+	limiter := func(name string, c redis.RateLimitConfig) (*redis.RateLimiter, error) {
+		c.Name, c.Window, c.Digests = name, time.Hour, throttleKeys
+		return redis.NewRateLimiter(m.redis, c)
+	}
+	codeRequests, err := limiter("codes", cfg.CodeLimit)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_CODE_REQUEST_LIMIT: %w", err)
+	}
+	codeAccounts, err := limiter("codes-account", redis.RateLimitConfig{Limit: cfg.CodeAccountLimit, ClientLimit: cfg.CodeAccountLimit})
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_CODE_ACCOUNT_LIMIT: %w", err)
+	}
 	appCfg := cfg.App
 	appCfg.Logger = m.logger
 	service, err := app.New(app.Deps{
-		Codec:          codec,
-		Outcomes:       m.outcomes,
-		Tx:             m.db,
-		Sealer:         sealer,
-		Digests:        digests,
-		Users:          postgres.NewUserRepository(m.db),
-		Sessions:       postgres.NewSessionRepository(m.db),
-		Hasher:         hasher,
-		Policy:         policy,
-		Throttle:       throttle,
-		Registrations:  registrations,
-		Tokens:         m.issuer,
+		Codec:         codec,
+		Outcomes:      m.outcomes,
+		Tx:            m.db,
+		Sealer:        sealer,
+		Digests:       digests,
+		Users:         postgres.NewUserRepository(m.db),
+		Sessions:      sessions,
+		Hasher:        hasher,
+		Policy:        policy,
+		Throttle:      throttle,
+		Registrations: registrations,
+		Tokens:        m.issuer,
+		Revocations:   m.revoked,
+		Codes:         postgres.NewCodeRepository(m.db),
+		Notifier:      app.NewNotifier(codec, m.outbox, cfg.Topics.Notifications),
+
+		CodeRequests:           codeRequests,
+		CodeRequestsPerAccount: codeAccounts,
+
 		LoginConfig:    cfg.Login,
 		RegisterConfig: cfg.Register,
+		CodeConfig:     cfg.Codes,
+		AdminConfig:    cfg.Admin,
 		NewID:          newID,
 		Now:            time.Now,
 		Random:         rand.Reader,
@@ -289,6 +323,7 @@ func (m *Main) Run(ctx context.Context) error {
 	wg.Go(func() { m.issuer.Run(ctx) })
 	wg.Go(func() { m.purgeOutcomes(ctx) })
 	wg.Go(func() { m.relay.Run(ctx) })
+	wg.Go(func() { m.revoked.Run(ctx) })
 	wg.Wait()
 	m.logger.Info("authworker stopped")
 	return errors.Join(errs...)

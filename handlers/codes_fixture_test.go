@@ -111,4 +111,3 @@ func (f *codesFixture) user(t *testing.T, id domain.UserID) *domain.User {
 	}
 	return u
 }
-

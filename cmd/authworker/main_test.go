@@ -55,6 +55,8 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 		"AUTH_REQUEST_TOPIC=" + testenv.Name(t, "req"),
 		"AUTH_RESPONSE_TOPIC=" + testenv.Name(t, "resp"),
 		"AUTH_DLQ_TOPIC=" + testenv.Name(t, "dlq"),
+		"AUTH_NOTIFICATIONS_TOPIC=" + testenv.Name(t, "notify"),
+		"AUTH_ADMIN_CLIENTS=ops",
 		"AUTH_CONSUMER_GROUP=" + testenv.Name(t, "group"),
 		"AUTH_TOPIC_PARTITIONS=3",
 		"AUTH_WORKERS=4",
@@ -80,16 +82,22 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 			t.Errorf("worker stopped with %v", err)
 		}
 		m.Close()
-		deleteTopics(t, cfg.Kafka.BootstrapServers, cfg.Topics.Request, cfg.Replies.DefaultTopic, cfg.Topics.DeadLetter)
+		deleteTopics(t, cfg.Kafka.BootstrapServers, cfg.Topics.Request, cfg.Replies.DefaultTopic, cfg.Topics.DeadLetter, cfg.Topics.Notifications)
 	})
 	return &worker{cfg: cfg, main: m}
 }
 
 func (w *worker) client(t testing.TB) *client.Client {
 	t.Helper()
+	return w.clientAs(t, "web")
+}
+
+// clientAs is a client whose requests name clientID.
+func (w *worker) clientAs(t testing.TB, clientID string) *client.Client {
+	t.Helper()
 	c, err := client.New(context.Background(), client.Config{
 		BootstrapServers: w.cfg.Kafka.BootstrapServers,
-		ClientID:         "web",
+		ClientID:         clientID,
 		RequestTopic:     w.cfg.Topics.Request,
 		ReplyTopic:       w.cfg.Replies.DefaultTopic,
 		Timeout:          30 * time.Second,

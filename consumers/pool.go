@@ -156,6 +156,7 @@ type Pool struct {
 	fetching map[partitionKey]kafka.TopicPartition
 	paused   map[partitionKey]kafka.TopicPartition
 	isPaused bool
+	nextLane int // the lane of the last keyless record
 
 	// What Stats reports, so any goroutine may read it. The poll loop
 	// writes it; the workers lower inFlight too.
@@ -480,23 +481,17 @@ func (p *Pool) resumePartitions(match func(partitionKey) bool) {
 }
 
 // laneOf sends all records with one key to one worker, keeping their order.
-// Keyless records keep their partition's order instead.
+// Keyless records need no order (the contract keys every request that does)
+// and go round the workers, so that they are not bound to one worker per
+// partition.
 func (p *Pool) laneOf(msg *kafka.Message) int {
+	if len(msg.Key) == 0 {
+		p.nextLane = (p.nextLane + 1) % p.cfg.Workers
+		return p.nextLane
+	}
 	h := uint32(2166136261) // FNV-1a, inline: no allocation per record
-	mix := func(b byte) { h = (h ^ uint32(b)) * 16777619 }
-	if len(msg.Key) > 0 {
-		for _, b := range msg.Key {
-			mix(b)
-		}
-	} else {
-		k := keyOf(msg.TopicPartition)
-		for i := range len(k.topic) {
-			mix(k.topic[i])
-		}
-		mix(byte(k.partition >> 24))
-		mix(byte(k.partition >> 16))
-		mix(byte(k.partition >> 8))
-		mix(byte(k.partition))
+	for _, b := range msg.Key {
+		h = (h ^ uint32(b)) * 16777619
 	}
 	return int(h % uint32(p.cfg.Workers))
 }

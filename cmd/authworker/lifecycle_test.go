@@ -14,7 +14,7 @@ import (
 )
 
 // newAccount registers and logs in a fresh account through c.
-func newAccount(t *testing.T, c *client.Client) (string, *client.LoginResult) {
+func newAccount(t testing.TB, c *client.Client) (string, *client.LoginResult) {
 	t.Helper()
 	email := testenv.Unique("life") + "@example.com"
 	if _, err := c.Register(context.Background(), email, password); err != nil {

@@ -106,30 +106,37 @@ func encodeEnvelope(c *Codec, msg any) (Envelope, []byte, error) {
 	}
 }
 
-// oneVersionClient reads like a client that knows only some published
-// versions of an envelope, such as Java's BinaryMessageDecoder built from
-// one schema: it finds the writer schema by fingerprint and resolves it
+// versionClient reads like a client built against one published version
+// of an envelope, such as Java's BinaryMessageDecoder built from that
+// schema, with addSchema for each older version it was told of: it finds
+// the writer schema by fingerprint among those it knows and resolves it
 // against its own reader schema with Avro's rules. It uses hamba's generic
 // decoding, with no Go types registered.
-type oneVersionClient struct {
+type versionClient struct {
 	reader avro.Schema
 	known  map[uint64]avro.Schema
 }
 
-func newOneVersionClient(tb testing.TB, src string) *oneVersionClient {
+// newVersionClient returns a client that reads with the last of srcs and
+// knows each of srcs as a writer schema.
+func newVersionClient(tb testing.TB, srcs ...string) *versionClient {
 	tb.Helper()
-	s, err := parse([]byte(src))
-	if err != nil {
-		tb.Fatal(err)
+	c := &versionClient{known: map[uint64]avro.Schema{}}
+	for _, src := range srcs {
+		s, err := parse([]byte(src))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c.reader, c.known[Fingerprint(s)] = s, s
 	}
-	return &oneVersionClient{reader: s, known: map[uint64]avro.Schema{Fingerprint(s): s}}
+	return c
 }
 
 // decode returns the message as hamba's generic decoder reads it. It fails
 // for a fingerprint the client does not know, a body that does not decode,
 // and a body that holds more or other bytes than the writer schema's
 // encoding of what was read.
-func (c *oneVersionClient) decode(data []byte) (map[string]any, error) {
+func (c *versionClient) decode(data []byte) (map[string]any, error) {
 	if len(data) < HeaderSize || data[0] != soeMagic0 || data[1] != soeMagic1 {
 		return nil, fmt.Errorf("not single-object encoded")
 	}
@@ -270,7 +277,7 @@ func TestWriterIsTheOldestVersionThatCarriesTheMessage(t *testing.T) {
 				if got, want := [HeaderSize]byte(b[:HeaderSize]), Header(s); got != want {
 					t.Errorf("header: got % x, want v%d's % x", got, m.want, want)
 				}
-				if _, err := newOneVersionClient(t, tt.versions[m.want-1]).decode(b); err != nil {
+				if _, err := newVersionClient(t, tt.versions[m.want-1]).decode(b); err != nil {
 					t.Errorf("a client of v%d only: %v", m.want, err)
 				}
 				got, err := decodeEnvelope(c, env, b)
@@ -285,46 +292,46 @@ func TestWriterIsTheOldestVersionThatCarriesTheMessage(t *testing.T) {
 	}
 }
 
-// v1Messages returns a message of every record of v1's union of env (every
-// status with it, for a response) or, for an envelope without a union,
-// every symbol of its enum.
-func v1Messages(tb testing.TB, env Envelope) map[string]any {
+// carriedMessages returns a message of every record of env's union that
+// published version v has with today's definition (with every status of v
+// that fits it, for a response) or, for an envelope without a union, of
+// every symbol of v's enum: the messages the codec writes with v or an
+// older version. A record changed since v, say one whose enum gained a
+// symbol, is left out: the codec writes it with the version that changed
+// it.
+func carriedMessages(tb testing.TB, env Envelope, v avro.Schema) map[string]any {
 	tb.Helper()
-	h, err := History(env)
+	current, err := Parse(env)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	v1 := h[0]
-	records := map[string]any{}
-	for _, members := range [][]member{operationMembers, resultMembers, payloadMembers} {
-		for _, m := range members {
-			records[m.name] = m.record
-		}
-	}
 	msgs := map[string]any{}
 	if env == EnvelopeNotification {
-		for _, sym := range findEnum(v1, "authworker.NotificationKind").Symbols() {
+		for _, sym := range findEnum(v, "authworker.NotificationKind").Symbols() {
 			msgs[sym] = &Notification{NotificationID: "n-" + sym, UserID: "u", Email: "e", Kind: NotificationKind(sym), OccurredAt: ms(1)}
 		}
 		return msgs
 	}
-	for _, t := range recordUnion(v1).Types() {
+	today := map[string]string{}
+	for _, t := range recordUnion(current).Types() {
+		today[t.(avro.NamedSchema).FullName()] = standaloneCanonicalForm(t)
+	}
+	for _, t := range recordUnion(v).Types() {
 		name := t.(avro.NamedSchema).FullName()
+		if standaloneCanonicalForm(t) != today[name] {
+			continue
+		}
 		id := "r-" + name
+		record := sampleRecord(tb, name)
 		switch env {
 		case EnvelopeRequest:
-			op, _ := to[Operation](records[name])
-			msgs[name] = &Request{RequestID: id, Client: ClientMetadata{ClientID: "c"}, Operation: op}
+			msgs[name] = &Request{RequestID: id, Client: ClientMetadata{ClientID: "c"}, Operation: record.(Operation)}
 		case EnvelopeEvent:
-			p, _ := to[Payload](records[name])
-			if lf, ok := p.(*LoginFailed); ok {
-				lf.Reason = LoginFailureBadCredentials
-			}
-			msgs[name] = &Event{EventID: id, Payload: p}
+			msgs[name] = &Event{EventID: id, Payload: record.(Payload)}
 		case EnvelopeResponse:
-			for _, sym := range findEnum(v1, "authworker.Status").Symbols() {
+			for _, sym := range findEnum(v, "authworker.Status").Symbols() {
 				status := Status(sym)
-				res, _ := to[Result](records[name])
+				res := sampleRecord(tb, name).(Result)
 				if _, isError := res.(*Error); isError != (status != StatusOK) {
 					continue
 				}
@@ -335,26 +342,54 @@ func v1Messages(tb testing.TB, env Envelope) map[string]any {
 	return msgs
 }
 
-// TestV1ClientsReadEveryMessageV1Carries: a client built against v1 of an
-// envelope, such as a Spring service whose decoder knows only v1, reads
-// every message whose record (and status or kind) v1 has, however much the
-// schema grew since: the codec writes those with v1.
-func TestV1ClientsReadEveryMessageV1Carries(t *testing.T) {
+// sampleRecord returns a new union record named name (a *Login, ...) that
+// the codec accepts: empty but for its enum fields, which hold a symbol.
+func sampleRecord(tb testing.TB, name string) any {
+	tb.Helper()
+	for _, m := range unionMembers() {
+		if m.name != name {
+			continue
+		}
+		p := reflect.New(reflect.TypeOf(m.record)).Interface()
+		if lf, ok := p.(*LoginFailed); ok {
+			lf.Reason = LoginFailureBadCredentials
+		}
+		return p
+	}
+	tb.Fatalf("no union record %s", name)
+	return nil
+}
+
+// TestClientsReadEveryMessageTheirVersionCarries: a client built against
+// version N of an envelope, whose decoder knows v1 to vN as doc.go asks,
+// reads every message whose record (and status or kind) vN has as it is
+// today, however much the schema grew since: the codec writes those with
+// vN or an older version. The client of v1, such as a Spring service that
+// never upgraded, knows nothing but v1.
+func TestClientsReadEveryMessageTheirVersionCarries(t *testing.T) {
 	c := newTestCodec(t, Config{})
 	for _, env := range Envelopes() {
-		client := newOneVersionClient(t, frozen(t, env, 1))
-		for name, msg := range v1Messages(t, env) {
-			t.Run(env.String()+"/"+name, func(t *testing.T) {
-				_, b, err := encodeEnvelope(c, msg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := client.decode(b)
-				if err != nil {
-					t.Fatalf("v1 client: %v", err)
-				}
-				checkGeneric(t, got, msg)
-			})
+		h, err := History(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var known []string
+		for n := range h {
+			known = append(known, frozen(t, env, n+1))
+			client := newVersionClient(t, known...)
+			for name, msg := range carriedMessages(t, env, h[n]) {
+				t.Run(fmt.Sprintf("%s/v%d/%s", env, n+1, name), func(t *testing.T) {
+					_, b, err := encodeEnvelope(c, msg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := client.decode(b)
+					if err != nil {
+						t.Fatalf("v%d client: %v", n+1, err)
+					}
+					checkGeneric(t, got, msg)
+				})
+			}
 		}
 	}
 }
@@ -397,7 +432,7 @@ func fieldOfUnion(union string) string {
 // TestV1ClientsCannotReadNewerVersions makes sure the test above has teeth:
 // a v1-only client refuses a message written with another schema.
 func TestV1ClientsCannotReadNewerVersions(t *testing.T) {
-	client := newOneVersionClient(t, frozen(t, EnvelopeResponse, 1))
+	client := newVersionClient(t, frozen(t, EnvelopeResponse, 1))
 	other, err := parse([]byte(responseSchema(allStatuses, errorWithRetry, registerResultRecord, loginResultRecord, `{"type":"record","name":"Later","fields":[]}`)))
 	if err != nil {
 		t.Fatal(err)

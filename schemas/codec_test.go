@@ -231,8 +231,44 @@ func TestEventRoundTrip(t *testing.T) {
 			Payload: &LoginSucceeded{SessionID: "s-1"},
 		},
 	}
-	for _, r := range []LoginFailureReason{LoginFailureUnknown, LoginFailureBadCredentials, LoginFailureLocked, LoginFailureDisabled} {
+	for _, r := range []LoginFailureReason{LoginFailureUnknown, LoginFailureBadCredentials, LoginFailureLocked, LoginFailureDisabled,
+		LoginFailureUnknownAccount, LoginFailureEmailNotVerified} {
 		tests["LoginFailed"+r.String()] = &Event{EventID: "e", OccurredAt: ms(0), Payload: &LoginFailed{Reason: r}}
+	}
+	for _, s := range []LockScope{LockScopeUnknown, LockScopeUnfamiliarSources, LockScopeSource, LockScopeAll} {
+		tests["AccountLocked"+string(s)] = &Event{EventID: "e", OccurredAt: ms(1), UserID: ptr("u-1"), IP: ptr("192.0.2.1"), Payload: &AccountLocked{Scope: s}}
+	}
+	for _, r := range []RevocationReason{RevocationUnknown, RevocationLogout, RevocationLogoutAll, RevocationRefreshTokenReuse,
+		RevocationPasswordChanged, RevocationPasswordReset, RevocationAccountDisabled, RevocationAccountDeleted} {
+		tests["SessionRevoked"+string(r)] = &Event{EventID: "e", OccurredAt: ms(2), UserID: ptr("u-1"), Payload: &SessionRevoked{SessionID: "s-1", Reason: r}}
+	}
+	for name, p := range map[string]Payload{
+		"AccountUnlocked":            &AccountUnlocked{},
+		"SessionRefreshed":           &SessionRefreshed{SessionID: "s-1"},
+		"RefreshTokenReuseDetected":  &RefreshTokenReuseDetected{SessionID: "s-1"},
+		"PasswordChanged":            &PasswordChanged{},
+		"PasswordResetRequested":     &PasswordResetRequested{},
+		"PasswordReset":              &PasswordReset{},
+		"EmailVerificationRequested": &EmailVerificationRequested{},
+		"EmailVerified":              &EmailVerified{},
+		"AccountDisabled":            &AccountDisabled{},
+		"AccountEnabled":             &AccountEnabled{},
+		"AccountDeleted":             &AccountDeleted{},
+	} {
+		tests[name] = &Event{EventID: "e-" + name, OccurredAt: ms(1700000000002), RequestID: ptr("r-1"), UserID: ptr("u-1"), ClientID: ptr("admin"), Payload: p}
+	}
+	tests["SigningKeyRotated"] = &Event{EventID: "e-3", OccurredAt: ms(1700000000003),
+		Payload: &SigningKeyRotated{Kid: "k-2", Algorithm: "EdDSA", SignsFrom: ms(1700000600000)}}
+	tests["SigningKeyRotatedBeforeEpoch"] = &Event{EventID: "e-4", OccurredAt: ms(-1),
+		Payload: &SigningKeyRotated{Kid: "", Algorithm: "ES256", SignsFrom: ms(-1)}}
+	covered := map[reflect.Type]bool{}
+	for _, ev := range tests {
+		covered[reflect.TypeOf(ev.Payload)] = true
+	}
+	for _, m := range payloadMembers {
+		if !covered[reflect.PointerTo(reflect.TypeOf(m.record))] {
+			t.Errorf("no round trip of %s", m.name)
+		}
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -321,9 +357,17 @@ func TestEncodeRejectsInvalidMessages(t *testing.T) {
 		"NilPayload":      func() ([]byte, error) { return c.EncodeEvent(&Event{}) },
 		"TypedNilPayload": func() ([]byte, error) { return c.EncodeEvent(&Event{Payload: (*UserRegistered)(nil)}) },
 		"UnknownReason":   func() ([]byte, error) { return c.EncodeEvent(&Event{Payload: &LoginFailed{Reason: "TIRED"}}) },
-		"NilNotification": func() ([]byte, error) { return c.EncodeNotification(nil) },
-		"UnknownKind":     func() ([]byte, error) { return c.EncodeNotification(&Notification{Kind: "SPAM"}) },
-		"EmptyKind":       func() ([]byte, error) { return c.EncodeNotification(&Notification{}) },
+		"EmptyLockScope":  func() ([]byte, error) { return c.EncodeEvent(&Event{Payload: &AccountLocked{}}) },
+		"UnknownLockScope": func() ([]byte, error) {
+			return c.EncodeEvent(&Event{Payload: &AccountLocked{Scope: "EVERYWHERE"}})
+		},
+		"UnknownRevocationReason": func() ([]byte, error) {
+			return c.EncodeEvent(&Event{Payload: &SessionRevoked{SessionID: "s", Reason: "logout"}})
+		},
+		"TypedNilSessionRevoked": func() ([]byte, error) { return c.EncodeEvent(&Event{Payload: (*SessionRevoked)(nil)}) },
+		"NilNotification":        func() ([]byte, error) { return c.EncodeNotification(nil) },
+		"UnknownKind":            func() ([]byte, error) { return c.EncodeNotification(&Notification{Kind: "SPAM"}) },
+		"EmptyKind":              func() ([]byte, error) { return c.EncodeNotification(&Notification{}) },
 	}
 	for name, encode := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -456,7 +500,7 @@ func TestDecodeResponseRejectsBrokenEnvelopeRules(t *testing.T) {
 func TestDecodeEventRejectsUnknownEnumSymbol(t *testing.T) {
 	c := newTestCodec(t, Config{})
 	body := wireBody(t, EnvelopeEvent, &wireEvent{EventID: "e", Payload: &LoginFailed{Reason: LoginFailureLocked}})
-	body[len(body)-1] = 0x10 // reason index 8; the enum has 4 symbols
+	body[len(body)-1] = 0x10 // reason index 8; the enum has 6 symbols
 	if _, err := c.DecodeEvent(context.Background(), soeFrame(t, EnvelopeEvent, body)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("got %v, want ErrMalformed", err)
 	}
@@ -846,6 +890,8 @@ func TestEnumConstantsMatchSchema(t *testing.T) {
 		valid func(string) bool
 	}{
 		{EnvelopeEvent, "authworker.LoginFailureReason", func(s string) bool { return LoginFailureReason(s).Valid() }},
+		{EnvelopeEvent, "authworker.LockScope", func(s string) bool { return LockScope(s).Valid() }},
+		{EnvelopeEvent, "authworker.RevocationReason", func(s string) bool { return RevocationReason(s).Valid() }},
 		{EnvelopeResponse, "authworker.Status", func(s string) bool { return Status(s).Valid() }},
 		{EnvelopeNotification, "authworker.NotificationKind", func(s string) bool { return NotificationKind(s).Valid() }},
 	}

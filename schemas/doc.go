@@ -20,13 +20,15 @@
 // that its union of records (operation, result, payload) and its enum
 // (status, kind) may end earlier; when the message's record is in that
 // union with the same definition as today (one that has gained a field
-// since is not); and when the message's status or kind is one of that
-// enum's symbols. So a message that v1 carries is written with v1, byte for
-// byte as before any later version existed, while a message of a record
-// appended in v2 is written with v2, the first version that has it: a Login
-// request and a LoginResult reply carry v1's fingerprint, a Refresh request
-// and a Done reply v2's. NewCodec works out the choice for every record and
-// symbol once; encoding looks it up.
+// since is not, nor one whose own enum has gained a symbol); and when the
+// message's status or kind is one of that enum's symbols. So a message that
+// v1 carries is written with v1, byte for byte as before any later version
+// existed, while a message of a record appended or changed in v2 is written
+// with v2: a Login request, a LoginResult reply and a LoginSucceeded event
+// carry v1's fingerprint; a Refresh request, a Done reply, a SessionRevoked
+// event and, since auth_event v2 appended symbols to its reason, every
+// LoginFailed event carry v2's. NewCodec works out the choice for every
+// record and symbol once; encoding looks it up.
 //
 // Clients must therefore know every published version, not only the newest:
 // a decoder registers each file under history/<envelope>/ (with Java's
@@ -58,8 +60,10 @@
 //  2. Copy the edited file to history/<envelope>/v<N+1>.avsc and add its
 //     fingerprint to the table in TestHistoryIsFrozen.
 //  3. Mirror the change in the Go types (types.go); a new union member also
-//     gets a line in its union's member list (unions.go). Then run go test
-//     ./schemas/.
+//     gets a line in its union's member list (unions.go). Regenerate
+//     testdata/java-reference.txt with testdata/JavaReference.java, which
+//     must leave every existing line but the current schema's canonical
+//     form and fingerprint as it was. Then run go test ./schemas/.
 //
 // The tests enforce BACKWARD_TRANSITIVE compatibility: the current schema must
 // be a compatible reader for every version in history, and data written with
@@ -69,9 +73,10 @@
 // writing each message with the oldest version that carries it (see
 // Framing), so only messages that need the new version carry its
 // fingerprint. Changing a record that is already published (adding a field
-// to LoginResult, say) moves that record's messages to the new version, and
+// to LoginResult, say, or a symbol to an enum of its own, as auth_event v2
+// did to LoginFailed) moves that record's messages to the new version, and
 // changing any other field of an envelope moves all its messages there; both
-// make older clients fail on those messages, so prefer a new record or
-// symbol. Before a message needs a new version, clients must have it:
+// make older clients fail on those messages, so prefer a new record, or a
+// new symbol of status or kind. Before a message needs a new version, clients must have it:
 // publish the history file to them (each registers every version) first.
 package schemas

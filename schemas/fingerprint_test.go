@@ -246,15 +246,29 @@ func TestHeader(t *testing.T) {
 // BinaryMessageEncoder, each with the oldest version that carries it (v1 for
 // one message of each envelope, v2 for the others), and checks the codec
 // writes the same bytes: it writes each with that version however the
-// schemas grow.
+// schemas grow. A message whose record changed since Java wrote it must
+// still decode; the codec then writes it as Java does with the version that
+// changed it.
 func TestJavaEncodingsRoundTrip(t *testing.T) {
 	ref := javaReference(t)
 	c := newTestCodec(t, Config{})
 	ctx := context.Background()
+	decodeEvent := func(b []byte) (any, error) { return c.DecodeEvent(ctx, b) }
+	encodeEvent := func(v any) ([]byte, error) { return c.EncodeEvent(v.(*Event)) }
+	loginFailed := &Event{
+		EventID:    "ev-1",
+		OccurredAt: time.UnixMilli(1700000000123).UTC(),
+		RequestID:  ptr("req-1"),
+		ClientID:   ptr("web"),
+		Payload:    &LoginFailed{Reason: LoginFailureBadCredentials},
+	}
 	decodeEncode := map[string]struct {
 		want   any
 		decode func([]byte) (any, error)
 		encode func(any) ([]byte, error)
+		// writes names the Java encoding the codec writes for want, when
+		// it is not the one decoded.
+		writes string
 	}{
 		"auth_request": {
 			want: &Request{
@@ -301,16 +315,73 @@ func TestJavaEncodingsRoundTrip(t *testing.T) {
 			decode: func(b []byte) (any, error) { return c.DecodeResponse(ctx, b) },
 			encode: func(v any) ([]byte, error) { return c.EncodeResponse(v.(*Response)) },
 		},
+		// Java wrote this LoginFailed with v1; v2 appended symbols to its
+		// reason, so the codec now writes it with v2.
 		"auth_event": {
+			want:   loginFailed,
+			decode: decodeEvent,
+			encode: encodeEvent,
+			writes: "auth_event.login_failed_v2",
+		},
+		"auth_event.login_failed_v2": {want: loginFailed, decode: decodeEvent, encode: encodeEvent},
+		"auth_event.login_succeeded": {
 			want: &Event{
-				EventID:    "ev-1",
-				OccurredAt: time.UnixMilli(1700000000123).UTC(),
+				EventID:    "ev-2",
+				OccurredAt: time.UnixMilli(1700000000124).UTC(),
 				RequestID:  ptr("req-1"),
+				UserID:     ptr("u-1"),
 				ClientID:   ptr("web"),
-				Payload:    &LoginFailed{Reason: LoginFailureBadCredentials},
+				IP:         ptr("203.0.113.7"),
+				Payload:    &LoginSucceeded{SessionID: "s-1"},
 			},
-			decode: func(b []byte) (any, error) { return c.DecodeEvent(ctx, b) },
-			encode: func(v any) ([]byte, error) { return c.EncodeEvent(v.(*Event)) },
+			decode: decodeEvent,
+			encode: encodeEvent,
+		},
+		"auth_event.account_locked": {
+			want: &Event{
+				EventID:    "ev-3",
+				OccurredAt: time.UnixMilli(1700000000125).UTC(),
+				RequestID:  ptr("req-4"),
+				UserID:     ptr("u-1"),
+				ClientID:   ptr("web"),
+				IP:         ptr("198.51.100.9"),
+				Payload:    &AccountLocked{Scope: LockScopeUnfamiliarSources},
+			},
+			decode: decodeEvent,
+			encode: encodeEvent,
+		},
+		"auth_event.session_revoked": {
+			want: &Event{
+				EventID:    "ev-4",
+				OccurredAt: time.UnixMilli(1700000000126).UTC(),
+				RequestID:  ptr("req-5"),
+				UserID:     ptr("u-1"),
+				ClientID:   ptr("web"),
+				Payload:    &SessionRevoked{SessionID: "s-1", Reason: RevocationRefreshTokenReuse},
+			},
+			decode: decodeEvent,
+			encode: encodeEvent,
+		},
+		"auth_event.signing_key_rotated": {
+			want: &Event{
+				EventID:    "ev-5",
+				OccurredAt: time.UnixMilli(1700000000127).UTC(),
+				Payload:    &SigningKeyRotated{Kid: "k-2", Algorithm: "EdDSA", SignsFrom: time.UnixMilli(1700000600000).UTC()},
+			},
+			decode: decodeEvent,
+			encode: encodeEvent,
+		},
+		"auth_event.account_deleted": {
+			want: &Event{
+				EventID:    "ev-6",
+				OccurredAt: time.UnixMilli(1700000000128).UTC(),
+				RequestID:  ptr("req-6"),
+				UserID:     ptr("u-1"),
+				ClientID:   ptr("admin"),
+				Payload:    &AccountDeleted{},
+			},
+			decode: decodeEvent,
+			encode: encodeEvent,
 		},
 		"auth_notification": {
 			want: &Notification{
@@ -332,6 +403,13 @@ func TestJavaEncodingsRoundTrip(t *testing.T) {
 			t.Errorf("no Java encoding of %s", env)
 		}
 	}
+	for k := range ref {
+		if name, ok := strings.CutPrefix(k, "soe.auth_"); ok {
+			if _, ok := decodeEncode["auth_"+name]; !ok {
+				t.Errorf("Java encoding %s is not checked", k)
+			}
+		}
+	}
 	for name, tc := range decodeEncode {
 		t.Run(name, func(t *testing.T) {
 			java, err := hex.DecodeString(ref["soe."+name])
@@ -349,8 +427,15 @@ func TestJavaEncodingsRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(enc, java) {
-				t.Errorf("encode: got %x, want Java's %x", enc, java)
+			want, writes := java, name
+			if tc.writes != "" {
+				writes = tc.writes
+				if want, err = hex.DecodeString(ref["soe."+writes]); err != nil || len(want) == 0 {
+					t.Fatalf("Java encoding %s: %v", writes, err)
+				}
+			}
+			if !bytes.Equal(enc, want) {
+				t.Errorf("encode: got %x, want Java's %s %x", enc, writes, want)
 			}
 		})
 	}

@@ -20,7 +20,7 @@ func TestHistoryIsFrozen(t *testing.T) {
 	want := map[Envelope][]string{
 		EnvelopeRequest:      {"-2384515174722237013", "-6208951697253770842"},
 		EnvelopeResponse:     {"-672011383832369348", "2972128717561907999"},
-		EnvelopeEvent:        {"4883581274545200414"},
+		EnvelopeEvent:        {"4883581274545200414", "-1946200723684541563"},
 		EnvelopeNotification: {"-1045952234786733681"},
 	}
 	for _, env := range Envelopes() {

@@ -323,13 +323,14 @@ type Event struct {
 	UserID     *string   `avro:"userId"`
 	ClientID   *string   `avro:"clientId"`
 	IP         *string   `avro:"ip"`
-	// Payload is *UserRegistered, *LoginSucceeded or *LoginFailed. It is
-	// never nil in a decoded event.
+	// Payload is one of the records of the payload union (*UserRegistered,
+	// *LoginFailed, *SessionRevoked, ...). It is never nil in a decoded
+	// event.
 	Payload Payload `avro:"payload"`
 }
 
 // Payload is a member of the AuthEvent payload union. It is implemented by
-// *UserRegistered, *LoginSucceeded and *LoginFailed only.
+// pointers to the payload records of this package only.
 type Payload interface {
 	isPayload()
 }
@@ -345,14 +346,106 @@ type LoginSucceeded struct {
 }
 
 // LoginFailed mirrors authworker.LoginFailed. Event.UserID is set only when
-// the account exists; never echo that distinction to end users.
+// the account exists (it is nil for LoginFailureUnknownAccount); never echo
+// that distinction, nor LoginFailureEmailNotVerified, which tells that the
+// password was right, to end users.
 type LoginFailed struct {
 	Reason LoginFailureReason `avro:"reason"`
 }
 
-func (*UserRegistered) isPayload() {}
-func (*LoginSucceeded) isPayload() {}
-func (*LoginFailed) isPayload()    {}
+// AccountLocked mirrors authworker.AccountLocked: failed logins locked the
+// account, for the sources Scope says.
+type AccountLocked struct {
+	Scope LockScope `avro:"scope"`
+}
+
+// AccountUnlocked mirrors authworker.AccountUnlocked: an operator, or a
+// completed password reset, cleared the account's locks.
+type AccountUnlocked struct{}
+
+// SessionRefreshed mirrors authworker.SessionRefreshed: a refresh token was
+// spent and the session's tokens rotated.
+type SessionRefreshed struct {
+	SessionID string `avro:"sessionId"`
+}
+
+// SessionRevoked mirrors authworker.SessionRevoked: a session ended before
+// it expired. Each revoked session gets an event of its own.
+type SessionRevoked struct {
+	SessionID string           `avro:"sessionId"`
+	Reason    RevocationReason `avro:"reason"`
+}
+
+// RefreshTokenReuseDetected mirrors authworker.RefreshTokenReuseDetected: a
+// spent refresh token was presented again. The session is revoked, and a
+// SessionRevoked with RevocationRefreshTokenReuse follows.
+type RefreshTokenReuseDetected struct {
+	SessionID string `avro:"sessionId"`
+}
+
+// PasswordChanged mirrors authworker.PasswordChanged: the user changed their
+// password, giving the current one.
+type PasswordChanged struct{}
+
+// PasswordResetRequested mirrors authworker.PasswordResetRequested: a reset
+// code was mailed to the account's address.
+type PasswordResetRequested struct{}
+
+// PasswordReset mirrors authworker.PasswordReset: the password was set anew
+// with a mailed code.
+type PasswordReset struct{}
+
+// EmailVerificationRequested mirrors authworker.EmailVerificationRequested:
+// a verification code was mailed to the account's address.
+type EmailVerificationRequested struct{}
+
+// EmailVerified mirrors authworker.EmailVerified: the account's address was
+// verified with a mailed code.
+type EmailVerified struct{}
+
+// AccountDisabled mirrors authworker.AccountDisabled: an operator disabled
+// the account.
+type AccountDisabled struct{}
+
+// AccountEnabled mirrors authworker.AccountEnabled: an operator enabled the
+// account again.
+type AccountEnabled struct{}
+
+// AccountDeleted mirrors authworker.AccountDeleted: the account's personal
+// data was erased. Downstream stores must erase what they hold for
+// Event.UserID; no later event names the erased data.
+type AccountDeleted struct{}
+
+// SigningKeyRotated mirrors authworker.SigningKeyRotated: a new signing key
+// joined the JWKS. Event.UserID is nil. Verifiers may refresh their JWKS
+// early, so that they hold the key before the first token it signs.
+type SigningKeyRotated struct {
+	// Kid is the key's id, the kid of its JWK and of the tokens it signs.
+	Kid string `avro:"kid"`
+	// Algorithm is the JWS alg it signs with, such as "EdDSA".
+	Algorithm string `avro:"algorithm"`
+	// SignsFrom is when it starts signing. It has millisecond precision on
+	// the wire and decodes as UTC.
+	SignsFrom time.Time `avro:"signsFrom"`
+}
+
+func (*UserRegistered) isPayload()             {}
+func (*LoginSucceeded) isPayload()             {}
+func (*LoginFailed) isPayload()                {}
+func (*AccountLocked) isPayload()              {}
+func (*AccountUnlocked) isPayload()            {}
+func (*SessionRefreshed) isPayload()           {}
+func (*SessionRevoked) isPayload()             {}
+func (*RefreshTokenReuseDetected) isPayload()  {}
+func (*PasswordChanged) isPayload()            {}
+func (*PasswordResetRequested) isPayload()     {}
+func (*PasswordReset) isPayload()              {}
+func (*EmailVerificationRequested) isPayload() {}
+func (*EmailVerified) isPayload()              {}
+func (*AccountDisabled) isPayload()            {}
+func (*AccountEnabled) isPayload()             {}
+func (*AccountDeleted) isPayload()             {}
+func (*SigningKeyRotated) isPayload()          {}
 
 // LoginFailureReason mirrors the authworker.LoginFailureReason enum; its value
 // is the Avro symbol.
@@ -364,6 +457,12 @@ const (
 	LoginFailureBadCredentials LoginFailureReason = "BAD_CREDENTIALS"
 	LoginFailureLocked         LoginFailureReason = "LOCKED"
 	LoginFailureDisabled       LoginFailureReason = "DISABLED"
+	// LoginFailureUnknownAccount: no account has the address given; the
+	// event's UserID is nil.
+	LoginFailureUnknownAccount LoginFailureReason = "UNKNOWN_ACCOUNT"
+	// LoginFailureEmailNotVerified: the password was right, but the address
+	// is not verified and the deployment requires it to be.
+	LoginFailureEmailNotVerified LoginFailureReason = "EMAIL_NOT_VERIFIED"
 )
 
 // String returns the Avro symbol.
@@ -372,7 +471,62 @@ func (r LoginFailureReason) String() string { return string(r) }
 // Valid reports whether r is one of the LoginFailureReason symbols.
 func (r LoginFailureReason) Valid() bool {
 	switch r {
-	case LoginFailureUnknown, LoginFailureBadCredentials, LoginFailureLocked, LoginFailureDisabled:
+	case LoginFailureUnknown, LoginFailureBadCredentials, LoginFailureLocked, LoginFailureDisabled,
+		LoginFailureUnknownAccount, LoginFailureEmailNotVerified:
+		return true
+	default:
+		return false
+	}
+}
+
+// LockScope mirrors the authworker.LockScope enum, which sources a lock
+// keeps out; its value is the Avro symbol.
+type LockScope string
+
+// The LockScope symbols, in schema order.
+const (
+	LockScopeUnknown LockScope = "UNKNOWN"
+	// LockScopeUnfamiliarSources: sources the account never logged in from
+	// are locked out.
+	LockScopeUnfamiliarSources LockScope = "UNFAMILIAR_SOURCES"
+	// LockScopeSource: one source is locked out.
+	LockScopeSource LockScope = "SOURCE"
+	// LockScopeAll: the account reached the ceiling of consecutive failures
+	// (NIST SP 800-63B: 100) and takes no attempts from any source.
+	LockScopeAll LockScope = "ALL"
+)
+
+// Valid reports whether s is one of the LockScope symbols.
+func (s LockScope) Valid() bool {
+	switch s {
+	case LockScopeUnknown, LockScopeUnfamiliarSources, LockScopeSource, LockScopeAll:
+		return true
+	default:
+		return false
+	}
+}
+
+// RevocationReason mirrors the authworker.RevocationReason enum, why a
+// session ended; its value is the Avro symbol.
+type RevocationReason string
+
+// The RevocationReason symbols, in schema order.
+const (
+	RevocationUnknown           RevocationReason = "UNKNOWN"
+	RevocationLogout            RevocationReason = "LOGOUT"
+	RevocationLogoutAll         RevocationReason = "LOGOUT_ALL"
+	RevocationRefreshTokenReuse RevocationReason = "REFRESH_TOKEN_REUSE"
+	RevocationPasswordChanged   RevocationReason = "PASSWORD_CHANGED"
+	RevocationPasswordReset     RevocationReason = "PASSWORD_RESET"
+	RevocationAccountDisabled   RevocationReason = "ACCOUNT_DISABLED"
+	RevocationAccountDeleted    RevocationReason = "ACCOUNT_DELETED"
+)
+
+// Valid reports whether r is one of the RevocationReason symbols.
+func (r RevocationReason) Valid() bool {
+	switch r {
+	case RevocationUnknown, RevocationLogout, RevocationLogoutAll, RevocationRefreshTokenReuse,
+		RevocationPasswordChanged, RevocationPasswordReset, RevocationAccountDisabled, RevocationAccountDeleted:
 		return true
 	default:
 		return false

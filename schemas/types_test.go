@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/hamba/avro/v2"
 )
 
 // TestFormattingRedactsSecrets prints every record that holds a password, a
@@ -51,5 +53,46 @@ func TestFormattingRedactsSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEventsCarryNoSecrets: auth.events is read by every consumer and kept
+// long, so no field of an event, at any depth, is named for a password, a
+// token, a code or a secret.
+func TestEventsCarryNoSecrets(t *testing.T) {
+	s, err := Parse(EnvelopeEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields []string
+	var walk func(avro.Schema)
+	walk = func(s avro.Schema) {
+		switch s := s.(type) {
+		case *avro.RecordSchema:
+			for _, f := range s.Fields() {
+				fields = append(fields, s.Name()+"."+f.Name())
+				walk(f.Type())
+			}
+		case *avro.UnionSchema:
+			for _, m := range s.Types() {
+				walk(m)
+			}
+		case *avro.ArraySchema:
+			walk(s.Items())
+		case *avro.MapSchema:
+			walk(s.Values())
+		}
+	}
+	walk(s)
+	if len(fields) < 10 {
+		t.Fatalf("found only %d fields: %q", len(fields), fields)
+	}
+	for _, f := range fields {
+		lower := strings.ToLower(f[strings.IndexByte(f, '.')+1:])
+		for _, word := range []string{"password", "token", "code", "secret"} {
+			if strings.Contains(lower, word) {
+				t.Errorf("event field %s is named for a %s", f, word)
+			}
+		}
 	}
 }

@@ -46,6 +46,20 @@ var (
 		{"authworker.UserRegistered", UserRegistered{}},
 		{"authworker.LoginSucceeded", LoginSucceeded{}},
 		{"authworker.LoginFailed", LoginFailed{}},
+		{"authworker.AccountLocked", AccountLocked{}},
+		{"authworker.AccountUnlocked", AccountUnlocked{}},
+		{"authworker.SessionRefreshed", SessionRefreshed{}},
+		{"authworker.SessionRevoked", SessionRevoked{}},
+		{"authworker.RefreshTokenReuseDetected", RefreshTokenReuseDetected{}},
+		{"authworker.PasswordChanged", PasswordChanged{}},
+		{"authworker.PasswordResetRequested", PasswordResetRequested{}},
+		{"authworker.PasswordReset", PasswordReset{}},
+		{"authworker.EmailVerificationRequested", EmailVerificationRequested{}},
+		{"authworker.EmailVerified", EmailVerified{}},
+		{"authworker.AccountDisabled", AccountDisabled{}},
+		{"authworker.AccountEnabled", AccountEnabled{}},
+		{"authworker.AccountDeleted", AccountDeleted{}},
+		{"authworker.SigningKeyRotated", SigningKeyRotated{}},
 	}
 )
 
@@ -146,6 +160,20 @@ func (r *IntrospectResult) check() string {
 func (p *LoginFailed) check() string {
 	if !p.Reason.Valid() {
 		return fmt.Sprintf("login failure reason %q is not a LoginFailureReason symbol", string(p.Reason))
+	}
+	return ""
+}
+
+func (p *AccountLocked) check() string {
+	if !p.Scope.Valid() {
+		return fmt.Sprintf("lock scope %q is not a LockScope symbol", string(p.Scope))
+	}
+	return ""
+}
+
+func (p *SessionRevoked) check() string {
+	if !p.Reason.Valid() {
+		return fmt.Sprintf("revocation reason %q is not a RevocationReason symbol", string(p.Reason))
 	}
 	return ""
 }

@@ -351,8 +351,13 @@ func sampleRecord(tb testing.TB, name string) any {
 			continue
 		}
 		p := reflect.New(reflect.TypeOf(m.record)).Interface()
-		if lf, ok := p.(*LoginFailed); ok {
-			lf.Reason = LoginFailureBadCredentials
+		switch r := p.(type) {
+		case *LoginFailed:
+			r.Reason = LoginFailureBadCredentials
+		case *AccountLocked:
+			r.Scope = LockScopeUnfamiliarSources
+		case *SessionRevoked:
+			r.Reason = RevocationLogout
 		}
 		return p
 	}
@@ -658,14 +663,17 @@ func TestEveryRecordAndSymbolHasAPublishedWriter(t *testing.T) {
 
 // TestWriterVersionsOfTheEmbeddedHistory pins the version each message is
 // written with: what v1 carries keeps v1's header (and so its exact bytes,
-// which TestJavaEncodingsRoundTrip compares with Java's), and what v1 lacks
-// gets the header of the first version that has it.
+// which TestJavaEncodingsRoundTrip compares with Java's), what v1 lacks
+// gets the header of the first version that has it, and a record changed
+// since v1 (LoginFailed, whose enum gained symbols) that of the version
+// that changed it.
 func TestWriterVersionsOfTheEmbeddedHistory(t *testing.T) {
-	tests := []struct {
+	type writerCase struct {
 		name string
 		msg  any
-		want int
-	}{
+		want int // the history version it must be written with
+	}
+	tests := []writerCase{
 		{"Login", &Request{RequestID: "r", Client: ClientMetadata{ClientID: "web"}, Operation: &Login{Email: "e", Password: "p"}}, 1},
 		{"Register", &Request{RequestID: "r", Operation: &Register{Email: "e", Password: "p"}}, 1},
 		{"Refresh", &Request{RequestID: "r", Operation: &Refresh{RefreshToken: "rt"}}, 2},
@@ -676,7 +684,29 @@ func TestWriterVersionsOfTheEmbeddedHistory(t *testing.T) {
 		{"Done", &Response{RequestID: "r", Status: StatusOK, Result: &Done{}}, 2},
 		{"IntrospectResult", &Response{RequestID: "r", Status: StatusOK, Result: &IntrospectResult{}}, 2},
 		{"UserRegistered", &Event{EventID: "e", Payload: &UserRegistered{Email: "e"}}, 1},
-		{"PasswordReset", &Notification{NotificationID: "n", Kind: NotificationPasswordReset}, 1},
+		{"LoginSucceeded", &Event{EventID: "e", Payload: &LoginSucceeded{SessionID: "s"}}, 1},
+		// v2 appended symbols to LoginFailed's reason: the record changed,
+		// so v2 writes it, whatever its symbol.
+		{"LoginFailedV1Symbol", &Event{EventID: "e", Payload: &LoginFailed{Reason: LoginFailureBadCredentials}}, 2},
+		{"LoginFailedV2Symbol", &Event{EventID: "e", Payload: &LoginFailed{Reason: LoginFailureUnknownAccount}}, 2},
+		{"PasswordResetNotification", &Notification{NotificationID: "n", Kind: NotificationPasswordReset}, 1},
+	}
+	events, err := History(EnvelopeEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each event record v1 lacks is written with the first version that
+	// has it.
+	first := map[string]int{}
+	for i, v := range slices.Backward(events) {
+		for _, m := range recordUnion(v).Types() {
+			first[m.(avro.NamedSchema).FullName()] = i + 1
+		}
+	}
+	for _, m := range payloadMembers {
+		if first[m.name] > 1 {
+			tests = append(tests, writerCase{m.name, &Event{EventID: "e", Payload: sampleRecord(t, m.name).(Payload)}, first[m.name]})
+		}
 	}
 	c := newTestCodec(t, Config{})
 	for _, tt := range tests {

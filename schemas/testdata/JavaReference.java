@@ -13,6 +13,9 @@ import org.apache.avro.util.Utf8;
 // regeneration only; the Go tests never run it:
 //
 //	java -cp <avro-1.12.2.jar and its dependencies> JavaReference.java /path/to/schemas/ > java-reference.txt
+//
+// The dependencies are jackson-core, jackson-databind, jackson-annotations,
+// commons-compress and slf4j-api, as Maven resolves them for avro 1.12.2.
 public class JavaReference {
   static String hex(ByteBuffer b) {
     StringBuilder s = new StringBuilder();
@@ -23,6 +26,31 @@ public class JavaReference {
   static void schema(String name, Schema s) {
     System.out.println("canonical." + name + " " + SchemaNormalization.toParsingForm(s));
     System.out.println("fingerprint." + name + " " + SchemaNormalization.parsingFingerprint64(s));
+  }
+
+  // payload returns an empty record of the payload union of AuthEvent
+  // schema evt, by name.
+  static GenericRecord payload(Schema evt, String name) {
+    Schema union = evt.getField("payload").schema();
+    return new GenericData.Record(union.getTypes().get(union.getIndexNamed("authworker." + name)));
+  }
+
+  static GenericData.EnumSymbol symbol(GenericRecord r, String field, String symbol) {
+    return new GenericData.EnumSymbol(r.getSchema().getField(field).schema(), symbol);
+  }
+
+  // event returns the single-object encoding of an AuthEvent written with evt.
+  static String event(Schema evt, String id, long at, String requestId, String userId, String clientId, String ip, GenericRecord payload)
+      throws java.io.IOException {
+    GenericRecord ev = new GenericData.Record(evt);
+    ev.put("eventId", id);
+    ev.put("occurredAt", at);
+    ev.put("requestId", requestId);
+    ev.put("userId", userId);
+    ev.put("clientId", clientId);
+    ev.put("ip", ip);
+    ev.put("payload", payload);
+    return hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), evt).encode(ev));
   }
 
   static void extra(String name, String json) {
@@ -136,6 +164,35 @@ public class JavaReference {
     ev.put("ip", null);
     ev.put("payload", lf);
     System.out.println("soe.auth_event " + hex(new BinaryMessageEncoder<GenericRecord>(GenericData.get(), evt1).encode(ev)));
+
+    GenericRecord ls = new GenericData.Record(evt1.getField("payload").schema().getTypes().get(1));
+    ls.put("sessionId", "s-1");
+    System.out.println("soe.auth_event.login_succeeded " + event(evt1, "ev-2", 1700000000124L, "req-1", "u-1", "web", "203.0.113.7", ls));
+
+    // v2 appended symbols to LoginFailureReason, so the worker writes every
+    // LoginFailed with v2, the rest of v2's records too; v1 still carries
+    // UserRegistered and LoginSucceeded.
+    Schema evt2 = new Schema.Parser().parse(new File(dir + "history/auth_event/v2.avsc"));
+    GenericRecord lf2 = payload(evt2, "LoginFailed");
+    lf2.put("reason", symbol(lf2, "reason", "BAD_CREDENTIALS"));
+    System.out.println("soe.auth_event.login_failed_v2 " + event(evt2, "ev-1", 1700000000123L, "req-1", null, "web", null, lf2));
+
+    GenericRecord al = payload(evt2, "AccountLocked");
+    al.put("scope", symbol(al, "scope", "UNFAMILIAR_SOURCES"));
+    System.out.println("soe.auth_event.account_locked " + event(evt2, "ev-3", 1700000000125L, "req-4", "u-1", "web", "198.51.100.9", al));
+
+    GenericRecord sr = payload(evt2, "SessionRevoked");
+    sr.put("sessionId", "s-1");
+    sr.put("reason", symbol(sr, "reason", "REFRESH_TOKEN_REUSE"));
+    System.out.println("soe.auth_event.session_revoked " + event(evt2, "ev-4", 1700000000126L, "req-5", "u-1", "web", null, sr));
+
+    GenericRecord kr = payload(evt2, "SigningKeyRotated");
+    kr.put("kid", "k-2");
+    kr.put("algorithm", "EdDSA");
+    kr.put("signsFrom", 1700000600000L);
+    System.out.println("soe.auth_event.signing_key_rotated " + event(evt2, "ev-5", 1700000000127L, null, null, null, null, kr));
+
+    System.out.println("soe.auth_event.account_deleted " + event(evt2, "ev-6", 1700000000128L, "req-6", "u-1", "admin", null, payload(evt2, "AccountDeleted")));
 
     GenericRecord n = new GenericData.Record(ntf1);
     n.put("notificationId", "n-1");

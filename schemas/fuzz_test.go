@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -91,6 +92,27 @@ func FuzzDecodeNotification(f *testing.F) {
 		func(b []byte) (*Notification, error) { return c.DecodeNotification(context.Background(), b) },
 		c.EncodeNotification,
 		func(*Notification) bool { return true })
+}
+
+// FuzzDecodeEvent is FuzzDecodeRequest for events, seeded with an event of
+// every payload record.
+func FuzzDecodeEvent(f *testing.F) {
+	c := newTestCodec(f, Config{})
+	for i, m := range payloadMembers {
+		ev := &Event{
+			EventID: fmt.Sprintf("e-%d", i), OccurredAt: time.UnixMilli(1700000000123).UTC(),
+			UserID: ptr("u-1"), IP: ptr("192.0.2.1"), Payload: sampleRecord(f, m.name).(Payload),
+		}
+		b, err := c.EncodeEvent(ev)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	fuzzDecode(f, EnvelopeEvent,
+		func(b []byte) (*Event, error) { return c.DecodeEvent(context.Background(), b) },
+		c.EncodeEvent,
+		func(ev *Event) bool { return ev.Payload != nil })
 }
 
 // fuzzDecode adds the seeds every envelope shares (Java's encoding of env,

@@ -44,6 +44,32 @@
 // timestamp-millis fields differ from Java's. Use CanonicalForm, Fingerprint
 // and Header from this package, never the hamba equivalents.
 //
+// # Event headers
+//
+// Events on auth.events follow the CloudEvents 1.0 Kafka protocol binding
+// in binary content mode: the value is the AuthEvent, single-object
+// encoded, and the event's attributes travel as headers, so that consumers
+// route, filter and trace events without decoding them. EventHeaders
+// writes them, in this order, each value UTF-8 text:
+//
+//   - ce_specversion: "1.0".
+//   - ce_id: the eventId.
+//   - ce_source: a URI-reference naming the worker that published it;
+//     ce_source and ce_id together identify the event.
+//   - ce_type: "authworker." and the payload record's name, such as
+//     "authworker.UserRegistered" (EventType).
+//   - ce_time: occurredAt in RFC 3339, UTC, with milliseconds, such as
+//     "2023-11-14T22:13:20.123Z".
+//   - ce_subject: the userId; absent when it is null.
+//   - content-type: "application/avro".
+//   - traceparent: the W3C Trace Context header of the request or message
+//     that caused the event, when it carried one of version 00 that
+//     ValidTraceparent accepts; an invalid one is dropped, not passed on.
+//
+// Apart from ce_source and traceparent, the headers repeat what the value
+// holds, so a consumer that decodes the value loses nothing by ignoring
+// them; none carries a password, token or code.
+//
 // # Changing a schema
 //
 // Every version of an envelope that was ever published is kept under

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/handlers"
 	"github.com/authworker/authworker/schemas"
 )
 
@@ -59,8 +60,13 @@ type Config struct {
 	// OutcomeTTL is how long replies are kept for redelivered and retried
 	// requests.
 	OutcomeTTL time.Duration
-	Now        func() time.Time // default time.Now
-	Logger     *slog.Logger     // default discards
+	// EventsTopic is where domain events go; default auth.events.
+	EventsTopic string
+	// EventSource is the CloudEvents source of the events: a URI
+	// reference naming this deployment, such as the token issuer.
+	EventSource string
+	Now         func() time.Time // default time.Now
+	Logger      *slog.Logger     // default discards
 }
 
 func (c *Config) setDefaults() {
@@ -69,6 +75,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.OutcomeTTL == 0 {
 		c.OutcomeTTL = DefaultOutcomeTTL
+	}
+	if c.EventsTopic == "" {
+		c.EventsTopic = DefaultEventsTopic
+	}
+	if c.EventSource == "" {
+		c.EventSource = DefaultEventSource
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -103,6 +115,16 @@ type Digester interface {
 	Sum(parts ...[]byte) []byte
 }
 
+// Origin is what the transport knows of a request beyond its value.
+type Origin struct {
+	// ReplyTopic is where the reply goes; part of what identifies the
+	// request for replay.
+	ReplyTopic string
+	// TraceParent is the W3C traceparent header the request carried, if
+	// any: the events it causes carry it on.
+	TraceParent string
+}
+
 // Reply is the encoded answer to a request.
 type Reply struct {
 	Value []byte
@@ -119,6 +141,8 @@ type Service struct {
 	tx       domain.Transactor
 	sealer   Sealer
 	digests  Digester
+	outbox   domain.Outbox
+	newID    handlers.IDGenerator
 	cfg      Config
 	ops      map[reflect.Type]*operation
 }
@@ -139,10 +163,13 @@ func New(deps Deps, cfg Config) (*Service, error) {
 		tx:       deps.Tx,
 		sealer:   deps.Sealer,
 		digests:  deps.Digests,
+		outbox:   deps.Outbox,
+		newID:    deps.NewID,
 		cfg:      cfg,
 		ops:      map[reflect.Type]*operation{},
 	}
 	work := unitOfWork{s}
+	deps.events = recorder{logger: cfg.Logger}
 	for _, d := range registry {
 		if _, dup := s.ops[d.wire]; dup {
 			return nil, fmt.Errorf("operation %s registered twice", d.name)
@@ -153,12 +180,12 @@ func New(deps Deps, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Answer returns the reply to req, whose reply goes to replyTopic. It
+// Answer returns the reply to req, which came from origin. It
 // returns an error only when ctx ends before the request has an outcome
 // (the worker is stopping): the request must then be read again later.
-func (s *Service) Answer(ctx context.Context, req *schemas.Request, replyTopic string) (Reply, error) {
+func (s *Service) Answer(ctx context.Context, req *schemas.Request, origin Origin) (Reply, error) {
 	start := s.cfg.Now()
-	c, err := s.newCall(req, replyTopic)
+	c, err := s.newCall(req, origin)
 	if err != nil {
 		return s.errorReply(req.RequestID, err), nil
 	}
@@ -196,10 +223,12 @@ func (s *Service) answer(ctx context.Context, c *call) (Reply, error) {
 		return *c.answered, nil // stored with the use case's writes, or by another delivery
 	}
 	if err != nil && !final(err) {
+		s.publishAlone(ctx, c)
 		return s.failure(ctx, c, err)
 	}
 	rep := s.reply(c, result, err)
 	if !c.op.stored {
+		s.publishAlone(ctx, c)
 		return rep, nil
 	}
 	stored, err := s.store(ctx, c, rep)

@@ -62,7 +62,7 @@ func TestAnswer(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(t, f)
 			}
-			rep, err := f.service(t).Answer(context.Background(), tt.req, "auth.response")
+			rep, err := f.service(t).Answer(context.Background(), tt.req, origin)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,8 +100,8 @@ func TestAnswerReplays(t *testing.T) {
 		f := newFixture(t)
 		s := f.service(t)
 		req := request("r1", registerOp("ada@example.com", password))
-		first, _ := s.Answer(context.Background(), req, "auth.response")
-		again, _ := s.Answer(context.Background(), req, "auth.response")
+		first, _ := s.Answer(context.Background(), req, origin)
+		again, _ := s.Answer(context.Background(), req, origin)
 		if !bytes.Equal(first.Value, again.Value) || first.Code != again.Code {
 			t.Error("the second answer differs from the first, want it replayed")
 		}
@@ -115,7 +115,7 @@ func TestAnswerReplays(t *testing.T) {
 		s := f.service(t)
 		req := request("r1", loginOp("ada@example.com", "not the password at all"))
 		for range 3 {
-			rep, _ := s.Answer(context.Background(), req, "auth.response")
+			rep, _ := s.Answer(context.Background(), req, origin)
 			if rep.Code != domain.CodeUnauthorized {
 				t.Fatalf("code %q, want unauthorized", rep.Code)
 			}
@@ -130,11 +130,11 @@ func TestAnswerReplays(t *testing.T) {
 		f.throttle.beginErr = domain.Unavailable("throttle store", errors.New("down"))
 		s := f.service(t)
 		req := request("r1", loginOp("ada@example.com", password))
-		if rep, _ := s.Answer(context.Background(), req, "auth.response"); rep.Code != domain.CodeUnavailable {
+		if rep, _ := s.Answer(context.Background(), req, origin); rep.Code != domain.CodeUnavailable {
 			t.Fatalf("code %q, want unavailable", rep.Code)
 		}
 		f.throttle.beginErr = nil
-		rep, _ := s.Answer(context.Background(), req, "auth.response")
+		rep, _ := s.Answer(context.Background(), req, origin)
 		if rep.Code != "" || rep.Replayed {
 			t.Errorf("retry: code %q replayed %v, want a fresh OK", rep.Code, rep.Replayed)
 		}
@@ -142,7 +142,7 @@ func TestAnswerReplays(t *testing.T) {
 	t.Run("StoredReplyIsSealed", func(t *testing.T) {
 		f := newFixture(t)
 		f.register(t, "ada@example.com")
-		rep, _ := f.service(t).Answer(context.Background(), request("r1", loginOp("ada@example.com", password)), "auth.response")
+		rep, _ := f.service(t).Answer(context.Background(), request("r1", loginOp("ada@example.com", password)), origin)
 		res := f.decode(t, rep).Result.(*schemas.LoginResult)
 		o, err := f.outcomes.Outcome(context.Background(), domain.RequestKey{ClientID: "web", RequestID: "r1"}, time.Now())
 		if err != nil {
@@ -161,7 +161,7 @@ func TestFailedLoginCountedOnceWhenTheOutcomeStoreBlinks(t *testing.T) {
 	f := newFixture(t)
 	f.register(t, "ada@example.com")
 	f.outcomes.saveFails = 1
-	rep, err := f.service(t).Answer(context.Background(), request("r1", loginOp("ada@example.com", "not the password at all")), "auth.response")
+	rep, err := f.service(t).Answer(context.Background(), request("r1", loginOp("ada@example.com", "not the password at all")), origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestAnswerUnavailableBeyondTheWindow(t *testing.T) {
 		clock = clock.Add(100 * time.Millisecond)
 		return clock
 	}}
-	rep, err := f.service(t).Answer(context.Background(), request("r1", registerOp("ada@example.com", password)), "auth.response")
+	rep, err := f.service(t).Answer(context.Background(), request("r1", registerOp("ada@example.com", password)), origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestAnswerAtShutdown(t *testing.T) {
 	f.cfg.RetryWindow = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
-	_, err := f.service(t).Answer(ctx, request("r1", registerOp("ada@example.com", password)), "auth.response")
+	_, err := f.service(t).Answer(ctx, request("r1", registerOp("ada@example.com", password)), origin)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Answer at shutdown = %v, want context.Canceled", err)
 	}
@@ -222,7 +222,7 @@ func TestConcurrentDeliveriesOneOutcome(t *testing.T) {
 	reps := make([]app.Reply, 2)
 	var wg sync.WaitGroup
 	for i := range reps {
-		wg.Go(func() { reps[i], _ = s.Answer(context.Background(), req, "auth.response") })
+		wg.Go(func() { reps[i], _ = s.Answer(context.Background(), req, origin) })
 	}
 	wg.Wait()
 	if !bytes.Equal(reps[0].Value, reps[1].Value) {
@@ -239,7 +239,7 @@ func TestRegistryCoversTheSchema(t *testing.T) {
 	f := newFixture(t)
 	s := f.service(t)
 	for i, op := range schemas.Operations() {
-		rep, err := s.Answer(context.Background(), request("r"+string(rune('a'+i)), op), "auth.response")
+		rep, err := s.Answer(context.Background(), request("r"+string(rune('a'+i)), op), origin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -292,11 +292,11 @@ func TestReusedRequestID(t *testing.T) {
 			f := newFixture(t)
 			f.register(t, "ada@example.com")
 			s := f.service(t)
-			original, err := s.Answer(context.Background(), first, "auth.response")
+			original, err := s.Answer(context.Background(), first, origin)
 			if err != nil || original.Code != "" {
 				t.Fatalf("first login: %v %q", err, original.Code)
 			}
-			rep, err := s.Answer(context.Background(), tt.req, tt.replyTopic)
+			rep, err := s.Answer(context.Background(), tt.req, app.Origin{ReplyTopic: tt.replyTopic})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -314,7 +314,7 @@ func TestReusedRequestID(t *testing.T) {
 			if bytes.Contains(rep.Value, []byte("eyJ")) {
 				t.Error("the refusal carries a token")
 			}
-			again, _ := s.Answer(context.Background(), first, "auth.response")
+			again, _ := s.Answer(context.Background(), first, origin)
 			if !bytes.Equal(again.Value, original.Value) {
 				t.Error("after a reuse, the first request's retry no longer gets its reply")
 			}
@@ -324,12 +324,12 @@ func TestReusedRequestID(t *testing.T) {
 		f := newFixture(t)
 		f.register(t, "ada@example.com")
 		s := f.service(t)
-		if _, err := s.Answer(context.Background(), first, "auth.response"); err != nil {
+		if _, err := s.Answer(context.Background(), first, origin); err != nil {
 			t.Fatal(err)
 		}
 		other := request("r1", loginOp("ada@example.com", password))
 		other.Client.ClientID = "billing"
-		rep, _ := s.Answer(context.Background(), other, "auth.response")
+		rep, _ := s.Answer(context.Background(), other, origin)
 		if rep.Code != "" || rep.Replayed {
 			t.Errorf("another client's request id r1: code %q replayed %v, want its own fresh login", rep.Code, rep.Replayed)
 		}

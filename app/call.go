@@ -30,9 +30,14 @@ type call struct {
 	// answered is the reply once the outcome is stored: with the use
 	// case's writes, or by another delivery of the request.
 	answered *Reply
+	origin   Origin
+	// events are those the use case recorded; the first published of them
+	// are committed to the outbox.
+	events    []domain.Event
+	published int
 }
 
-func (s *Service) newCall(req *schemas.Request, replyTopic string) (*call, error) {
+func (s *Service) newCall(req *schemas.Request, origin Origin) (*call, error) {
 	op, ok := s.ops[reflect.TypeOf(req.Operation)]
 	if !ok {
 		// The codec decodes only the operations of the schema, and every
@@ -51,7 +56,7 @@ func (s *Service) newCall(req *schemas.Request, replyTopic string) (*call, error
 	if err != nil {
 		return nil, fmt.Errorf("digest request: %w", err)
 	}
-	digest := s.digests.Sum([]byte("request"), []byte(replyTopic), content)
+	digest := s.digests.Sum([]byte("request"), []byte(origin.ReplyTopic), content)
 	until := s.cfg.Now().Add(s.cfg.RetryWindow)
 	if req.Deadline != nil && req.Deadline.Before(until) {
 		until = *req.Deadline
@@ -62,6 +67,7 @@ func (s *Service) newCall(req *schemas.Request, replyTopic string) (*call, error
 		key:    key,
 		client: client,
 		digest: digest,
+		origin: origin,
 		ad:     append([]byte(key.ClientID+"\x00"+key.RequestID+"\x00"), digest...),
 		until:  until,
 	}, nil

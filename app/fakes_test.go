@@ -123,7 +123,11 @@ type fixture struct {
 	outcomes *flakyOutcomes
 	throttle *countingThrottle
 	codec    *schemas.Codec
+	outbox   *inmem.Outbox
 }
+
+// origin is where the test requests come from.
+var origin = app.Origin{ReplyTopic: "auth.response"}
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
@@ -159,7 +163,8 @@ func newFixture(t *testing.T) *fixture {
 		outcomes: &flakyOutcomes{OutcomeRepository: inmem.NewOutcomeRepository()},
 		throttle: &countingThrottle{},
 		codec:    codec,
-		cfg:      app.Config{RetryWindow: 5 * time.Second},
+		outbox:   inmem.NewOutbox(),
+		cfg:      app.Config{RetryWindow: 5 * time.Second, EventSource: "https://auth.test"},
 	}
 	f.deps = app.Deps{
 		Codec:                  codec,
@@ -167,6 +172,7 @@ func newFixture(t *testing.T) *fixture {
 		Tx:                     inmem.Transactor{},
 		Sealer:                 sealer,
 		Digests:                digests,
+		Outbox:                 f.outbox,
 		Users:                  users,
 		Sessions:               inmem.NewSessionRepository(users),
 		Hasher:                 hasher,
@@ -201,12 +207,17 @@ func (f *fixture) register(t *testing.T, email string) {
 	t.Helper()
 	h := handlers.NewRegisterHandler(handlers.RegisterDeps{
 		Work: plainWork{}, Users: f.users, Policy: f.deps.Policy, Hasher: f.deps.Hasher, Limiter: unlimited{},
-		NewID: f.deps.NewID, Now: time.Now,
+		Events: ignoredEvents{}, NewID: f.deps.NewID, Now: time.Now,
 	}, handlers.RegisterConfig{})
 	if _, err := h.Handle(context.Background(), handlers.Register{Email: email, Password: password}); err != nil {
 		t.Fatal(err)
 	}
 }
+
+// ignoredEvents drops the events of the accounts a test sets up.
+type ignoredEvents struct{}
+
+func (ignoredEvents) Record(context.Context, ...domain.Event) {}
 
 // unlimited is a rate limiter that allows everything.
 type unlimited struct{}

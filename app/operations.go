@@ -17,7 +17,7 @@ var registry = []definition{
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Register, handlers.RegisterResult] {
 			return handlers.NewRegisterHandler(handlers.RegisterDeps{
 				Work: work, Users: d.Users, Policy: d.Policy, Hasher: d.Hasher, Limiter: d.Registrations,
-				Notifier: d.Notifier, NewID: d.NewID, Now: d.Now, Logger: d.Logger,
+				Notifier: d.Notifier, Events: d.events, NewID: d.NewID, Now: d.Now, Logger: d.Logger,
 			}, d.RegisterConfig)
 		},
 		func(w *schemas.Register, client domain.Client) handlers.Register {
@@ -31,7 +31,7 @@ var registry = []definition{
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Login, handlers.LoginResult] {
 			return handlers.NewLoginHandler(handlers.LoginDeps{
 				Work: work, Users: d.Users, Sessions: d.Sessions, Hasher: d.Hasher, Throttle: d.Throttle,
-				Tokens: d.Tokens, NewID: d.NewID, Now: d.Now, Random: d.Random, Logger: d.Logger,
+				Tokens: d.Tokens, Events: d.events, NewID: d.NewID, Now: d.Now, Random: d.Random, Logger: d.Logger,
 			}, d.LoginConfig)
 		},
 		func(w *schemas.Login, client domain.Client) handlers.Login {
@@ -43,7 +43,7 @@ var registry = []definition{
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Refresh, handlers.LoginResult] {
 			return handlers.NewRefreshHandler(handlers.RefreshDeps{
 				Work: work, Users: d.Users, Sessions: d.Sessions, Throttle: d.Throttle, Tokens: d.Tokens,
-				Revocations: d.Revocations, Now: d.Now, Random: d.Random, Logger: d.Logger,
+				Revocations: d.Revocations, Events: d.events, Now: d.Now, Random: d.Random, Logger: d.Logger,
 			}, d.LoginConfig.SessionConfig)
 		},
 		func(w *schemas.Refresh, client domain.Client) handlers.Refresh {
@@ -85,7 +85,7 @@ var registry = []definition{
 			return handlers.NewChangePasswordHandler(handlers.ChangePasswordDeps{
 				Work: work, Users: d.Users, Sessions: d.Sessions, Tokens: d.Tokens, Revocations: d.Revocations,
 				Hasher: d.Hasher, Policy: d.Policy, Throttle: d.Throttle, Notifier: d.Notifier,
-				NewID: d.NewID, Now: d.Now, Logger: d.Logger,
+				Events: d.events, NewID: d.NewID, Now: d.Now, Logger: d.Logger,
 			})
 		},
 		func(w *schemas.ChangePassword, client domain.Client) handlers.ChangePassword {
@@ -108,7 +108,7 @@ var registry = []definition{
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.ResetPassword, handlers.Done] {
 			return handlers.NewResetPasswordHandler(handlers.ResetPasswordDeps{
 				Work: work, Users: d.Users, Codes: d.Codes, Sessions: d.Sessions, Revocations: d.Revocations,
-				Throttle: d.Throttle, Notifier: d.Notifier, Policy: d.Policy, Hasher: d.Hasher,
+				Throttle: d.Throttle, Notifier: d.Notifier, Events: d.events, Policy: d.Policy, Hasher: d.Hasher,
 				NewID: d.NewID, Now: d.Now, Logger: d.Logger,
 			}, handlers.ResetPasswordConfig{Floor: d.CodeConfig.Floor})
 		},
@@ -131,7 +131,7 @@ var registry = []definition{
 	define("verify_email", stored,
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.VerifyEmail, handlers.Done] {
 			return handlers.NewVerifyEmailHandler(handlers.VerifyEmailDeps{
-				Work: work, Users: d.Users, Codes: d.Codes, Now: d.Now,
+				Work: work, Users: d.Users, Codes: d.Codes, Events: d.events, Now: d.Now,
 			}, handlers.VerifyEmailConfig{Floor: d.CodeConfig.Floor})
 		},
 		func(w *schemas.VerifyEmail, client domain.Client) handlers.VerifyEmail {
@@ -221,12 +221,12 @@ func introspectResult(r handlers.IntrospectResult) schemas.Result {
 // Collaborators shared by several use cases.
 
 func logoutDeps(d Deps, work handlers.UnitOfWork) handlers.LogoutDeps {
-	return handlers.LogoutDeps{Work: work, Sessions: d.Sessions, Tokens: d.Tokens, Revocations: d.Revocations, Now: d.Now, Logger: d.Logger}
+	return handlers.LogoutDeps{Work: work, Sessions: d.Sessions, Tokens: d.Tokens, Revocations: d.Revocations, Events: d.events, Now: d.Now, Logger: d.Logger}
 }
 
 func codeRequestDeps(d Deps, work handlers.UnitOfWork) handlers.CodeRequestDeps {
 	return handlers.CodeRequestDeps{
-		Work: work, Users: d.Users, Codes: d.Codes, Notifier: d.Notifier, Limiter: d.CodeRequests,
+		Work: work, Users: d.Users, Codes: d.Codes, Notifier: d.Notifier, Events: d.events, Limiter: d.CodeRequests,
 		AccountLimiter: d.CodeRequestsPerAccount, NewID: d.NewID, Now: d.Now, Random: d.Random, Logger: d.Logger,
 	}
 }
@@ -234,6 +234,6 @@ func codeRequestDeps(d Deps, work handlers.UnitOfWork) handlers.CodeRequestDeps 
 func adminDeps(d Deps, work handlers.UnitOfWork) handlers.AdminDeps {
 	return handlers.AdminDeps{
 		Work: work, Users: d.Users, Sessions: d.Sessions, Revocations: d.Revocations, Throttle: d.Throttle,
-		Now: d.Now, Logger: d.Logger,
+		Events: d.events, Now: d.Now, Logger: d.Logger,
 	}
 }

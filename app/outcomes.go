@@ -99,12 +99,26 @@ func (s *Service) save(ctx context.Context, c *call, rep Reply) error {
 }
 
 // store stores rep as c's outcome outside any unit of work (the use case
-// wrote nothing) and returns it; or, when another delivery stored one
+// wrote nothing), with the events the use case recorded, and returns it; or, when another delivery stored one
 // first, that one.
 func (s *Service) store(ctx context.Context, c *call, rep Reply) (Reply, error) {
-	err := s.retry(ctx, c, "store outcome", func() error { return s.save(ctx, c, rep) })
+	err := s.retry(ctx, c, "store outcome", func() error {
+		if !c.pending() {
+			return s.save(ctx, c, rep)
+		}
+		return s.tx.InTx(ctx, func(ctx context.Context) error {
+			if err := s.publish(ctx, c); err != nil {
+				return err
+			}
+			return s.save(ctx, c, rep)
+		})
+	})
 	if errors.Is(err, errRaced) {
+		c.events = c.events[:c.published] // the delivery that stored the outcome published its own
 		return s.replayRaced(ctx, c)
+	}
+	if err == nil {
+		c.published = len(c.events)
 	}
 	return rep, err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/postgres"
 	"github.com/authworker/authworker/schemas"
+	"github.com/authworker/authworker/seal"
 	"github.com/authworker/authworker/testenv"
 )
 
@@ -31,13 +32,18 @@ func (f *fixture) usePostgres(t *testing.T, maxConns int32) string {
 	f.deps.Tx = db
 	f.deps.Users = postgres.NewUserRepository(db)
 	f.deps.Sessions = postgres.NewSessionRepository(db)
+	box, err := seal.NewBox(kek, "outbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.deps.Outbox = postgres.NewOutbox(db, box)
 	return url
 }
 
 // registerVia registers email through the service itself.
 func registerVia(t *testing.T, f *fixture, email string) {
 	t.Helper()
-	rep, err := f.service(t).Answer(context.Background(), request("register-"+email, registerOp(email, password)), "auth.response")
+	rep, err := f.service(t).Answer(context.Background(), request("register-"+email, registerOp(email, password)), origin)
 	if err != nil || rep.Code != "" {
 		t.Fatalf("register %s: %v %q", email, err, rep.Code)
 	}
@@ -89,7 +95,7 @@ func TestLoginHoldsNoConnectionWhileHashing(t *testing.T) {
 	codes := make([]domain.Code, logins)
 	for i := range logins {
 		wg.Go(func() {
-			rep, err := s.Answer(context.Background(), request("login-"+emailOf(i), loginOp(emailOf(i), password)), "auth.response")
+			rep, err := s.Answer(context.Background(), request("login-"+emailOf(i), loginOp(emailOf(i), password)), origin)
 			if err != nil {
 				t.Error(err)
 			}
@@ -118,7 +124,7 @@ func TestSuccessfulLoginRetriesOnlyTheUnitOfWork(t *testing.T) {
 	url := f.usePostgres(t, 4)
 	registerVia(t, f, "ada@example.com")
 	f.outcomes.saveFails = 1
-	rep, err := f.service(t).Answer(context.Background(), request("r1", loginOp("ada@example.com", password)), "auth.response")
+	rep, err := f.service(t).Answer(context.Background(), request("r1", loginOp("ada@example.com", password)), origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +141,11 @@ func TestSuccessfulLoginRetriesOnlyTheUnitOfWork(t *testing.T) {
 	if n := countRows(t, url, "SELECT count(*) FROM sessions WHERE id = '"+sid+"'"); n != 1 {
 		t.Errorf("the session in the reply (%s) is stored %d times, want 1", sid, n)
 	}
+	// The registration's event and the login's, the retried attempt's
+	// rolled back with it.
+	if n := countRows(t, url, "SELECT count(*) FROM outbox WHERE topic = 'auth.events'"); n != 2 {
+		t.Errorf("%d events in the outbox, want 2", n)
+	}
 }
 
 // TestConcurrentDeliveriesOnPostgres: eight deliveries of one Register at
@@ -148,7 +159,7 @@ func TestConcurrentDeliveriesOnPostgres(t *testing.T) {
 	ids := make([]string, 8)
 	for i := range ids {
 		wg.Go(func() {
-			rep, err := s.Answer(context.Background(), req, "auth.response")
+			rep, err := s.Answer(context.Background(), req, origin)
 			if err != nil {
 				t.Error(err)
 				return
@@ -166,6 +177,9 @@ func TestConcurrentDeliveriesOnPostgres(t *testing.T) {
 	}
 	if n := countRows(t, url, "SELECT count(*) FROM users"); n != 1 {
 		t.Errorf("%d accounts, want 1", n)
+	}
+	if n := countRows(t, url, "SELECT count(*) FROM outbox WHERE topic = 'auth.events'"); n != 1 {
+		t.Errorf("%d events in the outbox, want the one of the delivery that stored the outcome", n)
 	}
 }
 
@@ -199,7 +213,7 @@ func TestReusedRequestIDRace(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, req := range reqs {
 		wg.Go(func() {
-			rep, err := s.Answer(context.Background(), req, "auth.response")
+			rep, err := s.Answer(context.Background(), req, origin)
 			if err != nil {
 				t.Error(err)
 			}
@@ -211,5 +225,24 @@ func TestReusedRequestIDRace(t *testing.T) {
 		(codes[0] == domain.CodeConflict && codes[1] == domain.CodeUnauthorized)
 	if !ok {
 		t.Errorf("codes %q, want one request answered and the other refused with conflict", codes)
+	}
+}
+
+// TestRetriedUnitOfWorkPublishesOnce: the transaction of a Register fails
+// twice before it commits; the attempts that rolled back take their events
+// with them, and the account has one UserRegistered.
+func TestRetriedUnitOfWorkPublishesOnce(t *testing.T) {
+	f := newFixture(t)
+	url := f.usePostgres(t, 4)
+	f.outcomes.saveFails = 2
+	rep, err := f.service(t).Answer(context.Background(), request("r1", registerOp("ada@example.com", password)), origin)
+	if err != nil || rep.Code != "" {
+		t.Fatalf("register: %v %q", err, rep.Code)
+	}
+	if f.outcomes.saves != 3 {
+		t.Fatalf("unit of work ran %d times, want 3", f.outcomes.saves)
+	}
+	if n := countRows(t, url, "SELECT count(*) FROM outbox WHERE topic = 'auth.events'"); n != 1 {
+		t.Errorf("%d events in the outbox, want 1", n)
 	}
 }

@@ -21,6 +21,9 @@ type Deps struct {
 	Tx       domain.Transactor
 	Sealer   Sealer
 	Digests  Digester
+	// Outbox takes the domain events (and the Notifier's messages) in the
+	// transaction of the change they report.
+	Outbox domain.Outbox
 
 	Users    domain.UserRepository
 	Sessions domain.SessionRepository
@@ -46,6 +49,9 @@ type Deps struct {
 	Now            handlers.Clock
 	Random         io.Reader // crypto/rand in production
 	Logger         *slog.Logger
+
+	// events is the Service's recorder, set by New.
+	events domain.Events
 }
 
 // CodeConfig sets how one-time codes live; zero fields take the handlers'
@@ -64,7 +70,7 @@ func (d Deps) validate() error {
 		name  string
 		value any
 	}{
-		{"Codec", d.Codec}, {"Outcomes", d.Outcomes}, {"Tx", d.Tx}, {"Sealer", d.Sealer}, {"Digests", d.Digests},
+		{"Codec", d.Codec}, {"Outcomes", d.Outcomes}, {"Tx", d.Tx}, {"Sealer", d.Sealer}, {"Digests", d.Digests}, {"Outbox", d.Outbox},
 		{"Users", d.Users}, {"Sessions", d.Sessions}, {"Hasher", d.Hasher}, {"Policy", d.Policy},
 		{"Throttle", d.Throttle}, {"Registrations", d.Registrations}, {"Tokens", d.Tokens},
 		{"Revocations", d.Revocations}, {"Codes", d.Codes}, {"Notifier", d.Notifier},

@@ -21,8 +21,9 @@ type unitOfWork struct {
 
 var _ handlers.UnitOfWork = unitOfWork{}
 
-// Atomically implements handlers.UnitOfWork. Outside a request (ctx carries
-// no call) it is a plain transaction.
+// Atomically implements handlers.UnitOfWork: fn's writes, the events
+// recorded so far and the request's outcome commit in one transaction.
+// Outside a request (ctx carries no call) it is a plain transaction.
 func (u unitOfWork) Atomically(ctx context.Context, fn func(ctx context.Context) (any, error)) (any, error) {
 	c := callOf(ctx)
 	if c == nil {
@@ -37,12 +38,17 @@ func (u unitOfWork) Atomically(ctx context.Context, fn func(ctx context.Context)
 		result any
 		failed error // fn's final error, committed as the outcome
 		rep    Reply
+		mark   = len(c.events) // events recorded before the unit of work
 	)
 	err := u.s.retry(ctx, c, "unit of work", func() error {
 		return u.s.tx.InTx(ctx, func(ctx context.Context) error {
+			c.events = c.events[:mark] // a retried attempt records its events again
 			result, failed = fn(ctx)
 			if failed != nil && !final(failed) {
 				return failed
+			}
+			if err := u.s.publish(ctx, c); err != nil {
+				return err
 			}
 			if !c.op.stored {
 				return nil
@@ -51,8 +57,12 @@ func (u unitOfWork) Atomically(ctx context.Context, fn func(ctx context.Context)
 			return u.s.save(ctx, c, rep)
 		})
 	})
+	if err != nil {
+		c.events = c.events[:mark] // they report changes that rolled back
+	}
 	switch {
 	case errors.Is(err, errRaced):
+		c.events = c.events[:c.published]
 		raced, err := u.s.replayRaced(ctx, c)
 		if err != nil {
 			return nil, err
@@ -62,6 +72,7 @@ func (u unitOfWork) Atomically(ctx context.Context, fn func(ctx context.Context)
 	case err != nil:
 		return nil, err
 	}
+	c.published = len(c.events)
 	if c.op.stored {
 		c.answered = &rep
 	}

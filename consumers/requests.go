@@ -17,7 +17,7 @@ import (
 type Answerer interface {
 	// Answer returns the reply to req. It fails only when ctx ends before
 	// the request has an outcome.
-	Answer(ctx context.Context, req *schemas.Request, replyTopic string) (app.Reply, error)
+	Answer(ctx context.Context, req *schemas.Request, origin app.Origin) (app.Reply, error)
 }
 
 // Replier sends correlated replies; producers.Replies implements it.
@@ -144,7 +144,7 @@ func (r *Requests) Handle(ctx context.Context, msg *kafka.Message) error {
 		r.logger.Warn("request from a client on a topic not bound to it", "client_id", req.Client.ClientID, "topic", topicOf(msg))
 		return r.sendError(ctx, route, req.RequestID, err)
 	}
-	rep, err := r.answerer.Answer(ctx, req, route.Topic)
+	rep, err := r.answerer.Answer(ctx, req, app.Origin{ReplyTopic: route.Topic, TraceParent: traceParent(msg.Headers)})
 	if err != nil {
 		return err // shutting down: no outcome yet, consumed again later
 	}
@@ -178,4 +178,15 @@ func topicOf(msg *kafka.Message) string {
 		return ""
 	}
 	return *msg.TopicPartition.Topic
+}
+
+// traceParent returns the W3C traceparent header of a record, if it has
+// one; its validity is checked where it is used.
+func traceParent(hs []kafka.Header) string {
+	for _, h := range hs {
+		if h.Key == "traceparent" {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

@@ -54,11 +54,13 @@ type fakeAnswerer struct {
 	err        error
 	calls      int
 	replyTopic string
+	origin     app.Origin
 }
 
-func (f *fakeAnswerer) Answer(_ context.Context, _ *schemas.Request, replyTopic string) (app.Reply, error) {
+func (f *fakeAnswerer) Answer(_ context.Context, _ *schemas.Request, origin app.Origin) (app.Reply, error) {
 	f.calls++
-	f.replyTopic = replyTopic
+	f.replyTopic = origin.ReplyTopic
+	f.origin = origin
 	return f.reply, f.err
 }
 
@@ -129,6 +131,32 @@ func TestRequestsReplyAlongTheRoute(t *testing.T) {
 	}
 	if f.answerer.replyTopic != "auth.response.web" {
 		t.Errorf("answered for reply topic %q, want auth.response.web", f.answerer.replyTopic)
+	}
+}
+
+// TestRequestsPassTheTraceParent: the request's traceparent header reaches
+// the application, for the events the request causes; a request without one
+// passes none.
+func TestRequestsPassTheTraceParent(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	tests := []struct {
+		name    string
+		headers []kafka.Header
+		want    string
+	}{
+		{"with", []kafka.Header{correlation, {Key: "traceparent", Value: []byte(parent)}}, parent},
+		{"without", []kafka.Header{correlation}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			if err := f.requests.Handle(context.Background(), f.message(t, tt.headers...)); err != nil {
+				t.Fatal(err)
+			}
+			if f.answerer.origin.TraceParent != tt.want {
+				t.Errorf("trace parent %q, want %q", f.answerer.origin.TraceParent, tt.want)
+			}
+		})
 	}
 }
 

@@ -92,9 +92,10 @@ type Outbox interface {
 	// (Transactor.InTx): they are published once it commits, and never if
 	// it rolls back. Messages with the same key are published in the order
 	// they were enqueued: the order of the arguments, and across
-	// transactions the order of the calls. Two transactions that enqueue
-	// for one key should serialise on a lock of the key's state (such as
-	// UpdateUser's row lock), or their messages may go out in either order.
+	// transactions the order in which the transactions commit. To keep
+	// that order, Enqueue holds a lock on each key until the transaction
+	// ends, so another transaction that enqueues for the key waits:
+	// enqueue last in a transaction, after its row locks.
 	//
 	// It returns CodeInternal, storing nothing, when ctx carries no
 	// transaction (a message stored on its own could report a change that

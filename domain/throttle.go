@@ -25,10 +25,10 @@ type ThrottleVerdict struct {
 	SourceRetryAfter time.Duration
 	// Familiar is true when the account logged in from this source before.
 	Familiar bool
-	// LockedNow is true when counting this attempt locked the account for
-	// unfamiliar sources, or for this source: if the attempt fails, the
-	// account has just been locked.
-	LockedNow bool
+	// LockedNow is the widest lock that counting this attempt set, if
+	// any: if the attempt fails, the account has just been locked for those
+	// sources.
+	LockedNow LockScope
 }
 
 // LoginThrottle limits failed logins per account and per source, without

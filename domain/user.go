@@ -183,11 +183,13 @@ func (u *User) ChangePassword(hash string, now time.Time) error {
 }
 
 // VerifyEmail records that the owner proved the address.
-func (u *User) VerifyEmail(now time.Time) {
-	if u.emailVerifiedAt.IsZero() {
-		u.emailVerifiedAt = now
-		u.updatedAt = now
+func (u *User) VerifyEmail(now time.Time) (changed bool) {
+	if !u.emailVerifiedAt.IsZero() {
+		return false
 	}
+	u.emailVerifiedAt = now
+	u.updatedAt = now
+	return true
 }
 
 // Disable stops the user from logging in.

@@ -180,8 +180,12 @@ func TestUserLifecycle(t *testing.T) {
 	if u.EmailVerified() {
 		t.Error("a new user's address is verified")
 	}
-	u.VerifyEmail(t0.Add(5 * time.Hour))
-	u.VerifyEmail(t0.Add(6 * time.Hour))
+	if !u.VerifyEmail(t0.Add(5 * time.Hour)) {
+		t.Error("first verification reported no change")
+	}
+	if u.VerifyEmail(t0.Add(6 * time.Hour)) {
+		t.Error("second verification reported a change")
+	}
 	if !u.EmailVerified() || !u.Snapshot().EmailVerifiedAt.Equal(t0.Add(5*time.Hour)) {
 		t.Errorf("verified at %v, want the first verification", u.Snapshot().EmailVerifiedAt)
 	}

@@ -30,6 +30,7 @@ type AdminDeps struct {
 	Sessions    domain.SessionRepository
 	Revocations domain.RevocationList
 	Throttle    domain.LoginThrottle
+	Events      domain.Events
 	Now         Clock
 	Logger      *slog.Logger
 }

@@ -35,6 +35,7 @@ type adminFixture struct {
 	users       *inmem.UserRepository
 	sessions    *reasonSessions
 	work        *fakeWork
+	events      *recordingEvents
 	revocations *recordingRevocations
 	throttle    *unlockThrottle
 	logs        *logBuffer
@@ -45,10 +46,12 @@ type adminFixture struct {
 func newAdminFixture(t *testing.T) *adminFixture {
 	t.Helper()
 	users := inmem.NewUserRepository()
+	work := &fakeWork{}
 	f := &adminFixture{
 		users:       users,
 		sessions:    &reasonSessions{SessionRepository: inmem.NewSessionRepository(users)},
-		work:        &fakeWork{},
+		work:        work,
+		events:      &recordingEvents{work: work},
 		revocations: &recordingRevocations{},
 		throttle:    &unlockThrottle{},
 		logs:        &logBuffer{},
@@ -105,6 +108,7 @@ func (f *adminFixture) deps() handlers.AdminDeps {
 		Sessions:    f.sessions,
 		Revocations: f.revocations,
 		Throttle:    f.throttle,
+		Events:      f.events,
 		Now:         func() time.Time { return adminNow },
 		Logger:      f.logs.logger(),
 	}

@@ -27,6 +27,7 @@ type ChangePasswordDeps struct {
 	Policy      domain.PasswordPolicy
 	Throttle    domain.LoginThrottle
 	Notifier    domain.Notifier
+	Events      domain.Events
 	NewID       IDGenerator
 	Now         Clock
 	Logger      *slog.Logger
@@ -116,6 +117,8 @@ func (h *ChangePasswordHandler) Handle(ctx context.Context, cmd ChangePassword) 
 		if err != nil {
 			return Done{}, err
 		}
+		h.deps.Events.Record(ctx, domain.Event{UserID: user.ID(), OccurredAt: now, Payload: domain.PasswordChanged{}})
+		h.deps.Events.Record(ctx, domain.RevokedSessions(user.ID(), domain.RevokedByPasswordChange, now, revoked...)...)
 		return Done{}, h.deps.Notifier.Notify(ctx, domain.Notification{
 			ID: h.deps.NewID(), Kind: domain.NotifyPasswordChanged, UserID: user.ID(), Email: user.Email(),
 			ClientID: cmd.Client.ID, OccurredAt: now,

@@ -21,6 +21,7 @@ type CodeRequestDeps struct {
 	Users    domain.UserRepository
 	Codes    domain.CodeRepository
 	Notifier domain.Notifier
+	Events   domain.Events
 	// Limiter limits requests per source (Client.Source).
 	Limiter domain.RateLimiter
 	// AccountLimiter limits requests per account, keyed "account:" and the
@@ -51,8 +52,10 @@ type codeSender struct {
 	deps    CodeRequestDeps
 	purpose domain.CodePurpose
 	kind    domain.NotificationKind
-	ttl     time.Duration
-	floor   time.Duration
+	// sent is the event that reports a code sent.
+	sent  domain.EventPayload
+	ttl   time.Duration
+	floor time.Duration
 	// wants reports whether the user is to get a code: a user who is not
 	// gets none, and the caller the same reply.
 	wants func(*domain.User) bool
@@ -122,6 +125,7 @@ func (s codeSender) send(ctx context.Context, email domain.Email, client domain.
 		if err != nil {
 			return Done{}, err
 		}
+		s.deps.Events.Record(ctx, domain.Event{UserID: user.ID(), OccurredAt: now, Payload: s.sent})
 		return Done{}, s.deps.Notifier.Notify(ctx, n)
 	})
 	return err

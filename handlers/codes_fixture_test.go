@@ -26,6 +26,7 @@ type codesFixture struct {
 	sessions    *inmem.SessionRepository
 	work        *fakeWork
 	notifier    *recordingNotifier
+	events      *recordingEvents
 	limiter     *fakeLimiter
 	accounts    *fakeLimiter
 	hasher      *fakeHasher
@@ -42,6 +43,7 @@ func newCodesFixture(t *testing.T) *codesFixture {
 		users:       inmem.NewUserRepository(),
 		work:        work,
 		notifier:    &recordingNotifier{work: work},
+		events:      &recordingEvents{work: work},
 		limiter:     &fakeLimiter{limit: 100},
 		accounts:    &fakeLimiter{limit: 100},
 		hasher:      &fakeHasher{work: work},
@@ -82,7 +84,7 @@ func newCodesFixture(t *testing.T) *codesFixture {
 // requestDeps are the collaborators of the use cases that send codes.
 func (f *codesFixture) requestDeps() handlers.CodeRequestDeps {
 	return handlers.CodeRequestDeps{
-		Work: f.work, Users: f.users, Codes: f.codes, Notifier: f.notifier,
+		Work: f.work, Users: f.users, Codes: f.codes, Notifier: f.notifier, Events: f.events,
 		Limiter: f.limiter, AccountLimiter: f.accounts,
 		NewID: sequentialIDs(), Now: f.clock.Now, Random: rand.Reader, Sleep: f.sleeps.sleep,
 	}

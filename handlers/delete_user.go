@@ -44,7 +44,14 @@ func (h *DeleteUserHandler) Handle(ctx context.Context, cmd DeleteUser) (Done, e
 		if err != nil {
 			return Done{}, err
 		}
-		return Done{}, h.deps.Users.EraseUser(ctx, cmd.UserID, now)
+		h.deps.Events.Record(ctx, domain.RevokedSessions(cmd.UserID, domain.RevokedByAccountDeleted, now, revoked...)...)
+		if err := h.deps.Users.EraseUser(ctx, cmd.UserID, now); err != nil {
+			return Done{}, err
+		}
+		// The last event that names the account: downstream stores erase
+		// what they keep of it.
+		h.deps.Events.Record(ctx, domain.Event{UserID: cmd.UserID, OccurredAt: now, Payload: domain.AccountDeleted{}})
+		return Done{}, nil
 	})
 	if err != nil {
 		return Done{}, err

@@ -38,18 +38,24 @@ func (h *DisableUserHandler) Handle(ctx context.Context, cmd DisableUser) (Done,
 	var revoked []domain.SessionID
 	_, err := Commit(ctx, h.deps.Work, func(ctx context.Context) (Done, error) {
 		revoked = nil
+		var disabled bool
 		err := h.deps.Users.UpdateUser(ctx, cmd.UserID, func(u *domain.User) error {
 			if u.Status() != domain.UserDisabled {
 				u.Disable(now)
+				disabled = true
 			}
 			return nil
 		})
 		if err != nil {
 			return Done{}, err
 		}
+		if disabled {
+			h.deps.Events.Record(ctx, domain.Event{UserID: cmd.UserID, OccurredAt: now, Payload: domain.AccountDisabled{}})
+		}
 		// Revoked even when the account was disabled already: a login
 		// that raced an earlier disable may have opened one.
 		revoked, err = h.deps.Sessions.RevokeUserSessions(ctx, cmd.UserID, "", domain.RevokedByAccountDisabled, now)
+		h.deps.Events.Record(ctx, domain.RevokedSessions(cmd.UserID, domain.RevokedByAccountDisabled, now, revoked...)...)
 		return Done{}, err
 	})
 	if err != nil {

@@ -32,12 +32,18 @@ func (h *EnableUserHandler) Handle(ctx context.Context, cmd EnableUser) (Done, e
 	}
 	now := h.deps.Now()
 	_, err := Commit(ctx, h.deps.Work, func(ctx context.Context) (Done, error) {
-		return Done{}, h.deps.Users.UpdateUser(ctx, cmd.UserID, func(u *domain.User) error {
+		var enabled bool
+		err := h.deps.Users.UpdateUser(ctx, cmd.UserID, func(u *domain.User) error {
 			if u.Status() == domain.UserDisabled {
 				u.Enable(now)
+				enabled = true
 			}
 			return nil
 		})
+		if enabled {
+			h.deps.Events.Record(ctx, domain.Event{UserID: cmd.UserID, OccurredAt: now, Payload: domain.AccountEnabled{}})
+		}
+		return Done{}, err
 	})
 	if err != nil {
 		return Done{}, err

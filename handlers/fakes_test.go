@@ -111,10 +111,13 @@ func (fakePolicy) Check(password string, c domain.PasswordContext) error {
 
 // fakeThrottle counts attempts per account and source, as the real one
 // does: Begin counts an attempt it lets through, Succeeded undoes the count
-// and clears the account, Cancel undoes the count.
+// and clears the account, Cancel undoes the count. The attempt whose count
+// reaches lockAfter gets lockScope as its verdict's LockedNow: the lock it
+// sets should it fail ("" sets none).
 type fakeThrottle struct {
 	mu        sync.Mutex
 	lockAfter int
+	lockScope domain.LockScope
 	failures  map[domain.Email]int
 	sources   map[string]int
 	cancels   int
@@ -122,7 +125,10 @@ type fakeThrottle struct {
 }
 
 func newFakeThrottle(lockAfter int) *fakeThrottle {
-	return &fakeThrottle{lockAfter: lockAfter, failures: map[domain.Email]int{}, sources: map[string]int{}}
+	return &fakeThrottle{
+		lockAfter: lockAfter, lockScope: domain.LockAll,
+		failures: map[domain.Email]int{}, sources: map[string]int{},
+	}
 }
 
 func (t *fakeThrottle) Begin(_ context.Context, a domain.LoginAttempt) (domain.ThrottleVerdict, error) {
@@ -139,7 +145,11 @@ func (t *fakeThrottle) Begin(_ context.Context, a domain.LoginAttempt) (domain.T
 	}
 	t.failures[a.Account]++
 	t.sources[a.Source]++
-	return domain.ThrottleVerdict{}, nil
+	var v domain.ThrottleVerdict
+	if t.failures[a.Account] == t.lockAfter {
+		v.LockedNow = t.lockScope
+	}
+	return v, nil
 }
 
 func (t *fakeThrottle) Succeeded(_ context.Context, a domain.LoginAttempt) error {

@@ -89,6 +89,7 @@ type LoginDeps struct {
 	Hasher   domain.PasswordHasher
 	Throttle domain.LoginThrottle
 	Tokens   domain.TokenIssuer
+	Events   domain.Events
 	NewID    IDGenerator
 	Now      Clock
 	Random   io.Reader // the source of refresh tokens: crypto/rand in production
@@ -160,9 +161,13 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		h.cancel(ctx, attempt, verdict)
 		return LoginResult{}, err
 	}
-	if err != nil || verdict.AccountLocked {
+	if err != nil {
 		h.deps.Hasher.VerifyDummy(cmd.Password)
-		return LoginResult{}, h.refuse(ctx, start)
+		return LoginResult{}, h.refuse(ctx, start, "", domain.LoginFailedUnknownAccount, verdict)
+	}
+	if verdict.AccountLocked {
+		h.deps.Hasher.VerifyDummy(cmd.Password)
+		return LoginResult{}, h.refuse(ctx, start, user.ID(), domain.LoginFailedLocked, verdict)
 	}
 
 	match, rehash, err := h.deps.Hasher.Verify(cmd.Password, user.PasswordHash())
@@ -171,13 +176,17 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		// to answer differently.
 		h.deps.Logger.Error("unreadable password hash", "user_id", user.ID(), "err", err)
 	}
-	if !match || !user.CanLogIn() {
-		return LoginResult{}, h.refuse(ctx, start)
+	switch {
+	case !match:
+		return LoginResult{}, h.refuse(ctx, start, user.ID(), domain.LoginFailedBadCredentials, verdict)
+	case !user.CanLogIn():
+		return LoginResult{}, h.refuse(ctx, start, user.ID(), domain.LoginFailedDisabled, verdict)
 	}
 	if err := h.deps.Throttle.Succeeded(ctx, attempt); err != nil {
 		return LoginResult{}, err
 	}
 	if h.cfg.RequireVerifiedEmail && !user.EmailVerified() {
+		h.failed(ctx, user.ID(), domain.LoginFailedEmailNotVerified)
 		return LoginResult{}, &domain.Error{Code: domain.CodeUnauthorized, Field: "email", Message: "email address is not verified"}
 	}
 	var newHash string
@@ -195,17 +204,31 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		if err := h.deps.Sessions.CreateSession(ctx, s.session, s.refresh); err != nil {
 			return LoginResult{}, err
 		}
+		h.deps.Events.Record(ctx, domain.Event{
+			UserID: user.ID(), OccurredAt: s.session.CreatedAt(), Payload: domain.LoginSucceeded{SessionID: s.session.ID()},
+		})
 		return s.result, nil
 	})
 }
 
 // refuse returns the one reply to refused credentials, once FailureFloor
-// has passed since start.
-func (h *LoginHandler) refuse(ctx context.Context, start time.Time) error {
+// has passed since start, and records why for stream processors: a
+// LoginFailed event (naming the user when the account exists), and an
+// AccountLocked event when this failure locked the account.
+func (h *LoginHandler) refuse(ctx context.Context, start time.Time, user domain.UserID, reason domain.LoginFailureReason, v domain.ThrottleVerdict) error {
+	h.failed(ctx, user, reason)
+	if v.LockedNow != "" && user != "" {
+		h.deps.Events.Record(ctx, domain.Event{UserID: user, OccurredAt: h.deps.Now(), Payload: domain.AccountLocked{Scope: v.LockedNow}})
+	}
 	if wait := h.cfg.FailureFloor - h.deps.Now().Sub(start); wait > 0 {
 		h.deps.Sleep(ctx, wait)
 	}
 	return errBadCredentials()
+}
+
+// failed records a LoginFailed event.
+func (h *LoginHandler) failed(ctx context.Context, user domain.UserID, reason domain.LoginFailureReason) {
+	h.deps.Events.Record(ctx, domain.Event{UserID: user, OccurredAt: h.deps.Now(), Payload: domain.LoginFailed{Reason: reason}})
 }
 
 // sleep waits for d or until ctx ends.

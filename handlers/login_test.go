@@ -23,6 +23,7 @@ type loginFixture struct {
 	work     *fakeWork
 	hasher   *fakeHasher
 	throttle *fakeThrottle
+	events   *recordingEvents
 	sleeps   *sleepRecorder
 	handler  *handlers.LoginHandler
 }
@@ -40,6 +41,7 @@ func newLoginFixture(t *testing.T) *loginFixture {
 		work:     work,
 		hasher:   &fakeHasher{work: work},
 		throttle: newFakeThrottle(3),
+		events:   &recordingEvents{work: work},
 		sleeps:   &sleepRecorder{},
 	}
 	f.sessions = inmem.NewSessionRepository(f.users)
@@ -71,6 +73,7 @@ func newLoginFixture(t *testing.T) *loginFixture {
 		Hasher:   f.hasher,
 		Throttle: f.throttle,
 		Tokens:   fakeIssuer{now: fixedClock},
+		Events:   f.events,
 		NewID:    sequentialIDs(),
 		Now:      fixedClock,
 		Random:   bytes.NewReader(bytes.Repeat([]byte{42}, 1024)),
@@ -210,11 +213,13 @@ func TestLoginRefused(t *testing.T) {
 // throttle counted is cancelled, so an outage locks nobody out.
 func TestLoginUserStoreDown(t *testing.T) {
 	throttle := newFakeThrottle(3)
+	events := &recordingEvents{}
 	h := handlers.NewLoginHandler(handlers.LoginDeps{
 		Work:     &fakeWork{},
 		Users:    failingUsers{},
 		Hasher:   &fakeHasher{},
 		Throttle: throttle,
+		Events:   events,
 		Now:      fixedClock,
 		Sleep:    (&sleepRecorder{}).sleep,
 	}, handlers.LoginConfig{})
@@ -224,6 +229,9 @@ func TestLoginUserStoreDown(t *testing.T) {
 	}
 	if throttle.cancels != 1 || throttle.failuresOf("ada@example.com") != 0 {
 		t.Errorf("cancels %d, failures %d: want the attempt cancelled", throttle.cancels, throttle.failuresOf("ada@example.com"))
+	}
+	if got := events.all(); len(got) != 0 {
+		t.Errorf("events %v, want none for a login that was not decided", got)
 	}
 }
 
@@ -361,7 +369,7 @@ func TestLoginRefusalsTakeTheFloor(t *testing.T) {
 			sleeps := &sleepRecorder{}
 			h := handlers.NewLoginHandler(handlers.LoginDeps{
 				Work: f.work, Users: f.users, Sessions: f.sessions, Hasher: &slowHasher{clock: clock}, Throttle: f.throttle,
-				Tokens: fakeIssuer{now: fixedClock}, NewID: sequentialIDs(), Now: clock.Now,
+				Tokens: fakeIssuer{now: fixedClock}, Events: f.events, NewID: sequentialIDs(), Now: clock.Now,
 				Random: bytes.NewReader(bytes.Repeat([]byte{42}, 1024)), Sleep: sleeps.sleep,
 			}, handlers.LoginConfig{FailureFloor: floor})
 			_, err = h.Handle(context.Background(), login(tt.email, tt.password))

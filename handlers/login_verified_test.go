@@ -43,7 +43,7 @@ func TestLoginRequireVerifiedEmail(t *testing.T) {
 			f.throttle.failures["ada@example.com"] = 2
 			h := handlers.NewLoginHandler(handlers.LoginDeps{
 				Work: f.work, Users: f.users, Sessions: f.sessions, Hasher: f.hasher, Throttle: f.throttle,
-				Tokens: fakeIssuer{now: fixedClock}, NewID: sequentialIDs(), Now: fixedClock,
+				Tokens: fakeIssuer{now: fixedClock}, Events: f.events, NewID: sequentialIDs(), Now: fixedClock,
 				Random: bytes.NewReader(bytes.Repeat([]byte{42}, 1024)), Sleep: f.sleeps.sleep,
 			}, handlers.LoginConfig{RequireVerifiedEmail: tt.require})
 

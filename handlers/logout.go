@@ -27,6 +27,7 @@ type LogoutDeps struct {
 	Sessions    domain.SessionRepository
 	Tokens      domain.TokenIssuer
 	Revocations domain.RevocationList
+	Events      domain.Events
 	Now         Clock
 	Logger      *slog.Logger
 }
@@ -49,7 +50,10 @@ func NewLogoutHandler(deps LogoutDeps) *LogoutHandler {
 // already is Done too. A token that names no session gets CodeUnauthorized;
 // a request with neither token, or both, CodeInvalid.
 func (h *LogoutHandler) Handle(ctx context.Context, cmd Logout) (Done, error) {
-	var id domain.SessionID
+	var (
+		id   domain.SessionID
+		user domain.UserID
+	)
 	switch {
 	case (cmd.RefreshToken == "") == (cmd.AccessToken == ""):
 		return Done{}, domain.Invalid("refreshToken", "give either refreshToken or accessToken")
@@ -64,19 +68,22 @@ func (h *LogoutHandler) Handle(ctx context.Context, cmd Logout) (Done, error) {
 		if err != nil {
 			return Done{}, err
 		}
-		id = session.ID()
+		id, user = session.ID(), session.UserID()
 	default:
 		claims, err := h.deps.Tokens.VerifyAccessToken(cmd.AccessToken)
 		if err != nil {
 			return Done{}, errInvalidAccessToken()
 		}
-		id = claims.SessionID
+		id, user = claims.SessionID, claims.UserID
 	}
 	now := h.deps.Now()
 	done, err := Commit(ctx, h.deps.Work, func(ctx context.Context) (Done, error) {
-		_, err := h.deps.Sessions.RevokeSession(ctx, id, domain.RevokedByLogout, now)
+		ended, err := h.deps.Sessions.RevokeSession(ctx, id, domain.RevokedByLogout, now)
 		if domain.ErrorCode(err) == domain.CodeNotFound {
 			return Done{}, errInvalidAccessToken()
+		}
+		if ended {
+			h.deps.Events.Record(ctx, domain.RevokedSessions(user, domain.RevokedByLogout, now, id)...)
 		}
 		return Done{}, err
 	})
@@ -112,6 +119,7 @@ func (h *LogoutAllHandler) Handle(ctx context.Context, cmd LogoutAll) (Done, err
 	done, err := Commit(ctx, h.deps.Work, func(ctx context.Context) (Done, error) {
 		var err error
 		ids, err = h.deps.Sessions.RevokeUserSessions(ctx, claims.UserID, "", domain.RevokedByLogoutAll, now)
+		h.deps.Events.Record(ctx, domain.RevokedSessions(claims.UserID, domain.RevokedByLogoutAll, now, ids...)...)
 		return Done{}, err
 	})
 	if err == nil {

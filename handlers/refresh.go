@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/authworker/authworker/domain"
 )
@@ -23,6 +24,7 @@ type RefreshDeps struct {
 	Throttle    domain.LoginThrottle // is the account locked?
 	Tokens      domain.TokenIssuer
 	Revocations domain.RevocationList
+	Events      domain.Events
 	Now         Clock
 	Random      io.Reader // the source of refresh tokens: crypto/rand in production
 	Logger      *slog.Logger
@@ -122,12 +124,10 @@ func (h *RefreshHandler) Handle(ctx context.Context, cmd Refresh) (LoginResult, 
 		err := h.deps.Sessions.RotateRefreshToken(ctx, hash, next)
 		switch domain.ErrorCode(err) {
 		case "":
+			h.deps.Events.Record(ctx, domain.Event{UserID: user.ID(), OccurredAt: now, Payload: domain.SessionRefreshed{SessionID: session.ID()}})
 			return result, nil
 		case domain.CodeConflict: // rotated meanwhile: another request holds it too
-			if _, err := h.deps.Sessions.RevokeSession(ctx, session.ID(), domain.RevokedByReuse, now); err != nil {
-				return LoginResult{}, err
-			}
-			return LoginResult{}, errTokenReused
+			return LoginResult{}, h.revoke(ctx, session, now)
 		case domain.CodeNotFound:
 			return LoginResult{}, errInvalidRefreshToken()
 		}
@@ -144,14 +144,28 @@ func (h *RefreshHandler) Handle(ctx context.Context, cmd Refresh) (LoginResult, 
 func (h *RefreshHandler) revokeForReuse(ctx context.Context, session *domain.Session) error {
 	now := h.deps.Now()
 	_, err := Commit(ctx, h.deps.Work, func(ctx context.Context) (Done, error) {
-		if _, err := h.deps.Sessions.RevokeSession(ctx, session.ID(), domain.RevokedByReuse, now); err != nil {
-			return Done{}, err
-		}
-		return Done{}, errTokenReused
+		return Done{}, h.revoke(ctx, session, now)
 	})
 	if errors.Is(err, errTokenReused) {
 		h.deps.Logger.Warn("rotated refresh token presented again; session revoked", "session_id", session.ID())
 		listRevoked(ctx, h.deps.Revocations, h.deps.Logger, session.ID())
 	}
 	return err
+}
+
+// revoke ends a session whose spent refresh token was presented again,
+// inside the unit of work, and returns errTokenReused. Reuse is reported
+// every time; the revocation only the first time.
+func (h *RefreshHandler) revoke(ctx context.Context, session *domain.Session, now time.Time) error {
+	ended, err := h.deps.Sessions.RevokeSession(ctx, session.ID(), domain.RevokedByReuse, now)
+	if err != nil {
+		return err
+	}
+	h.deps.Events.Record(ctx, domain.Event{
+		UserID: session.UserID(), OccurredAt: now, Payload: domain.RefreshTokenReuseDetected{SessionID: session.ID()},
+	})
+	if ended {
+		h.deps.Events.Record(ctx, domain.RevokedSessions(session.UserID(), domain.RevokedByReuse, now, session.ID())...)
+	}
+	return errTokenReused
 }

@@ -30,6 +30,7 @@ type RegisterDeps struct {
 	// Notifier tells the owner of a taken address that someone tried to
 	// register it, when the caller is not told (RevealConflict off).
 	Notifier domain.Notifier
+	Events   domain.Events
 	NewID    IDGenerator
 	Now      Clock
 	Logger   *slog.Logger
@@ -108,6 +109,7 @@ func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterRes
 		if err != nil {
 			return RegisterResult{}, err
 		}
+		h.deps.Events.Record(ctx, domain.Event{UserID: user.ID(), OccurredAt: now, Payload: domain.UserRegistered{Email: email}})
 		return RegisterResult{UserID: user.ID()}, nil
 	})
 }

@@ -31,7 +31,8 @@ func TestRegisterTellsTheOwner(t *testing.T) {
 			notifier := &recordingNotifier{work: work}
 			h := handlers.NewRegisterHandler(handlers.RegisterDeps{
 				Work: work, Users: existingUsers(), Policy: fakePolicy{}, Hasher: &fakeHasher{},
-				Limiter: &fakeLimiter{limit: 100}, Notifier: notifier, NewID: sequentialIDs(), Now: fixedClock,
+				Limiter: &fakeLimiter{limit: 100}, Notifier: notifier, Events: &recordingEvents{work: work},
+				NewID: sequentialIDs(), Now: fixedClock,
 			}, handlers.RegisterConfig{RevealConflict: tt.reveal})
 			_, err := h.Handle(context.Background(), handlers.Register{
 				Email: tt.email, Password: goodPassword, Client: domain.Client{ID: "web", IP: "192.0.2.1"},

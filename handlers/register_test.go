@@ -19,6 +19,7 @@ func newRegisterHandler(users domain.UserRepository, cfg handlers.RegisterConfig
 		Policy:  fakePolicy{},
 		Hasher:  &fakeHasher{},
 		Limiter: &fakeLimiter{limit: 100},
+		Events:  &recordingEvents{},
 		NewID:   sequentialIDs(),
 		Now:     fixedClock,
 	}, cfg)
@@ -89,7 +90,8 @@ func TestRegisterHashesOutsideTheUnitOfWork(t *testing.T) {
 	hasher := &fakeHasher{work: work}
 	users := inmem.NewUserRepository()
 	h := handlers.NewRegisterHandler(handlers.RegisterDeps{
-		Work: work, Users: users, Policy: fakePolicy{}, Hasher: hasher, Limiter: &fakeLimiter{limit: 100}, NewID: sequentialIDs(), Now: fixedClock,
+		Work: work, Users: users, Policy: fakePolicy{}, Hasher: hasher, Limiter: &fakeLimiter{limit: 100},
+		Events: &recordingEvents{work: work}, NewID: sequentialIDs(), Now: fixedClock,
 	}, handlers.RegisterConfig{})
 	if _, err := h.Handle(context.Background(), handlers.Register{Email: "ada@example.com", Password: goodPassword}); err != nil {
 		t.Fatal(err)
@@ -110,7 +112,7 @@ func TestRegisterDoesNotRevealAccounts(t *testing.T) {
 	hasher := &fakeHasher{}
 	h := handlers.NewRegisterHandler(handlers.RegisterDeps{
 		Work: &fakeWork{}, Users: users, Policy: fakePolicy{}, Hasher: hasher, Limiter: &fakeLimiter{limit: 100},
-		Notifier: &recordingNotifier{}, NewID: sequentialIDs(), Now: fixedClock,
+		Notifier: &recordingNotifier{}, Events: &recordingEvents{}, NewID: sequentialIDs(), Now: fixedClock,
 	}, handlers.RegisterConfig{})
 	taken, err := h.Handle(context.Background(), handlers.Register{Email: "bob@example.com", Password: goodPassword})
 	if err != nil {
@@ -140,7 +142,7 @@ func TestRegisterRateLimitedPerSource(t *testing.T) {
 	hasher := &fakeHasher{}
 	h := handlers.NewRegisterHandler(handlers.RegisterDeps{
 		Work: &fakeWork{}, Users: inmem.NewUserRepository(), Policy: fakePolicy{}, Hasher: hasher, Limiter: limiter,
-		NewID: sequentialIDs(), Now: fixedClock,
+		Events: &recordingEvents{}, NewID: sequentialIDs(), Now: fixedClock,
 	}, handlers.RegisterConfig{})
 	client := domain.Client{ID: "web", IP: "192.0.2.1"}
 	for i, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {

@@ -51,7 +51,7 @@ func NewRequestEmailVerificationHandler(deps CodeRequestDeps, cfg RequestEmailVe
 	deps.setDefaults()
 	cfg.setDefaults()
 	return &RequestEmailVerificationHandler{sender: codeSender{
-		deps: deps, purpose: domain.CodeEmailVerification, kind: domain.NotifyEmailVerification,
+		deps: deps, purpose: domain.CodeEmailVerification, kind: domain.NotifyEmailVerification, sent: domain.EmailVerificationRequested{},
 		ttl: cfg.CodeTTL, floor: cfg.Floor, wants: wantsVerification,
 	}}
 }

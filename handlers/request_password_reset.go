@@ -48,7 +48,7 @@ func NewRequestPasswordResetHandler(deps CodeRequestDeps, cfg RequestPasswordRes
 	deps.setDefaults()
 	cfg.setDefaults()
 	return &RequestPasswordResetHandler{sender: codeSender{
-		deps: deps, purpose: domain.CodePasswordReset, kind: domain.NotifyPasswordReset,
+		deps: deps, purpose: domain.CodePasswordReset, kind: domain.NotifyPasswordReset, sent: domain.PasswordResetRequested{},
 		ttl: cfg.CodeTTL, floor: cfg.Floor, wants: (*domain.User).CanLogIn,
 	}}
 }

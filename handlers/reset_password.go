@@ -45,6 +45,7 @@ type ResetPasswordDeps struct {
 	// Throttle is unlocked for the account after the reset commits.
 	Throttle domain.LoginThrottle
 	Notifier domain.Notifier
+	Events   domain.Events
 	Policy   domain.PasswordPolicy
 	Hasher   domain.PasswordHasher
 	NewID    IDGenerator
@@ -138,11 +139,12 @@ func (h *ResetPasswordHandler) reset(ctx context.Context, id domain.UserID, code
 	if err := h.codes.consume(ctx, id, code, now); err != nil {
 		return nil, err
 	}
+	var verified bool
 	err := h.deps.Users.UpdateUser(ctx, id, func(u *domain.User) error {
 		if err := u.ChangePassword(hash, now); err != nil {
 			return err
 		}
-		u.VerifyEmail(now)
+		verified = u.VerifyEmail(now) // the code proved the address
 		return nil
 	})
 	if err != nil {
@@ -152,6 +154,11 @@ func (h *ResetPasswordHandler) reset(ctx context.Context, id domain.UserID, code
 	if err != nil {
 		return nil, err
 	}
+	h.deps.Events.Record(ctx, domain.Event{UserID: id, OccurredAt: now, Payload: domain.PasswordReset{}})
+	if verified {
+		h.deps.Events.Record(ctx, domain.Event{UserID: id, OccurredAt: now, Payload: domain.EmailVerified{}})
+	}
+	h.deps.Events.Record(ctx, domain.RevokedSessions(id, domain.RevokedByPasswordReset, now, revoked...)...)
 	return revoked, h.deps.Notifier.Notify(ctx, changed)
 }
 

@@ -22,7 +22,7 @@ const newPassword = "saffron lantern glacier otter"
 func (f *codesFixture) resetDeps() handlers.ResetPasswordDeps {
 	return handlers.ResetPasswordDeps{
 		Work: f.work, Users: f.users, Codes: f.codes, Sessions: f.sessions, Revocations: f.revocations,
-		Throttle: f.throttle, Notifier: f.notifier, Policy: fakePolicy{}, Hasher: f.hasher,
+		Throttle: f.throttle, Notifier: f.notifier, Events: f.events, Policy: fakePolicy{}, Hasher: f.hasher,
 		NewID: sequentialIDs(), Now: f.clock.Now, Sleep: f.sleeps.sleep,
 	}
 }

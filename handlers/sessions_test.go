@@ -65,6 +65,8 @@ type sessionFixture struct {
 	throttle    *fakeThrottle
 	notifier    *recordingNotifier
 	hasher      *fakeHasher
+	work        *fakeWork
+	events      *recordingEvents
 	login       *handlers.LoginHandler
 	refresh     *handlers.RefreshHandler
 	logout      *handlers.LogoutHandler
@@ -100,16 +102,20 @@ func newSessionFixture(t *testing.T) *sessionFixture {
 		t.Fatal(err)
 	}
 	work := &fakeWork{}
+	f.work = work
+	f.events = &recordingEvents{work: work}
 	cfg := handlers.SessionConfig{SessionTTL: 30 * 24 * time.Hour, RefreshIdleTTL: 24 * time.Hour}
 	f.login = handlers.NewLoginHandler(handlers.LoginDeps{
 		Work: work, Users: f.users, Sessions: f.sessions, Hasher: f.hasher, Throttle: f.throttle, Tokens: f.issuer,
-		NewID: sequentialIDs(), Now: f.clock.Now, Random: rand.Reader, Sleep: (&sleepRecorder{}).sleep,
+		Events: f.events, NewID: sequentialIDs(), Now: f.clock.Now, Random: rand.Reader, Sleep: (&sleepRecorder{}).sleep,
 	}, handlers.LoginConfig{SessionConfig: cfg})
 	f.refresh = handlers.NewRefreshHandler(handlers.RefreshDeps{
 		Work: work, Users: f.users, Sessions: f.sessions, Throttle: f.throttle, Tokens: f.issuer,
-		Revocations: f.revocations, Now: f.clock.Now, Random: rand.Reader,
+		Revocations: f.revocations, Events: f.events, Now: f.clock.Now, Random: rand.Reader,
 	}, cfg)
-	logoutDeps := handlers.LogoutDeps{Work: work, Sessions: f.sessions, Tokens: f.issuer, Revocations: f.revocations, Now: f.clock.Now}
+	logoutDeps := handlers.LogoutDeps{
+		Work: work, Sessions: f.sessions, Tokens: f.issuer, Revocations: f.revocations, Events: f.events, Now: f.clock.Now,
+	}
 	f.logout = handlers.NewLogoutHandler(logoutDeps)
 	f.logoutAll = handlers.NewLogoutAllHandler(logoutDeps)
 	f.introspect = handlers.NewIntrospectHandler(handlers.IntrospectDeps{
@@ -118,7 +124,7 @@ func newSessionFixture(t *testing.T) *sessionFixture {
 	f.change = handlers.NewChangePasswordHandler(handlers.ChangePasswordDeps{
 		Work: work, Users: f.users, Sessions: f.sessions, Tokens: f.issuer, Revocations: f.revocations,
 		Hasher: f.hasher, Policy: fakePolicy{}, Throttle: f.throttle, Notifier: f.notifier,
-		NewID: sequentialIDs(), Now: f.clock.Now,
+		Events: f.events, NewID: sequentialIDs(), Now: f.clock.Now,
 	})
 	return f
 }

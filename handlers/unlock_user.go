@@ -38,6 +38,7 @@ func (h *UnlockUserHandler) Handle(ctx context.Context, cmd UnlockUser) (Done, e
 	if err := h.deps.Throttle.Unlock(ctx, user.Email()); err != nil {
 		return Done{}, err
 	}
+	h.deps.Events.Record(ctx, domain.Event{UserID: user.ID(), OccurredAt: h.deps.Now(), Payload: domain.AccountUnlocked{}})
 	h.done("account unlocked", cmd.UserID, cmd.Client)
 	return Done{}, nil
 }

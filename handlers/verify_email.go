@@ -32,10 +32,11 @@ func (c *VerifyEmailConfig) setDefaults() {
 
 // VerifyEmailDeps are the collaborators of a VerifyEmailHandler.
 type VerifyEmailDeps struct {
-	Work  UnitOfWork
-	Users domain.UserRepository
-	Codes domain.CodeRepository
-	Now   Clock
+	Work   UnitOfWork
+	Users  domain.UserRepository
+	Codes  domain.CodeRepository
+	Events domain.Events
+	Now    Clock
 	// Sleep waits for d or until ctx ends; default a timer. Tests record
 	// instead of waiting.
 	Sleep func(ctx context.Context, d time.Duration)
@@ -87,10 +88,15 @@ func (h *VerifyEmailHandler) Handle(ctx context.Context, cmd VerifyEmail) (Done,
 		if err := h.codes.consume(ctx, user.ID(), cmd.Code, now); err != nil {
 			return Done{}, err
 		}
-		return Done{}, h.deps.Users.UpdateUser(ctx, user.ID(), func(u *domain.User) error {
-			u.VerifyEmail(now)
+		var verified bool
+		err := h.deps.Users.UpdateUser(ctx, user.ID(), func(u *domain.User) error {
+			verified = u.VerifyEmail(now)
 			return nil
 		})
+		if verified {
+			h.deps.Events.Record(ctx, domain.Event{UserID: user.ID(), OccurredAt: now, Payload: domain.EmailVerified{}})
+		}
+		return Done{}, err
 	})
 	if err != nil {
 		return Done{}, h.codes.refuse(ctx, start, err)

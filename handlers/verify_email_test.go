@@ -13,7 +13,9 @@ import (
 )
 
 func (f *codesFixture) verifyDeps() handlers.VerifyEmailDeps {
-	return handlers.VerifyEmailDeps{Work: f.work, Users: f.users, Codes: f.codes, Now: f.clock.Now, Sleep: f.sleeps.sleep}
+	return handlers.VerifyEmailDeps{
+		Work: f.work, Users: f.users, Codes: f.codes, Events: f.events, Now: f.clock.Now, Sleep: f.sleeps.sleep,
+	}
 }
 
 func (f *codesFixture) verifyHandler() *handlers.VerifyEmailHandler {

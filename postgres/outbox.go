@@ -73,7 +73,7 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...domain.OutboxMessage) erro
 	if len(msgs) == 0 {
 		return nil
 	}
-	ids, err := o.nextIDs(ctx, tx, len(msgs))
+	ids, err := o.nextIDs(ctx, tx, msgs)
 	if err != nil {
 		return fmt.Errorf("enqueue: %w", storeError(outboxStore, err))
 	}
@@ -101,9 +101,32 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...domain.OutboxMessage) erro
 	return nil
 }
 
-// nextIDs draws n ids from the table's sequence, in increasing order.
-func (o *Outbox) nextIDs(ctx context.Context, q querier, n int) ([]int64, error) {
-	rows, err := q.Query(ctx, `SELECT nextval('outbox_id_seq') FROM generate_series(1, $1)`, n)
+// keyLockClass is the first key of the transaction-level advisory locks
+// that order each key's messages: "okey" in ASCII.
+const keyLockClass int32 = 0x6f6b6579
+
+// nextIDs locks the keys of msgs until the transaction ends, then draws one
+// id per message from the table's sequence, in increasing order.
+//
+// The lock is what makes id order commit order for each key: a
+// transaction that enqueues for a key waits for any other that did and has
+// not ended, and so draws its ids after that one's and commits after it.
+// Relays publish a key's messages in id order, so they publish them in the
+// order their changes committed, whatever row locks the transactions took.
+// Keys are locked in one sorted sweep, by a 32-bit hash: a collision only
+// makes two keys wait for each other.
+func (o *Outbox) nextIDs(ctx context.Context, q querier, msgs []domain.OutboxMessage) ([]int64, error) {
+	hashes := make([]int32, len(msgs))
+	for i, m := range msgs {
+		h := fnv.New32a()
+		h.Write(m.Key) // never fails
+		hashes[i] = int32(h.Sum32())
+	}
+	rows, err := q.Query(ctx, `
+		SELECT nextval('outbox_id_seq')
+		FROM (SELECT count(pg_advisory_xact_lock($2::int, k))
+		      FROM (SELECT DISTINCT unnest($3::int[]) AS k ORDER BY 1) AS keys) AS locked,
+		     generate_series(1, $1)`, len(msgs), keyLockClass, hashes)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"testing"
+	"time"
 
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/postgres"
@@ -77,4 +78,77 @@ func TestOutboxSealsValuesAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	storagetest.CheckOutboxMessages(t, got, []domain.OutboxMessage{m})
+}
+
+// TestOutboxOrdersEachKeyByCommit: a transaction that enqueues for a key
+// waits for an open one that did, so that a key's ids follow the order in
+// which its changes commit; another key does not wait.
+func TestOutboxOrdersEachKeyByCommit(t *testing.T) {
+	t.Parallel()
+	db, dbURL := openDB(t)
+	outbox := postgres.NewOutbox(db, newSealer(t))
+	ctx := context.Background()
+	user := storagetest.NewUUID()
+	first := storagetest.NewOutboxMessage("auth.events", user, 1)
+	second := storagetest.NewOutboxMessage("auth.events", user, 2)
+	other := storagetest.NewOutboxMessage("auth.events", storagetest.NewUUID(), 3)
+
+	enqueued, commit := make(chan struct{}), make(chan struct{})
+	firstDone := make(chan error, 1)
+	go func() {
+		firstDone <- db.InTx(ctx, func(ctx context.Context) error {
+			if err := outbox.Enqueue(ctx, first); err != nil {
+				return err
+			}
+			close(enqueued)
+			<-commit
+			return nil
+		})
+	}()
+	<-enqueued
+	secondDone := make(chan error, 1)
+	go func() {
+		secondDone <- db.InTx(ctx, func(ctx context.Context) error { return outbox.Enqueue(ctx, second) })
+	}()
+	if err := db.InTx(ctx, func(ctx context.Context) error { return outbox.Enqueue(ctx, other) }); err != nil {
+		t.Fatalf("another key: %v", err)
+	}
+	waitForLockWaiters(t, dbURL, 1)
+	select {
+	case err := <-secondDone:
+		t.Fatalf("the second transaction for the key finished (%v) while the first was open", err)
+	default:
+	}
+	close(commit)
+	for _, done := range []chan error{firstDone, secondDone} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := outbox.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storagetest.CheckOutboxMessages(t, got, []domain.OutboxMessage{first, other, second})
+}
+
+// waitForLockWaiters waits until n sessions wait for an advisory lock.
+func waitForLockWaiters(t *testing.T, dbURL string, n int) {
+	t.Helper()
+	conn := connect(t, dbURL)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := conn.QueryRow(context.Background(),
+			`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions wait for an advisory lock, want %d", waiting, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -196,7 +196,8 @@ return 0
 // beginAccount decides on an attempt on an account and counts it.
 // KEYS: accountKeys. ARGV: source digest, memory ms, lock-after, first lock
 // ms, max lock ms, hard cap, unfamiliar cap, now ms. Returns {refused,
-// familiar, locked now}.
+// familiar, locked now}; locked now is the widest lock this attempt set:
+// 0 none, 1 this source, 2 unfamiliar sources, 3 every source.
 var beginAccount = goredis.NewScript(`
 local src = ARGV[1]
 local familiar = redis.call('ZSCORE', KEYS[6], src) and 1 or 0
@@ -215,7 +216,7 @@ local function lockDuration(n, cap)
   return math.floor(math.min(lockFor * 2 ^ (n - lockAfter), maxLock))
 end
 local lockedNow = 0
-redis.call('INCR', KEYS[1])
+local consecutive = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], memory)
 local perSource = redis.call('HINCRBY', KEYS[4], src, 1)
 redis.call('PEXPIRE', KEYS[4], memory)
@@ -229,9 +230,10 @@ if familiar == 0 then
   redis.call('PEXPIRE', KEYS[2], memory)
   if u >= lockAfter then
     redis.call('SET', KEYS[3], u, 'PX', lockDuration(u, unfamiliarCap))
-    lockedNow = 1
+    lockedNow = 2
   end
 end
+if consecutive >= hardCap then lockedNow = 3 end
 return {0, familiar, lockedNow}
 `)
 
@@ -260,6 +262,9 @@ end
 return 0
 `)
 
+// lockScopes are the scopes of beginAccount's locked-now result.
+var lockScopes = map[int64]domain.LockScope{1: domain.LockSource, 2: domain.LockUnfamiliarSources, 3: domain.LockAll}
+
 // Begin implements domain.LoginThrottle.
 func (t *LoginThrottle) Begin(ctx context.Context, a domain.LoginAttempt) (domain.ThrottleVerdict, error) {
 	k := t.keys(a)
@@ -276,7 +281,7 @@ func (t *LoginThrottle) Begin(ctx context.Context, a domain.LoginAttempt) (domai
 	if err != nil || len(res) != 3 {
 		return domain.ThrottleVerdict{}, fmt.Errorf("reserve login attempt: %w", domain.Unavailable("throttle store", err))
 	}
-	return domain.ThrottleVerdict{AccountLocked: res[0] == 1, Familiar: res[1] == 1, LockedNow: res[2] == 1}, nil
+	return domain.ThrottleVerdict{AccountLocked: res[0] == 1, Familiar: res[1] == 1, LockedNow: lockScopes[res[2]]}, nil
 }
 
 // Succeeded implements domain.LoginThrottle.

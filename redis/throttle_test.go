@@ -137,7 +137,7 @@ func TestStrangersLockedProgressively(t *testing.T) {
 	ada := "ada@example.com"
 	e.fail(t, attempt(ada, unfamiliar(1)), 2)
 	v := e.begin(t, attempt(ada, unfamiliar(2)))
-	if v.AccountLocked || !v.LockedNow {
+	if v.AccountLocked || v.LockedNow != domain.LockUnfamiliarSources {
 		t.Fatalf("third failure: %+v, want let through and locking", v)
 	}
 	if v := e.begin(t, attempt(ada, unfamiliar(3))); !v.AccountLocked {
@@ -164,6 +164,39 @@ func TestFamiliarSourceHasItsOwnCount(t *testing.T) {
 	}
 	if v := e.begin(t, attempt(ada, office)); v.AccountLocked {
 		t.Error("office locked by failures from home")
+	}
+}
+
+// TestLockedNowNamesTheScope: the failure that locks says which sources the
+// lock keeps out, and failures below a limit lock nothing.
+func TestLockedNowNamesTheScope(t *testing.T) {
+	cfg := redis.ThrottleConfig{LockAfter: 3, LockFor: time.Minute, HardLockAfter: 5, FamiliarReserve: 1, Memory: time.Hour}
+	tests := []struct {
+		name string
+		// before fails from these sources first, in order.
+		before []string
+		source string
+		want   domain.LockScope
+	}{
+		{"first failure", nil, unfamiliar(1), ""},
+		{"below the limit", []string{unfamiliar(1)}, unfamiliar(2), ""},
+		{"third stranger", []string{unfamiliar(1), unfamiliar(2)}, unfamiliar(3), domain.LockUnfamiliarSources},
+		{"owner's third", []string{owner, owner}, owner, domain.LockSource},
+		{"ceiling", []string{unfamiliar(1), owner, owner, unfamiliar(2)}, "ip:198.51.100.9", domain.LockAll},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, cfg)
+			ada := "ada@example.com"
+			e.succeed(t, attempt(ada, owner))
+			e.succeed(t, attempt(ada, "ip:198.51.100.9"))
+			for _, src := range tt.before {
+				e.fail(t, attempt(ada, src), 1)
+			}
+			if got := e.begin(t, attempt(ada, tt.source)).LockedNow; got != tt.want {
+				t.Errorf("locked now = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -72,6 +72,7 @@ type TopicsConfig struct {
 	Partitions          int
 	RequestRetention    time.Duration // request and reply topics
 	DeadLetterRetention time.Duration
+	EventsRetention     time.Duration
 }
 
 // Defaults of the settings that belong to the worker's wiring rather than
@@ -86,6 +87,7 @@ const (
 	defaultTopicPartitions     = 6
 	defaultRequestRetention    = time.Hour
 	defaultDeadLetterRetention = 72 * time.Hour
+	defaultEventsRetention     = 7 * 24 * time.Hour
 	defaultBootstrapServers    = "127.0.0.1:9092"
 	defaultRedisURL            = "redis://127.0.0.1:6379/0"
 )
@@ -174,6 +176,12 @@ func settings() []setting {
 			number(func(c *Config) *int { return &c.Topics.Partitions }, 1, math.MaxInt32)},
 		{"AUTH_NOTIFICATIONS_TOPIC", defaultNotificationsTopic, "topic of notifications for a mailer (one-time codes), keyed by user id",
 			text(func(c *Config) *string { return &c.Topics.Notifications })},
+		{"AUTH_EVENTS_TOPIC", app.DefaultEventsTopic, "topic of domain events for stream processors, keyed by user id",
+			text(func(c *Config) *string { return &c.App.EventsTopic })},
+		{"AUTH_EVENTS_RETENTION", formatDuration(defaultEventsRetention), "retention of the events topic created at start-up (7 days): how long a registered address stays on it; consumers keep what they need",
+			duration(func(c *Config) *time.Duration { return &c.Topics.EventsRetention })},
+		{"AUTH_EVENT_SOURCE", "", "CloudEvents source (ce_source) of the events, a URI naming this deployment; default AUTH_ISSUER",
+			text(func(c *Config) *string { return &c.App.EventSource })},
 		{"AUTH_REQUEST_RETENTION", formatDuration(defaultRequestRetention), "retention of request, reply and notification topics created at start-up (they carry passwords, tokens and codes)",
 			duration(func(c *Config) *time.Duration { return &c.Topics.RequestRetention })},
 		{"AUTH_DLQ_RETENTION", formatDuration(defaultDeadLetterRetention), "retention of the dead-letter topic created at start-up",
@@ -236,6 +244,9 @@ func LoadConfig(environ []string) (Config, error) {
 		}
 	}
 	c.Kafka.Settings = kafkaSettings(env)
+	if c.App.EventSource == "" {
+		c.App.EventSource = c.Tokens.Issuer
+	}
 	if c.Postgres.URL == "" {
 		// pgx fills in host, user, password, database and TLS from libpq's
 		// PG* variables for whatever the connection string leaves out.

@@ -172,7 +172,7 @@ func newOutbox(db *postgres.DB, producer *producers.Producer, kek []byte, cfg po
 	return outbox, relay, nil
 }
 
-// ensureTopics creates the request, reply and dead-letter topics if missing.
+// ensureTopics creates the topics the worker reads and writes, if missing.
 func (m *Main) ensureTopics(ctx context.Context) error {
 	admin, err := m.producer.Admin()
 	if err != nil {
@@ -184,6 +184,7 @@ func (m *Main) ensureTopics(ctx context.Context) error {
 		{Name: m.cfg.Replies.DefaultTopic, Partitions: t.Partitions, Retention: t.RequestRetention},
 		{Name: t.DeadLetter, Partitions: t.Partitions, Retention: t.DeadLetterRetention},
 		{Name: t.Notifications, Partitions: t.Partitions, Retention: t.RequestRetention},
+		{Name: m.cfg.App.EventsTopic, Partitions: t.Partitions, Retention: t.EventsRetention},
 	}
 	for _, name := range t.RequestTopics() {
 		topics = append(topics, producers.Topic{Name: name, Partitions: t.Partitions, Retention: t.RequestRetention})
@@ -262,6 +263,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		Tx:            m.db,
 		Sealer:        sealer,
 		Digests:       digests,
+		Outbox:        m.outbox,
 		Users:         postgres.NewUserRepository(m.db),
 		Sessions:      sessions,
 		Hasher:        hasher,

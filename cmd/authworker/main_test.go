@@ -56,6 +56,7 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 		"AUTH_RESPONSE_TOPIC=" + testenv.Name(t, "resp"),
 		"AUTH_DLQ_TOPIC=" + testenv.Name(t, "dlq"),
 		"AUTH_NOTIFICATIONS_TOPIC=" + testenv.Name(t, "notify"),
+		"AUTH_EVENTS_TOPIC=" + testenv.Name(t, "events"),
 		"AUTH_ADMIN_CLIENTS=ops",
 		"AUTH_CONSUMER_GROUP=" + testenv.Name(t, "group"),
 		"AUTH_TOPIC_PARTITIONS=3",
@@ -82,7 +83,7 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 			t.Errorf("worker stopped with %v", err)
 		}
 		m.Close()
-		deleteTopics(t, cfg.Kafka.BootstrapServers, cfg.Topics.Request, cfg.Replies.DefaultTopic, cfg.Topics.DeadLetter, cfg.Topics.Notifications)
+		deleteTopics(t, cfg.Kafka.BootstrapServers, cfg.Topics.Request, cfg.Replies.DefaultTopic, cfg.Topics.DeadLetter, cfg.Topics.Notifications, cfg.App.EventsTopic)
 	})
 	return &worker{cfg: cfg, main: m}
 }

@@ -207,6 +207,8 @@ type outboxRow struct {
 	headers   []byte
 	value     []byte
 	createdAt time.Time
+	// enqueuedAt is when the row was written, by the server's clock.
+	enqueuedAt time.Time
 }
 
 // fetchOutbox returns up to limit rows of the given shards, lowest ids
@@ -214,7 +216,7 @@ type outboxRow struct {
 // key, however long the shards are.
 func fetchOutbox(ctx context.Context, q querier, shards []int16, limit int) ([]outboxRow, error) {
 	rows, err := q.Query(ctx, `
-		SELECT o.id, o.shard, o.topic, o.key, o.headers, o.value, o.created_at
+		SELECT o.id, o.shard, o.topic, o.key, o.headers, o.value, o.created_at, o.enqueued_at
 		FROM unnest($1::smallint[]) AS s (shard)
 		CROSS JOIN LATERAL (
 			SELECT * FROM outbox WHERE outbox.shard = s.shard ORDER BY id LIMIT $2
@@ -226,7 +228,7 @@ func fetchOutbox(ctx context.Context, q querier, shards []int16, limit int) ([]o
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
 		var r outboxRow
-		err := row.Scan(&r.id, &r.shard, &r.topic, &r.key, &r.headers, &r.value, &r.createdAt)
+		err := row.Scan(&r.id, &r.shard, &r.topic, &r.key, &r.headers, &r.value, &r.createdAt, &r.enqueuedAt)
 		return r, err
 	})
 }

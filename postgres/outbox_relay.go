@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/latency"
 )
 
 // Defaults for OutboxRelayConfig.
@@ -117,8 +118,12 @@ type OutboxRelayStats struct {
 	// at every attempt.
 	Failed uint64
 	// LastLag is, in the last batch acknowledged, the longest time from a
-	// message's CreatedAt to its acknowledgement.
+	// message's enqueueing (by the database's clock, moments before its
+	// transaction committed) to its acknowledgement (by the relay's).
 	LastLag time.Duration
+	// Lag counts the lag of every message acknowledged, as LastLag
+	// measures it: the delivery latency consumers see, less their own.
+	Lag latency.Snapshot
 	// Shards is how many shards the relay owns now.
 	Shards int
 	// Sessions counts the database sessions the relay opened: more than
@@ -202,6 +207,7 @@ type OutboxRelay struct {
 
 	published, batches, failed, sessions atomic.Uint64
 	lastLag                              atomic.Int64
+	lag                                  latency.Histogram
 	shards                               atomic.Int32
 }
 
@@ -222,6 +228,7 @@ func (r *OutboxRelay) Stats() OutboxRelayStats {
 		Batches:   r.batches.Load(),
 		Failed:    r.failed.Load(),
 		LastLag:   time.Duration(r.lastLag.Load()),
+		Lag:       r.lag.Snapshot(),
 		Shards:    int(r.shards.Load()),
 		Sessions:  r.sessions.Load(),
 	}
@@ -563,7 +570,9 @@ func (s *relaySession) wave(ctx context.Context, keys []*keyQueue, wave int, ref
 			continue
 		}
 		acked = append(acked, q.rows[wave])
-		lag = max(lag, now.Sub(msgs[i].CreatedAt))
+		d := now.Sub(q.rows[wave].enqueuedAt)
+		r.lag.Record(d)
+		lag = max(lag, d)
 	}
 	if len(acked) == 0 {
 		return len(msgs), nil

@@ -201,7 +201,7 @@ func TestOutboxRelayPublishesCommittedOnly(t *testing.T) {
 	waitFor(t, "the committed message", func() bool { return len(pub.published()) > 0 })
 	storagetest.CheckOutboxMessages(t, pub.published(), []domain.OutboxMessage{committed})
 	waitFor(t, "the published row to be deleted", func() bool { return e.rows(t) == 0 })
-	if s := relay.Stats(); s.Published != 1 || s.Batches != 1 || s.Failed != 0 || s.LastLag <= 0 || s.Sessions != 1 {
+	if s := relay.Stats(); s.Published != 1 || s.Batches != 1 || s.Failed != 0 || s.LastLag <= 0 || s.Lag.Count() != 1 || s.Sessions != 1 {
 		t.Errorf("Stats = %+v, want 1 published in 1 batch, no failure, a lag, 1 session", s)
 	}
 }

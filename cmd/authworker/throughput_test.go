@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/authworker/authworker/client"
 )
@@ -55,4 +58,58 @@ func BenchmarkRefreshOverKafka(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkEventLag measures how long a domain event takes from its
+// transaction to the broker's acknowledgement (the outbox relay's lag
+// histogram), with refreshes as the state changes: at a moderate, paced
+// rate (Load=moderate, 200 refreshes/s) and flat out (Load=max). It reports
+// the lag's p50 and p99 and the events published per second.
+func BenchmarkEventLag(b *testing.B) {
+	for _, tt := range []struct {
+		name     string
+		parallel int
+		interval time.Duration // between refreshes of one goroutine; 0 for none
+	}{
+		{"Load=moderate", 4, 20 * time.Millisecond},
+		{"Load=max", 32, 0},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			w := startWorker(b, "AUTH_WORKERS=64")
+			c := w.client(b)
+			tokens := make([]string, tt.parallel)
+			for i := range tokens {
+				_, s := newAccount(b, c)
+				tokens[i] = s.RefreshToken
+			}
+			waitFor(b, "the setup's events", func() bool { return w.main.relay.Stats().Published >= uint64(2*tt.parallel) })
+			before := w.main.relay.Stats()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for i := range tokens {
+				wg.Go(func() {
+					token := tokens[i]
+					for next.Add(1) <= int64(b.N) {
+						start := time.Now()
+						res, err := c.Refresh(context.Background(), token)
+						if err != nil {
+							b.Errorf("refresh: %v", err)
+							return
+						}
+						token = res.RefreshToken
+						time.Sleep(tt.interval - time.Since(start))
+					}
+				})
+			}
+			wg.Wait()
+			waitFor(b, "every event", func() bool { return w.main.relay.Stats().Published >= before.Published+uint64(b.N) })
+			b.StopTimer()
+			after := w.main.relay.Stats()
+			lag := after.Lag.Sub(before.Lag)
+			b.ReportMetric(float64(lag.Quantile(0.5).Microseconds())/1000, "lag-p50-ms")
+			b.ReportMetric(float64(lag.Quantile(0.99).Microseconds())/1000, "lag-p99-ms")
+			b.ReportMetric(float64(after.Published-before.Published)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

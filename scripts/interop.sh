@@ -13,9 +13,16 @@
 #        AUTH_REQUEST_TOPIC=auth.request.interop
 #        AUTH_RESPONSE_TOPIC=AUTH_REPLY_TOPICS=auth.response.interop
 #        AUTH_DLQ_TOPIC=auth.request.interop.dlq
+#        AUTH_EVENTS_TOPIC=auth.events.interop
+#        AUTH_EVENT_SOURCE=https://auth.interop.test  (ce_source of its events)
 #        AUTH_CONSUMER_GROUP=authworker-interop  HTTP_ADDR=127.0.0.1:18080
 #   4. waits for /readyz 200 (INTEROP_READY_TIMEOUT, 60 s)
-#   5. mvn -f interop/spring/pom.xml test, with the same bootstrap and topics
+#   5. mvn -f interop/spring/pom.xml test, with the same bootstrap, topics
+#      and event source (environment), and -Dauthworker.schemas naming this
+#      checkout's schemas/ folder
+#
+# The events topic outlives the run (AUTH_EVENTS_RETENTION, 7 days), so it
+# holds earlier runs' events too; the Java consumer picks its own by user id.
 #
 # The worker is always stopped on exit; the exit status is Maven's. Safe to
 # run twice. The worker's log is .services/interop/authworker.log. The first
@@ -130,7 +137,9 @@ export AUTH_REQUEST_TOPIC=auth.request.interop
 export AUTH_RESPONSE_TOPIC=auth.response.interop
 export AUTH_REPLY_TOPICS=auth.response.interop
 export AUTH_DLQ_TOPIC=auth.request.interop.dlq
-log "starting bin/authworker on $AUTH_REQUEST_TOPIC -> $AUTH_RESPONSE_TOPIC (http $HTTP_ADDR, log $LOG)"
+export AUTH_EVENTS_TOPIC=auth.events.interop
+export AUTH_EVENT_SOURCE=https://auth.interop.test
+log "starting bin/authworker on $AUTH_REQUEST_TOPIC -> $AUTH_RESPONSE_TOPIC, events on $AUTH_EVENTS_TOPIC (http $HTTP_ADDR, log $LOG)"
 AUTH_KEY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
 AUTH_CONSUMER_GROUP=authworker-interop \
 HTTP_ADDR="$HTTP_ADDR" \
@@ -155,9 +164,10 @@ done
 log "worker ready"
 
 # 5. The Spring client.
-log "$MVN ${MVN_FLAGS[*]} -f interop/spring/pom.xml test"
+MVN_ARGS=("${MVN_FLAGS[@]}" -f interop/spring/pom.xml "-Dauthworker.schemas=$ROOT/schemas" test)
+log "$MVN ${MVN_ARGS[*]}"
 set +e
-"$MVN" "${MVN_FLAGS[@]}" -f interop/spring/pom.xml test 8>&-
+"$MVN" "${MVN_ARGS[@]}" 8>&-
 rc=$?
 set -e
 if (( rc == 0 )); then

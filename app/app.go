@@ -34,7 +34,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/authworker/authworker/domain"
@@ -97,8 +99,23 @@ func (c Config) Validate() error {
 		return errors.New("retry window must be positive")
 	case c.OutcomeTTL <= 0:
 		return errors.New("outcome TTL must be positive")
+	case !domain.ValidTopic(c.EventsTopic):
+		return fmt.Errorf("events topic %q is not a legal topic name", c.EventsTopic)
+	case !validURIReference(c.EventSource):
+		return fmt.Errorf("event source %q is not a URI reference", c.EventSource)
 	}
 	return nil
+}
+
+// validURIReference reports whether s is a non-empty URI reference (RFC
+// 3986) as CloudEvents wants its source: no spaces or control characters,
+// and parsable.
+func validURIReference(s string) bool {
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return false
+	}
+	_, err := url.Parse(s)
+	return err == nil
 }
 
 // Sealer encrypts stored replies, which carry tokens; seal.Box implements

@@ -335,3 +335,28 @@ func TestReusedRequestID(t *testing.T) {
 		}
 	})
 }
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     app.Config
+		wantErr string
+	}{
+		{"Defaults", app.Config{}, ""},
+		{"IssuerAsSource", app.Config{EventSource: "https://auth.example.com"}, ""},
+		{"RelativeSource", app.Config{EventSource: "/authworker/eu-1"}, ""},
+		{"SourceWithSpace", app.Config{EventSource: "not a uri"}, "event source"},
+		{"SourceWithControl", app.Config{EventSource: "https://auth\x00"}, "event source"},
+		{"IllegalEventsTopic", app.Config{EventsTopic: "auth events"}, "events topic"},
+		{"NegativeWindow", app.Config{RetryWindow: -time.Second}, "retry window"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			_, err := app.New(f.deps, tt.cfg)
+			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("New = %v, want an error about %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -181,12 +181,19 @@ func topicOf(msg *kafka.Message) string {
 }
 
 // traceParent returns the W3C traceparent header of a record, if it has
-// one; its validity is checked where it is used.
+// exactly one; its validity is checked where it is used. Two are
+// ambiguous (Trace Context treats them as none), and readers disagree on
+// which one counts, so the request passes none on.
 func traceParent(hs []kafka.Header) string {
+	var parent string
+	found := 0
 	for _, h := range hs {
-		if h.Key == "traceparent" {
-			return string(h.Value)
+		if h.Key == schemas.HeaderTraceparent {
+			parent, found = string(h.Value), found+1
 		}
 	}
-	return ""
+	if found != 1 {
+		return ""
+	}
+	return parent
 }

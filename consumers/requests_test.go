@@ -146,6 +146,7 @@ func TestRequestsPassTheTraceParent(t *testing.T) {
 	}{
 		{"with", []kafka.Header{correlation, {Key: "traceparent", Value: []byte(parent)}}, parent},
 		{"without", []kafka.Header{correlation}, ""},
+		{"twice", []kafka.Header{correlation, {Key: "traceparent", Value: []byte(parent)}, {Key: "traceparent", Value: []byte(parent)}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,7 +45,7 @@ const maxTopicLen = 249
 // built it, not a fault of the request. Outbox adapters call it before
 // writing.
 func (m OutboxMessage) Validate() error {
-	if !validTopic(m.Topic) {
+	if !ValidTopic(m.Topic) {
 		return Errorf(CodeInternal, "outbox message topic %q is not a legal topic name", m.Topic)
 	}
 	if len(m.Key) == 0 {
@@ -62,7 +62,9 @@ func (m OutboxMessage) Validate() error {
 	return nil
 }
 
-func validTopic(s string) bool {
+// ValidTopic reports whether s is a legal Kafka topic name: 1 to 249 of
+// a-z, A-Z, 0-9, '.', '_' and '-'.
+func ValidTopic(s string) bool {
 	if len(s) == 0 || len(s) > maxTopicLen {
 		return false
 	}

@@ -288,7 +288,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		Logger:         m.logger,
 	}, appCfg)
 	if err != nil {
-		return nil, fmt.Errorf("AUTH_RETRY_WINDOW/AUTH_OUTCOME_TTL: %w", err)
+		return nil, fmt.Errorf("AUTH_RETRY_WINDOW, AUTH_OUTCOME_TTL, AUTH_EVENTS_TOPIC or AUTH_EVENT_SOURCE: %w", err)
 	}
 	deadSealer, err := seal.NewBox(cfg.Tokens.KeyEncryptionKey, "dead letters")
 	if err != nil {

@@ -577,6 +577,8 @@ func TestOpenErrorsNameTheVariable(t *testing.T) {
 		{"BadRedisURL", []string{"DATABASE_URL=" + testenv.Database(t), "REDIS_URL=http://nowhere"}, "REDIS_URL"},
 		{"BadKafkaSetting", []string{"DATABASE_URL=" + testenv.Database(t), "REDIS_URL=" + testenv.RedisURL(t),
 			"KAFKA_BOOTSTRAP_SERVERS=" + testenv.KafkaBootstrap(t), "KAFKA_NO_SUCH_PROPERTY=1"}, "KAFKA_"},
+		{"BadEventSource", []string{"DATABASE_URL=" + testenv.Database(t), "REDIS_URL=" + testenv.RedisURL(t),
+			"KAFKA_BOOTSTRAP_SERVERS=" + testenv.KafkaBootstrap(t), "AUTH_EVENT_SOURCE=not a uri"}, "AUTH_EVENT_SOURCE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,8 +22,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/authworker/authworker/client"
@@ -55,7 +57,16 @@ var commands = map[string]command{
 }
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
+	// An interrupt cancels the context: a request gives up waiting, a stream
+	// that is followed stops. A second interrupt kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "authctl:", err)
 		if code := domain.ErrorCode(err); code != "" && code != domain.CodeInternal {
 			os.Exit(3) // the worker answered with an error
@@ -67,7 +78,11 @@ func main() {
 // env is what commands share: the context, standard input and output, and
 // the global flags.
 type env struct {
-	ctx          context.Context
+	// ctx ends after -timeout, or when authctl is interrupted.
+	ctx context.Context
+	// untimed ends only when authctl is interrupted: for a command that
+	// follows a stream until then, which -timeout does not bound.
+	untimed      context.Context
 	stdin        *bufio.Reader
 	stdout       io.Writer
 	bootstrap    string
@@ -133,6 +148,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		global.Usage()
 		return fmt.Errorf("unknown command %q", name)
 	}
+	e.untimed = ctx
 	var cancel context.CancelFunc
 	e.ctx, cancel = context.WithTimeout(ctx, e.timeout)
 	defer cancel()

@@ -1,12 +1,17 @@
 // Command authctl talks to authworker the way a service does: it sends
 // requests over Kafka with the client package, verifies access tokens
-// offline against the JWKS, and reads the dead-letter topic. It is for
-// operators and developers.
+// offline against the JWKS, reads the dead-letter topic, and follows the
+// domain events the worker publishes. It is for operators and developers.
 //
 //	authctl register -email ada@example.com < password.txt
 //	authctl login -email ada@example.com < password.txt
 //	authctl verify < access-token.txt
 //	authctl users disable -user-id 0193...
+//	authctl events tail -type LoginFailed,AccountLocked
+//	authctl events tail -user 0193... -from beginning -json
+//
+// events tail runs until interrupted (Ctrl-C) or until -max events were
+// printed; -timeout does not bound it.
 //
 // Secrets (passwords, tokens, codes) are read from standard input, one per
 // line, never from flags, so that they stay out of shell history and
@@ -54,6 +59,7 @@ var commands = map[string]command{
 	"users":                      {"users disable|enable|unlock|delete -user-id ID   (admin clients only)", users},
 	"verify":                     {"verify [-jwks URL] [-issuer ISS] [-audience AUD] < access token (offline, against the JWKS)", verify},
 	"dlq":                        {"dlq [-topic T] [-max N] [-raw]         (needs AUTH_KEY_ENCRYPTION_KEY)", dlq},
+	"events":                     {"events tail [-topic T] [-type TYPE[,TYPE...]] [-user ID] [-from beginning|end] [-max N] [-json]", events},
 }
 
 func main() {

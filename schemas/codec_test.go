@@ -991,6 +991,29 @@ func TestOperationsMatchSchema(t *testing.T) {
 	}
 }
 
+// TestPayloadsMatchSchema: Payloads lists exactly the event payload union.
+func TestPayloadsMatchSchema(t *testing.T) {
+	ev, err := Parse(EnvelopeEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var union *avro.UnionSchema
+	for _, f := range ev.(*avro.RecordSchema).Fields() {
+		if f.Name() == "payload" {
+			union = f.Type().(*avro.UnionSchema)
+		}
+	}
+	ps := Payloads()
+	if len(ps) != len(union.Types()) {
+		t.Fatalf("Payloads() has %d records, the schema %d", len(ps), len(union.Types()))
+	}
+	for i, p := range ps {
+		if want := union.Types()[i].(avro.NamedSchema).FullName(); EventType(p) != want {
+			t.Errorf("payload %d is %s, want %s", i, EventType(p), want)
+		}
+	}
+}
+
 func TestOperationBytes(t *testing.T) {
 	c, err := NewCodec(Config{})
 	if err != nil {

@@ -189,3 +189,15 @@ func Operations() []Operation {
 	}
 	return ops
 }
+
+// Payloads returns an empty record of every payload the event schema
+// carries, in schema order, so that code keyed on event types (EventType of
+// each) can be derived from, or checked against, the schema.
+func Payloads() []Payload {
+	ps := make([]Payload, 0, len(payloadMembers))
+	for _, m := range payloadMembers {
+		p, _ := to[Payload](m.record)
+		ps = append(ps, p)
+	}
+	return ps
+}

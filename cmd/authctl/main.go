@@ -1,12 +1,17 @@
 // Command authctl talks to authworker the way a service does: it sends
 // requests over Kafka with the client package, verifies access tokens
-// offline against the JWKS, and reads the dead-letter topic. It is for
-// operators and developers.
+// offline against the JWKS, reads the dead-letter topic, and follows the
+// domain events the worker publishes. It is for operators and developers.
 //
 //	authctl register -email ada@example.com < password.txt
 //	authctl login -email ada@example.com < password.txt
 //	authctl verify < access-token.txt
 //	authctl users disable -user-id 0193...
+//	authctl events tail -type LoginFailed,AccountLocked
+//	authctl events tail -user 0193... -from beginning -json
+//
+// events tail runs until interrupted (Ctrl-C) or until -max events were
+// printed; -timeout does not bound it.
 //
 // Secrets (passwords, tokens, codes) are read from standard input, one per
 // line, never from flags, so that they stay out of shell history and
@@ -22,8 +27,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/authworker/authworker/client"
@@ -52,10 +59,20 @@ var commands = map[string]command{
 	"users":                      {"users disable|enable|unlock|delete -user-id ID   (admin clients only)", users},
 	"verify":                     {"verify [-jwks URL] [-issuer ISS] [-audience AUD] < access token (offline, against the JWKS)", verify},
 	"dlq":                        {"dlq [-topic T] [-max N] [-raw]         (needs AUTH_KEY_ENCRYPTION_KEY)", dlq},
+	"events":                     {"events tail [-topic T] [-type TYPE[,TYPE...]] [-user ID] [-from beginning|end] [-max N] [-json]", events},
 }
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
+	// An interrupt cancels the context: a request gives up waiting, a stream
+	// that is followed stops. A second interrupt kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "authctl:", err)
 		if code := domain.ErrorCode(err); code != "" && code != domain.CodeInternal {
 			os.Exit(3) // the worker answered with an error
@@ -67,7 +84,11 @@ func main() {
 // env is what commands share: the context, standard input and output, and
 // the global flags.
 type env struct {
-	ctx          context.Context
+	// ctx ends after -timeout, or when authctl is interrupted.
+	ctx context.Context
+	// untimed ends only when authctl is interrupted: for a command that
+	// follows a stream until then, which -timeout does not bound.
+	untimed      context.Context
 	stdin        *bufio.Reader
 	stdout       io.Writer
 	bootstrap    string
@@ -133,6 +154,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		global.Usage()
 		return fmt.Errorf("unknown command %q", name)
 	}
+	e.untimed = ctx
 	var cancel context.CancelFunc
 	e.ctx, cancel = context.WithTimeout(ctx, e.timeout)
 	defer cancel()

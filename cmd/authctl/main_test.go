@@ -80,6 +80,11 @@ func TestUsageErrors(t *testing.T) {
 		{"UsersWithoutAction", []string{"users"}, "", "disable, enable, unlock or delete is required"},
 		{"UsersUnknownAction", []string{"users", "promote", "-user-id", "x"}, "", "unknown action"},
 		{"UsersWithoutID", []string{"users", "disable"}, "", "-user-id is required"},
+		{"EventsWithoutAction", []string{"events"}, "", "tail is required"},
+		{"EventsUnknownAction", []string{"events", "head"}, "", "unknown action"},
+		{"EventsTailUnknownType", []string{"events", "tail", "-type", "LoginFailed,Frobnicated"}, "", "unknown event type"},
+		{"EventsTailFromMiddle", []string{"events", "tail", "-from", "middle"}, "", "-from must be beginning or end"},
+		{"EventsTailNegativeMax", []string{"events", "tail", "-max", "-1"}, "", "-max must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,7 +42,7 @@ var registry = []definition{
 	define("refresh", stored,
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Refresh, handlers.LoginResult] {
 			return handlers.NewRefreshHandler(handlers.RefreshDeps{
-				Work: work, Users: d.Users, Sessions: d.Sessions, Throttle: d.Throttle, Tokens: d.Tokens,
+				Work: work, Sessions: d.Sessions, Throttle: d.Throttle, Tokens: d.Tokens,
 				Revocations: d.Revocations, Events: d.events, Now: d.Now, Random: d.Random, Logger: d.Logger,
 			}, d.LoginConfig.SessionConfig)
 		},
@@ -72,7 +72,7 @@ var registry = []definition{
 	define("introspect", notStored,
 		func(d Deps, _ handlers.UnitOfWork) handlers.Handler[handlers.Introspect, handlers.IntrospectResult] {
 			return handlers.NewIntrospectHandler(handlers.IntrospectDeps{
-				Sessions: d.Sessions, Users: d.Users, Tokens: d.Tokens, Revocations: d.Revocations, Now: d.Now,
+				Sessions: d.Sessions, Tokens: d.Tokens, Revocations: d.Revocations, Now: d.Now,
 			})
 		},
 		func(w *schemas.Introspect, client domain.Client) handlers.Introspect {

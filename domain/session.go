@@ -195,6 +195,14 @@ const (
 	RevokedByAccountDeleted  = "account_deleted"
 )
 
+// RefreshGrant is a refresh token with its session and the session's user.
+type RefreshGrant struct {
+	Token   RefreshToken
+	Session *Session
+	// User is nil when the account is erased.
+	User *User
+}
+
 // SessionRepository stores sessions and their refresh tokens. Revocation is
 // durable here; RevocationList is the fast copy.
 type SessionRepository interface {
@@ -210,6 +218,13 @@ type SessionRepository interface {
 	// session. It returns CodeNotFound when there is none and
 	// CodeUnavailable when the store is down.
 	RefreshToken(ctx context.Context, hash []byte) (RefreshToken, *Session, error)
+
+	// RefreshGrant returns, in one read, what deciding on a refresh needs:
+	// the stored refresh token with the hash, its session, and the
+	// session's user, nil when the account is erased. It returns
+	// CodeNotFound when there is no such token and CodeUnavailable when
+	// the store is down.
+	RefreshGrant(ctx context.Context, hash []byte) (RefreshGrant, error)
 
 	// RotateRefreshToken marks the token with the hash used at next's
 	// creation time and stores next, its successor in the same session, in

@@ -391,8 +391,8 @@ type racingSessions struct {
 	race func()
 }
 
-func (r *racingSessions) RefreshToken(ctx context.Context, hash []byte) (domain.RefreshToken, *domain.Session, error) {
-	tok, s, err := r.SessionRepository.RefreshToken(ctx, hash)
+func (r *racingSessions) RefreshGrant(ctx context.Context, hash []byte) (domain.RefreshGrant, error) {
+	g, err := r.SessionRepository.RefreshGrant(ctx, hash)
 	r.mu.Lock()
 	race := r.race
 	r.race = nil
@@ -400,7 +400,7 @@ func (r *racingSessions) RefreshToken(ctx context.Context, hash []byte) (domain.
 	if race != nil {
 		race()
 	}
-	return tok, s, err
+	return g, err
 }
 
 // TestRefreshEventsOfARace: a refresh that finds, when it rotates, that
@@ -419,7 +419,7 @@ func TestRefreshEventsOfARace(t *testing.T) {
 		}
 	}}
 	h := handlers.NewRefreshHandler(handlers.RefreshDeps{
-		Work: f.work, Users: f.users, Sessions: sessions, Throttle: f.throttle, Tokens: f.issuer,
+		Work: f.work, Sessions: sessions, Throttle: f.throttle, Tokens: f.issuer,
 		Revocations: f.revocations, Events: f.events, Now: f.clock.Now, Random: rand.Reader,
 	}, handlers.SessionConfig{SessionTTL: 30 * 24 * time.Hour, RefreshIdleTTL: 24 * time.Hour})
 	_, err := h.Handle(context.Background(), handlers.Refresh{RefreshToken: first.RefreshToken, Client: domain.Client{ID: "web"}})

@@ -42,7 +42,6 @@ type IntrospectResult struct {
 // IntrospectDeps are the collaborators of an IntrospectHandler.
 type IntrospectDeps struct {
 	Sessions    domain.SessionRepository
-	Users       domain.UserRepository
 	Tokens      domain.TokenIssuer
 	Revocations domain.RevocationList
 	Now         Clock
@@ -97,25 +96,19 @@ func (h *IntrospectHandler) access(ctx context.Context, token string) (Introspec
 }
 
 func (h *IntrospectHandler) refresh(ctx context.Context, token string) (IntrospectResult, error) {
-	tok, session, err := h.deps.Sessions.RefreshToken(ctx, domain.HashRefreshToken(token))
+	grant, err := h.deps.Sessions.RefreshGrant(ctx, domain.HashRefreshToken(token))
 	if domain.ErrorCode(err) == domain.CodeNotFound {
 		return IntrospectResult{}, nil
 	}
 	if err != nil {
 		return IntrospectResult{}, err
 	}
+	tok, session, user := grant.Token, grant.Session, grant.User
 	now := h.deps.Now()
 	if tok.Used() || !now.Before(tok.ExpiresAt) || !session.Live(now) {
 		return IntrospectResult{}, nil
 	}
-	user, err := h.deps.Users.UserByID(ctx, session.UserID())
-	if domain.ErrorCode(err) == domain.CodeNotFound {
-		return IntrospectResult{}, nil
-	}
-	if err != nil {
-		return IntrospectResult{}, err
-	}
-	if !user.CanRefresh(session.AuthenticatedAt()) {
+	if user == nil || !user.CanRefresh(session.AuthenticatedAt()) {
 		return IntrospectResult{}, nil
 	}
 	return IntrospectResult{

@@ -19,7 +19,6 @@ type Refresh struct {
 // RefreshDeps are the collaborators of a RefreshHandler.
 type RefreshDeps struct {
 	Work        UnitOfWork
-	Users       domain.UserRepository
 	Sessions    domain.SessionRepository
 	Throttle    domain.LoginThrottle // is the account locked?
 	Tokens      domain.TokenIssuer
@@ -74,13 +73,14 @@ func (h *RefreshHandler) Handle(ctx context.Context, cmd Refresh) (LoginResult, 
 		return LoginResult{}, errInvalidRefreshToken()
 	}
 	hash := domain.HashRefreshToken(cmd.RefreshToken)
-	tok, session, err := h.deps.Sessions.RefreshToken(ctx, hash)
+	grant, err := h.deps.Sessions.RefreshGrant(ctx, hash)
 	if domain.ErrorCode(err) == domain.CodeNotFound {
 		return LoginResult{}, errInvalidRefreshToken()
 	}
 	if err != nil {
 		return LoginResult{}, err
 	}
+	tok, session, user := grant.Token, grant.Session, grant.User
 	if tok.Used() {
 		return LoginResult{}, h.revokeForReuse(ctx, session)
 	}
@@ -88,14 +88,7 @@ func (h *RefreshHandler) Handle(ctx context.Context, cmd Refresh) (LoginResult, 
 	if !session.Live(now) || !now.Before(tok.ExpiresAt) {
 		return LoginResult{}, errInvalidRefreshToken()
 	}
-	user, err := h.deps.Users.UserByID(ctx, session.UserID())
-	if domain.ErrorCode(err) == domain.CodeNotFound {
-		return LoginResult{}, errInvalidRefreshToken()
-	}
-	if err != nil {
-		return LoginResult{}, err
-	}
-	if !user.CanRefresh(session.AuthenticatedAt()) {
+	if user == nil || !user.CanRefresh(session.AuthenticatedAt()) { // erased, disabled, or the password changed
 		return LoginResult{}, errInvalidRefreshToken()
 	}
 	locked, err := h.deps.Throttle.Locked(ctx, user.Email())

@@ -110,7 +110,7 @@ func newSessionFixture(t *testing.T) *sessionFixture {
 		Events: f.events, NewID: sequentialIDs(), Now: f.clock.Now, Random: rand.Reader, Sleep: (&sleepRecorder{}).sleep,
 	}, handlers.LoginConfig{SessionConfig: cfg})
 	f.refresh = handlers.NewRefreshHandler(handlers.RefreshDeps{
-		Work: work, Users: f.users, Sessions: f.sessions, Throttle: f.throttle, Tokens: f.issuer,
+		Work: work, Sessions: f.sessions, Throttle: f.throttle, Tokens: f.issuer,
 		Revocations: f.revocations, Events: f.events, Now: f.clock.Now, Random: rand.Reader,
 	}, cfg)
 	logoutDeps := handlers.LogoutDeps{
@@ -119,7 +119,7 @@ func newSessionFixture(t *testing.T) *sessionFixture {
 	f.logout = handlers.NewLogoutHandler(logoutDeps)
 	f.logoutAll = handlers.NewLogoutAllHandler(logoutDeps)
 	f.introspect = handlers.NewIntrospectHandler(handlers.IntrospectDeps{
-		Sessions: f.sessions, Users: f.users, Tokens: f.issuer, Revocations: f.revocations, Now: f.clock.Now,
+		Sessions: f.sessions, Tokens: f.issuer, Revocations: f.revocations, Now: f.clock.Now,
 	})
 	f.change = handlers.NewChangePasswordHandler(handlers.ChangePasswordDeps{
 		Work: work, Users: f.users, Sessions: f.sessions, Tokens: f.issuer, Revocations: f.revocations,

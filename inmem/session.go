@@ -244,3 +244,20 @@ func storedToken(t domain.RefreshToken) domain.RefreshToken {
 	t.CreatedAt, t.ExpiresAt, t.UsedAt = storedTime(t.CreatedAt), storedTime(t.ExpiresAt), storedTime(t.UsedAt)
 	return t
 }
+
+// RefreshGrant implements domain.SessionRepository, like
+// postgres.SessionRepository.
+func (r *SessionRepository) RefreshGrant(ctx context.Context, hash []byte) (domain.RefreshGrant, error) {
+	tok, s, err := r.RefreshToken(ctx, hash)
+	if err != nil {
+		return domain.RefreshGrant{}, err
+	}
+	u, err := r.users.UserByID(ctx, s.UserID())
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		u, err = nil, nil
+	}
+	if err != nil {
+		return domain.RefreshGrant{}, err
+	}
+	return domain.RefreshGrant{Token: tok, Session: s, User: u}, nil
+}

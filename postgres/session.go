@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -131,6 +132,34 @@ func (r *SessionRepository) RefreshToken(ctx context.Context, hash []byte) (doma
 	tok.SessionID = s.ID()
 	tok.CreatedAt, tok.ExpiresAt, tok.UsedAt = tok.CreatedAt.UTC(), tok.ExpiresAt.UTC(), fromNullTime(usedAt)
 	return tok, s, nil
+}
+
+// RefreshGrant implements domain.SessionRepository: one query joins the
+// token, its session and the session's user.
+func (r *SessionRepository) RefreshGrant(ctx context.Context, hash []byte) (domain.RefreshGrant, error) {
+	var (
+		g      = domain.RefreshGrant{Token: domain.RefreshToken{Hash: hash}}
+		usedAt *time.Time
+		row    sessionRow
+		user   nullUserRow
+	)
+	err := r.db.conn(ctx).QueryRow(ctx, `
+		SELECT t.created_at, t.expires_at, t.used_at, `+sessionColumns+`, `+prefixed("u.", userColumns)+`
+		FROM refresh_tokens t
+		JOIN sessions s ON s.id = t.session_id
+		LEFT JOIN users u ON u.id = s.user_id AND u.status <> 'erased'
+		WHERE t.token_hash = $1`, hash).Scan(slices.Concat([]any{&g.Token.CreatedAt, &g.Token.ExpiresAt, &usedAt}, row.targets(), user.targets())...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.RefreshGrant{}, domain.Errorf(domain.CodeNotFound, "refresh token not found")
+	}
+	if err != nil {
+		return domain.RefreshGrant{}, fmt.Errorf("load refresh token: %w", sessionError(err))
+	}
+	g.Session = row.session()
+	g.Token.SessionID = g.Session.ID()
+	g.Token.CreatedAt, g.Token.ExpiresAt, g.Token.UsedAt = g.Token.CreatedAt.UTC(), g.Token.ExpiresAt.UTC(), fromNullTime(usedAt)
+	g.User = user.user()
+	return g, nil
 }
 
 // RotateRefreshToken implements domain.SessionRepository with one

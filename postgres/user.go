@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -194,6 +195,35 @@ func scanUser(row pgx.Row) (*domain.User, error) {
 	s.CreatedAt, s.UpdatedAt, s.PasswordChangedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC(), s.PasswordChangedAt.UTC()
 	s.EmailVerifiedAt = fromNullTime(verified)
 	return domain.RestoreUser(s), nil
+}
+
+// nullUserRow scans the userColumns of a LEFT JOIN that may have found no
+// user.
+type nullUserRow struct {
+	id, email, hash, status            *string
+	created, updated, changed, verified *time.Time
+}
+
+func (r *nullUserRow) targets() []any {
+	return []any{&r.id, &r.email, &r.hash, &r.status, &r.created, &r.updated, &r.changed, &r.verified}
+}
+
+// user is the user scanned, or nil when the join found none.
+func (r *nullUserRow) user() *domain.User {
+	if r.id == nil {
+		return nil
+	}
+	return domain.RestoreUser(domain.UserSnapshot{
+		ID: domain.UserID(*r.id), Email: domain.Email(*r.email), PasswordHash: *r.hash, Status: domain.UserStatus(*r.status),
+		CreatedAt: r.created.UTC(), UpdatedAt: r.updated.UTC(), PasswordChangedAt: r.changed.UTC(),
+		EmailVerifiedAt: fromNullTime(r.verified),
+	})
+}
+
+// prefixed qualifies each of a comma-separated list of columns with prefix,
+// such as "u.".
+func prefixed(prefix, columns string) string {
+	return prefix + strings.ReplaceAll(columns, ", ", ", "+prefix)
 }
 
 func errUserNotFound() error {

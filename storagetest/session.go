@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"reflect"
 	"testing"
 	"time"
 
@@ -326,7 +327,8 @@ func testSession(t *testing.T, users domain.UserRepository, sessions domain.Sess
 }
 
 // testRefreshToken: a token reads back with its session, used or not, the
-// session revoked or not.
+// session revoked or not; RefreshGrant reads the same with the session's
+// user, none when the account is erased.
 func testRefreshToken(t *testing.T, users domain.UserRepository, sessions domain.SessionRepository) {
 	ctx := context.Background()
 	u := createUser(t, users)
@@ -344,18 +346,29 @@ func testRefreshToken(t *testing.T, users domain.UserRepository, sessions domain
 	}
 	revokedSnap := revoked.Snapshot()
 	revokedSnap.RevokedAt = revokedAt
+	owner, err := users.UserByID(ctx, u.ID())
+	if err != nil {
+		t.Fatalf("UserByID: %v", err)
+	}
+	gone := createUser(t, users)
+	orphan, orphanTok := createSession(t, sessions, gone.ID())
+	eraseUser(t, users, gone.ID())
+	orphanSnap := orphan.Snapshot()
+	orphanSnap.IP, orphanSnap.UserAgent = "", "" // erased with the account
 
 	tests := []struct {
 		name        string
 		hash        []byte
 		wantToken   domain.RefreshToken
 		wantSession domain.SessionSnapshot
+		wantUser    *domain.User
 		wantCode    domain.Code
 	}{
-		{"Unused", next.Hash, next, s.Snapshot(), ""},
-		{"Used", first.Hash, used, s.Snapshot(), ""},
-		{"OfRevokedSession", revokedTok.Hash, revokedTok, revokedSnap, ""},
-		{"NotFound", randomBytes(32), domain.RefreshToken{}, domain.SessionSnapshot{}, domain.CodeNotFound},
+		{"Unused", next.Hash, next, s.Snapshot(), owner, ""},
+		{"Used", first.Hash, used, s.Snapshot(), owner, ""},
+		{"OfRevokedSession", revokedTok.Hash, revokedTok, revokedSnap, owner, ""},
+		{"OfErasedUser", orphanTok.Hash, orphanTok, orphanSnap, nil, ""},
+		{"NotFound", randomBytes(32), domain.RefreshToken{}, domain.SessionSnapshot{}, nil, domain.CodeNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -369,8 +382,25 @@ func testRefreshToken(t *testing.T, users domain.UserRepository, sessions domain
 			}
 			checkToken(t, tok, tt.wantToken)
 			checkSession(t, got, tt.wantSession)
+
+			g, err := sessions.RefreshGrant(ctx, tt.hash)
+			if err != nil {
+				t.Fatalf("RefreshGrant: %v", err)
+			}
+			checkToken(t, g.Token, tt.wantToken)
+			checkSession(t, g.Session, tt.wantSession)
+			switch {
+			case tt.wantUser == nil && g.User != nil:
+				t.Errorf("RefreshGrant user %s, want none: the account is erased", g.User.ID())
+			case tt.wantUser != nil && (g.User == nil || !reflect.DeepEqual(g.User.Snapshot(), tt.wantUser.Snapshot())):
+				t.Errorf("RefreshGrant user %+v, want %+v", g.User, tt.wantUser.Snapshot())
+			}
 		})
 	}
+	t.Run("GrantNotFound", func(t *testing.T) {
+		_, err := sessions.RefreshGrant(ctx, randomBytes(32))
+		checkCode(t, "RefreshGrant", err, domain.CodeNotFound)
+	})
 }
 
 // testRotateRefreshToken: a rotation marks the token used at its

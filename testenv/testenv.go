@@ -8,6 +8,9 @@
 //
 // Tests share the services, never state: each test gets its own database, and
 // Unique names for Redis key prefixes, Kafka topics and consumer groups.
+//
+// A test that must stop or restart PostgreSQL takes a server of its own
+// with PrivatePostgres instead, so that the others do not notice.
 package testenv
 
 import (

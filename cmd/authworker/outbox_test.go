@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,8 +37,14 @@ type outboxEnv struct {
 
 func newOutboxEnv(t testing.TB) *outboxEnv {
 	t.Helper()
+	return newOutboxEnvOn(t, testenv.Database(t))
+}
+
+// newOutboxEnvOn is newOutboxEnv on the database at dbURL.
+func newOutboxEnvOn(t testing.TB, dbURL string) *outboxEnv {
+	t.Helper()
 	ctx := context.Background()
-	e := &outboxEnv{dbURL: testenv.Database(t), bootstrap: testenv.KafkaBootstrap(t), kek: make([]byte, 32)}
+	e := &outboxEnv{dbURL: dbURL, bootstrap: testenv.KafkaBootstrap(t), kek: make([]byte, 32)}
 	_, _ = crand.Read(e.kek)
 	var err error
 	if e.db, err = postgres.Open(ctx, postgres.Config{URL: e.dbURL, MaxConns: 8}); err != nil {
@@ -129,11 +137,19 @@ func (e *outboxEnv) enqueue(msgs ...domain.OutboxMessage) error {
 // of up to 10 messages of random keys, each key's in sequence, and returns
 // how many it enqueued. It may run beside the test's goroutine.
 func (e *outboxEnv) stream(keys, perKey int) (int, error) {
-	next := make([]int, keys)
-	var open []int
+	all := make([]int, keys)
 	for k := range keys {
-		open = append(open, k)
+		all[k] = k
 	}
+	return e.write(all, perKey, e.enqueue)
+}
+
+// write has enqueue write perKey messages for each of the keys numbered
+// keys, in transactions of up to 10 messages of random keys, each key's in
+// sequence, and returns how many it wrote.
+func (e *outboxEnv) write(keys []int, perKey int, enqueue func(...domain.OutboxMessage) error) (int, error) {
+	next := map[int]int{}
+	open := slices.Clone(keys)
 	n := 0
 	for len(open) > 0 {
 		var tx []domain.OutboxMessage
@@ -148,12 +164,67 @@ func (e *outboxEnv) stream(keys, perKey int) (int, error) {
 				open = append(open[:i], open[i+1:]...)
 			}
 		}
-		if err := e.enqueue(tx...); err != nil {
+		if err := enqueue(tx...); err != nil {
 			return n, fmt.Errorf("enqueue: %w", err)
 		}
 		n += len(tx)
 	}
 	return n, nil
+}
+
+// retryingWriters is a stream written by several writers while the
+// database may go down: each writes keys of its own, as stream does,
+// pausing between transactions; a transaction that fails because the
+// database is unavailable is enqueued again, in a new transaction, until
+// one commits. So the messages committed are known: every one once, and
+// again any whose commit failed only on the way back (a duplicate, as the
+// relay may make).
+type retryingWriters struct {
+	committed atomic.Int64 // messages in transactions that committed
+	retried   atomic.Int64 // transactions that failed and were enqueued again
+	finished  atomic.Bool  // every writer is done, or gave up
+}
+
+// retryFor bounds how long a writer retries one transaction.
+const retryFor = time.Minute
+
+// streamRetrying writes perKey messages for each of keys keys with
+// writers writers beside the test, and returns a function that waits for
+// them and returns how many messages they committed.
+func (e *outboxEnv) streamRetrying(t testing.TB, w *retryingWriters, keys, perKey, writers int, pause time.Duration) func() int {
+	enqueue := func(msgs ...domain.OutboxMessage) error {
+		defer time.Sleep(pause)
+		for start := time.Now(); ; {
+			err := e.enqueue(msgs...)
+			if err == nil {
+				w.committed.Add(int64(len(msgs)))
+				return nil
+			}
+			if domain.ErrorCode(err) != domain.CodeUnavailable || time.Since(start) > retryFor {
+				return err
+			}
+			w.retried.Add(1)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		var own []int
+		for k := i; k < keys; k += writers {
+			own = append(own, k)
+		}
+		wg.Go(func() { _, errs[i] = e.write(own, perKey, enqueue) })
+	}
+	go func() { wg.Wait(); w.finished.Store(true) }()
+	return func() int {
+		t.Helper()
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		return int(w.committed.Load())
+	}
 }
 
 // streamInBackground runs stream beside the test and returns a function
@@ -244,10 +315,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // (delivery is at least once) is a duplicate of one already read, and is
 // skipped as a consumer that deduplicates would: any message that is
 // neither that nor the next one expected is a loss or a reordering.
-func checkOrder(t testing.TB, recs []*kafka.Message, keys, perKey int) {
+func checkOrder(t testing.TB, recs []*kafka.Message, keys, perKey int) (dups int) {
 	t.Helper()
 	next := map[string]int{}
-	dups := 0
 	for _, m := range recs {
 		seq, err := strconv.Atoi(string(headerValue(m, "seq")))
 		if err != nil {
@@ -271,6 +341,7 @@ func checkOrder(t testing.TB, recs []*kafka.Message, keys, perKey int) {
 		}
 	}
 	t.Logf("%d records, %d of them duplicates", len(recs), dups)
+	return dups
 }
 
 // TestOutboxPublishesCommittedOnly: a message enqueued in a transaction
@@ -401,6 +472,115 @@ func TestOutboxSurvivesConnectionLoss(t *testing.T) {
 	n := wait()
 	waitFor(t, "every message", func() bool { return r.distinct() == n })
 	checkOrder(t, r.records(), keys, perKey)
+}
+
+// TestOutboxSurvivesPostgresRestart: the relay's PostgreSQL server, one of
+// the test's own, goes down mid-stream twice: restarted as an operator
+// would, then crashed and started again a moment later. Writers retry the
+// transactions that failed meanwhile; the relay reconnects, takes its
+// shards again and publishes every committed message, each key's in order.
+func TestOutboxSurvivesPostgresRestart(t *testing.T) {
+	t.Parallel()
+	const keys, perKey, writers = 50, 60, 5
+	const total = keys * perKey
+	pg := testenv.PrivatePostgres(t)
+	e := newOutboxEnvOn(t, pg.URL())
+	r := e.read(t)
+	a := e.startRelay(t, 50)
+	waitFor(t, "the relay to own every shard", func() bool { return a.Stats().Shards == postgres.OutboxShards })
+
+	// Paced to last several seconds, so that both outages fall mid-stream.
+	var w retryingWriters
+	started := time.Now()
+	wait := e.streamRetrying(t, &w, keys, perKey, writers, 40*time.Millisecond)
+	for i, outage := range []struct {
+		name string
+		mode testenv.ShutdownMode
+		down time.Duration // kept down this long after stopping
+	}{
+		{"restart (fast shutdown)", testenv.Fast, 0},
+		{"crash (immediate shutdown), down 500ms", testenv.Immediate, 500 * time.Millisecond},
+	} {
+		waitFor(t, "the writers to get on", func() bool {
+			return w.committed.Load() >= int64(total*(i+1)/3) || w.finished.Load()
+		})
+		before := a.Stats()
+		committed, retried := w.committed.Load(), w.retried.Load()
+		if w.finished.Load() {
+			wait() // fails the test if a writer gave up
+		}
+		if before.Published == 0 || committed >= total {
+			t.Errorf("%s: not mid-stream: %d of %d messages committed, %d published", outage.name, committed, total, before.Published)
+		}
+		stopping := time.Now()
+		back := watchResumption(a, before.Sessions)
+		pg.Stop(t, outage.mode)
+		stopped := time.Now()
+		time.Sleep(outage.down)
+		starting := time.Now()
+		pg.Start(t)
+		up := time.Now()
+		res := <-back
+		if res.published.IsZero() {
+			t.Fatalf("%s: the relay did not publish again within %v (%d sessions)", outage.name, resumeWithin, a.Stats().Sessions)
+		}
+		waitFor(t, "the relay to own every shard again", func() bool { return a.Stats().Shards == postgres.OutboxShards })
+		since := func(at time.Time) time.Duration { return at.Sub(stopping).Round(time.Millisecond) }
+		t.Logf("%s at %v, %d messages committed and %d published: server down at %v, starting at %v, accepting connections at %v; "+
+			"relay had a session again at %v and published again at %v (times from the stop); writers retried %d transactions meanwhile",
+			outage.name, stopping.Sub(started).Round(time.Millisecond), committed, before.Published,
+			since(stopped), since(starting), since(up), since(res.reconnected), since(res.published), w.retried.Load()-retried)
+	}
+	n := wait()
+	if n != total {
+		t.Fatalf("writers committed %d messages, want %d", n, total)
+	}
+	waitFor(t, "every message", func() bool { return r.distinct() == n })
+	dups := checkOrder(t, r.records(), keys, perKey)
+	st := a.Stats()
+	if st.Sessions != 3 {
+		t.Errorf("relay opened %d sessions, want 3: one, then one after each outage", st.Sessions)
+	}
+	if w.retried.Load() == 0 {
+		t.Error("no writer's transaction failed: the outages did not fall mid-stream")
+	}
+	t.Logf("%d messages over %d keys in %v by %d writers, who retried %d transactions; relay: %d sessions, %d published, %d duplicates read",
+		n, keys, time.Since(started).Round(time.Millisecond), writers, w.retried.Load(), st.Sessions, st.Published, dups)
+}
+
+// resumeWithin bounds how long a relay may take to publish again once the
+// database is back.
+const resumeWithin = time.Minute
+
+// resumption is when a relay, after an outage, opened a session again and
+// then published on it.
+type resumption struct{ reconnected, published time.Time }
+
+// watchResumption watches a relay from the start of an outage, polling
+// finely enough to time its recovery, and sends what it saw once it
+// published on a session later than its sessions-th, or after
+// resumeWithin.
+func watchResumption(a relay, sessions uint64) <-chan resumption {
+	ch := make(chan resumption, 1)
+	go func() {
+		var res resumption
+		var base uint64
+		for deadline := time.Now().Add(resumeWithin); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+			st := a.Stats()
+			if res.reconnected.IsZero() {
+				if st.Sessions <= sessions {
+					continue
+				}
+				res.reconnected, base = time.Now(), st.Published
+			}
+			if st.Published > base {
+				res.published = time.Now()
+				break
+			}
+		}
+		ch <- res
+	}()
+	return ch
 }
 
 // BenchmarkOutboxRelay measures how fast one relay publishes a backlog to

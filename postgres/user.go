@@ -200,7 +200,7 @@ func scanUser(row pgx.Row) (*domain.User, error) {
 // nullUserRow scans the userColumns of a LEFT JOIN that may have found no
 // user.
 type nullUserRow struct {
-	id, email, hash, status            *string
+	id, email, hash, status             *string
 	created, updated, changed, verified *time.Time
 }
 

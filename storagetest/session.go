@@ -5,9 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
-	"reflect"
 	"testing"
 	"time"
 

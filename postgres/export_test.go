@@ -22,3 +22,10 @@ func (o *Outbox) Pending(ctx context.Context) ([]domain.OutboxMessage, error) {
 	}
 	return msgs, nil
 }
+
+// LegacyOutboxAD is the associated data of rows written before rows had a
+// seal nonce.
+var LegacyOutboxAD = legacyOutboxAD
+
+// EncodeOutboxHeaders is how rows store headers.
+var EncodeOutboxHeaders = encodeHeaders

@@ -2,11 +2,11 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,9 +35,9 @@ type Sealer interface {
 // Outbox stores messages in the outbox table, in the caller's transaction,
 // for an OutboxRelay to publish once it commits.
 //
-// Values are sealed, bound to the row's id, topic, key and headers, so that
-// a value moved to another row, or a row whose headers were changed, does
-// not open and is not published. Topic, key, headers and creation time stay
+// Values are sealed, bound to a random nonce of the row, its topic, key and
+// headers, so that a value moved to another row, or a row whose headers
+// were changed, does not open and is not published. Topic, key, headers and creation time stay
 // readable for operators.
 type Outbox struct {
 	db     *DB
@@ -51,11 +51,19 @@ func NewOutbox(db *DB, sealer Sealer) *Outbox {
 	return &Outbox{db: db, sealer: sealer}
 }
 
-// Enqueue implements domain.Outbox. It takes two round trips in the
-// caller's transaction: one draws the ids that the sealed values are bound
-// to, the other inserts the rows and notifies the relays. The notification
-// is delivered only if the transaction commits, so relays wake at once for
-// committed messages and never for rolled-back ones.
+// Enqueue implements domain.Outbox in one round trip in the caller's
+// transaction: a statement that locks the messages' keys and inserts the
+// rows, their ids drawn after the locks, and a notification of the relays.
+// The notification is delivered only if the transaction commits, so relays
+// wake at once for committed messages and never for rolled-back ones.
+//
+// The lock on each key (a transaction-level advisory lock on a 32-bit hash
+// of it, taken in one sorted sweep) is what makes id order commit order
+// for a key: a transaction that enqueues for a key waits for any other that
+// did and has not ended, and so draws its ids after that one's and commits
+// after it. Relays publish a key's messages in id order, hence in the order
+// their changes committed. A hash collision only makes two keys wait for
+// each other.
 //
 // PostgreSQL serialises the commits of transactions that notify, on a
 // lock held while the commit record is flushed: a cost each Enqueue pays
@@ -73,27 +81,33 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...domain.OutboxMessage) erro
 	if len(msgs) == 0 {
 		return nil
 	}
-	ids, err := o.nextIDs(ctx, tx, msgs)
-	if err != nil {
-		return fmt.Errorf("enqueue: %w", storeError(outboxStore, err))
-	}
 	var (
+		locks   = make([]int32, len(msgs))
 		shards  = make([]int16, len(msgs))
 		topics  = make([]string, len(msgs))
 		keys    = make([][]byte, len(msgs))
 		headers = make([][]byte, len(msgs))
+		nonces  = make([][]byte, len(msgs))
 		values  = make([][]byte, len(msgs))
 		created = make([]time.Time, len(msgs))
 	)
 	for i, m := range msgs {
-		shards[i], topics[i], keys[i], created[i] = outboxShard(m.Key), m.Topic, m.Key, dbTime(m.CreatedAt)
+		locks[i], shards[i], topics[i], keys[i], created[i] = keyLock(m.Key), outboxShard(m.Key), m.Topic, m.Key, dbTime(m.CreatedAt)
 		headers[i] = encodeHeaders(m.Headers)
-		values[i] = o.sealer.Seal(m.Value, outboxAD(ids[i], m.Topic, m.Key, headers[i]))
+		nonces[i] = make([]byte, sealNonceSize)
+		_, _ = rand.Read(nonces[i]) // never fails
+		values[i] = o.sealer.Seal(m.Value, outboxAD(nonces[i], m.Topic, m.Key, headers[i]))
 	}
 	batch := &pgx.Batch{}
-	batch.Queue(`INSERT INTO outbox (id, shard, topic, key, headers, value, created_at)
-		SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::bytea[], $5::bytea[], $6::bytea[], $7::timestamptz[])`,
-		ids, shards, topics, keys, headers, values, created)
+	batch.Queue(`
+		INSERT INTO outbox (shard, topic, key, headers, seal_nonce, value, created_at)
+		SELECT m.shard, m.topic, m.key, m.headers, m.nonce, m.value, m.created
+		FROM (SELECT count(pg_advisory_xact_lock($1::int, k))
+		      FROM (SELECT DISTINCT unnest($2::int[]) AS k ORDER BY 1) AS keys) AS locked,
+		     unnest($3::smallint[], $4::text[], $5::bytea[], $6::bytea[], $7::bytea[], $8::bytea[], $9::timestamptz[])
+		         WITH ORDINALITY AS m (shard, topic, key, headers, nonce, value, created, n)
+		ORDER BY m.n`,
+		keyLockClass, locks, shards, topics, keys, headers, nonces, values, created)
 	batch.Queue(`SELECT pg_notify($1, '')`, outboxChannel)
 	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("enqueue: %w", storeError(outboxStore, err))
@@ -105,38 +119,15 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...domain.OutboxMessage) erro
 // that order each key's messages: "okey" in ASCII.
 const keyLockClass int32 = 0x6f6b6579
 
-// nextIDs locks the keys of msgs until the transaction ends, then draws one
-// id per message from the table's sequence, in increasing order.
-//
-// The lock is what makes id order commit order for each key: a
-// transaction that enqueues for a key waits for any other that did and has
-// not ended, and so draws its ids after that one's and commits after it.
-// Relays publish a key's messages in id order, so they publish them in the
-// order their changes committed, whatever row locks the transactions took.
-// Keys are locked in one sorted sweep, by a 32-bit hash: a collision only
-// makes two keys wait for each other.
-func (o *Outbox) nextIDs(ctx context.Context, q querier, msgs []domain.OutboxMessage) ([]int64, error) {
-	hashes := make([]int32, len(msgs))
-	for i, m := range msgs {
-		h := fnv.New32a()
-		h.Write(m.Key) // never fails
-		hashes[i] = int32(h.Sum32())
-	}
-	rows, err := q.Query(ctx, `
-		SELECT nextval('outbox_id_seq')
-		FROM (SELECT count(pg_advisory_xact_lock($2::int, k))
-		      FROM (SELECT DISTINCT unnest($3::int[]) AS k ORDER BY 1) AS keys) AS locked,
-		     generate_series(1, $1)`, len(msgs), keyLockClass, hashes)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(ids)
-	return ids, nil
+// keyLock is the second key of the advisory lock of a message key.
+func keyLock(key []byte) int32 {
+	h := fnv.New32a()
+	h.Write(key) // never fails
+	return int32(h.Sum32())
 }
+
+// sealNonceSize is the length of a row's seal nonce.
+const sealNonceSize = 16
 
 // outboxShard returns the shard of a key: FNV-1a, modulo OutboxShards.
 func outboxShard(key []byte) int16 {
@@ -187,10 +178,25 @@ func decodeHeaders(b []byte) ([]domain.MessageHeader, error) {
 }
 
 // outboxAD is the associated data a row's value is sealed with: the row's
-// id, topic, key and encoded headers, each but the last length-prefixed.
-func outboxAD(id int64, topic string, key, headers []byte) []byte {
+// seal nonce, topic, key and encoded headers, each but the last
+// length-prefixed. A value moved to another row, or a row whose topic, key
+// or headers were changed, does not open.
+func outboxAD(nonce []byte, topic string, key, headers []byte) []byte {
+	b := make([]byte, 0, 3*binary.MaxVarintLen64+len(nonce)+len(topic)+len(key)+len(headers))
+	b = binary.AppendUvarint(b, uint64(len(nonce)))
+	b = append(b, nonce...)
+	return appendOutboxAD(b, topic, key, headers)
+}
+
+// legacyOutboxAD is the associated data of rows written before they had a
+// seal nonce: bound to the row's id instead.
+func legacyOutboxAD(id int64, topic string, key, headers []byte) []byte {
 	b := make([]byte, 0, 8+2*binary.MaxVarintLen64+len(topic)+len(key)+len(headers))
 	b = binary.BigEndian.AppendUint64(b, uint64(id))
+	return appendOutboxAD(b, topic, key, headers)
+}
+
+func appendOutboxAD(b []byte, topic string, key, headers []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(topic)))
 	b = append(b, topic...)
 	b = binary.AppendUvarint(b, uint64(len(key)))
@@ -200,12 +206,15 @@ func outboxAD(id int64, topic string, key, headers []byte) []byte {
 
 // outboxRow is a row of the outbox table, its value sealed.
 type outboxRow struct {
-	id        int64
-	shard     int16
-	topic     string
-	key       []byte
-	headers   []byte
-	value     []byte
+	id      int64
+	shard   int16
+	topic   string
+	key     []byte
+	headers []byte
+	value   []byte
+	// nonce is what value is bound to; nil for a row written before rows
+	// had one, whose value is bound to its id.
+	nonce     []byte
 	createdAt time.Time
 	// enqueuedAt is when the row was written, by the server's clock.
 	enqueuedAt time.Time
@@ -216,7 +225,7 @@ type outboxRow struct {
 // key, however long the shards are.
 func fetchOutbox(ctx context.Context, q querier, shards []int16, limit int) ([]outboxRow, error) {
 	rows, err := q.Query(ctx, `
-		SELECT o.id, o.shard, o.topic, o.key, o.headers, o.value, o.created_at, o.enqueued_at
+		SELECT o.id, o.shard, o.topic, o.key, o.headers, o.seal_nonce, o.value, o.created_at, o.enqueued_at
 		FROM unnest($1::smallint[]) AS s (shard)
 		CROSS JOIN LATERAL (
 			SELECT * FROM outbox WHERE outbox.shard = s.shard ORDER BY id LIMIT $2
@@ -228,7 +237,7 @@ func fetchOutbox(ctx context.Context, q querier, shards []int16, limit int) ([]o
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (outboxRow, error) {
 		var r outboxRow
-		err := row.Scan(&r.id, &r.shard, &r.topic, &r.key, &r.headers, &r.value, &r.createdAt, &r.enqueuedAt)
+		err := row.Scan(&r.id, &r.shard, &r.topic, &r.key, &r.headers, &r.nonce, &r.value, &r.createdAt, &r.enqueuedAt)
 		return r, err
 	})
 }
@@ -237,7 +246,11 @@ func fetchOutbox(ctx context.Context, q querier, shards []int16, limit int) ([]o
 // value does not open with r's id, topic, key and headers: another key-
 // encryption key, or a row changed behind the adapter's back.
 func (r outboxRow) open(sealer Sealer) (domain.OutboxMessage, error) {
-	value, err := sealer.Open(r.value, outboxAD(r.id, r.topic, r.key, r.headers))
+	ad := outboxAD(r.nonce, r.topic, r.key, r.headers)
+	if r.nonce == nil {
+		ad = legacyOutboxAD(r.id, r.topic, r.key, r.headers)
+	}
+	value, err := sealer.Open(r.value, ad)
 	if err != nil {
 		return domain.OutboxMessage{}, fmt.Errorf("open outbox row %d: %w", r.id, err)
 	}

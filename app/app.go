@@ -223,7 +223,7 @@ func (s *Service) Answer(ctx context.Context, req *schemas.Request, origin Origi
 
 // answer runs c's operation under the replay, deadline and finality rules.
 func (s *Service) answer(ctx context.Context, c *call) (Reply, error) {
-	if c.op.stored {
+	if c.op.replay == stored {
 		rep, found, err := s.replay(ctx, c)
 		if err != nil {
 			return s.failure(ctx, c, err)
@@ -233,7 +233,7 @@ func (s *Service) answer(ctx context.Context, c *call) (Reply, error) {
 		}
 	}
 	if c.req.Deadline != nil && !s.cfg.Now().Before(*c.req.Deadline) {
-		return s.errorReply(c.req.RequestID, domain.Errorf(domain.CodeDeadlineExceeded, "deadline passed before the request was read")), nil
+		return s.noOutcome(ctx, c, domain.Errorf(domain.CodeDeadlineExceeded, "deadline passed before the request was read"))
 	}
 	result, err := c.op.handle(withCall(ctx, c), c.req)
 	if c.answered != nil {
@@ -241,10 +241,10 @@ func (s *Service) answer(ctx context.Context, c *call) (Reply, error) {
 	}
 	if err != nil && !final(err) {
 		s.publishAlone(ctx, c)
-		return s.failure(ctx, c, err)
+		return s.noOutcome(ctx, c, err)
 	}
 	rep := s.reply(c, result, err)
-	if !c.op.stored {
+	if !c.op.stored() {
 		s.publishAlone(ctx, c)
 		return rep, nil
 	}
@@ -253,6 +253,24 @@ func (s *Service) answer(ctx context.Context, c *call) (Reply, error) {
 		return s.failure(ctx, c, err)
 	}
 	return stored, nil
+}
+
+// noOutcome answers a request whose use case reached no outcome, with err.
+// An operation that looks its outcome up only on conflict looks it up now:
+// a request answered before gets that answer, not the failure of its rerun
+// (a store that is down, say), and a request that reuses another's id gets
+// CONFLICT.
+func (s *Service) noOutcome(ctx context.Context, c *call, err error) (Reply, error) {
+	if c.op.replay == storedLookupOnConflict {
+		rep, found, lookupErr := s.replay(ctx, c)
+		switch {
+		case errors.Is(lookupErr, errReused):
+			return s.errorReply(c.req.RequestID, errReused), nil
+		case lookupErr == nil && found:
+			return rep, nil
+		}
+	}
+	return s.failure(ctx, c, err)
 }
 
 // failure answers a request that has no outcome: with DEADLINE_EXCEEDED

@@ -30,6 +30,7 @@ type countingThrottle struct {
 	mu                        sync.Mutex
 	begun, succeeded, cancels int
 	beginErr                  error
+	lockedErr                 error
 	retryAfter                time.Duration
 }
 
@@ -57,8 +58,13 @@ func (t *countingThrottle) Cancel(context.Context, domain.LoginAttempt) error {
 	return nil
 }
 
-func (t *countingThrottle) Locked(context.Context, domain.Email) (bool, error) { return false, nil }
-func (t *countingThrottle) Unlock(context.Context, domain.Email) error         { return nil }
+func (t *countingThrottle) Locked(context.Context, domain.Email) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return false, t.lockedErr
+}
+
+func (t *countingThrottle) Unlock(context.Context, domain.Email) error { return nil }
 
 // counts returns the attempts counted as failures (begun, neither
 // succeeded nor cancelled) and the successes.

@@ -39,7 +39,7 @@ var registry = []definition{
 		},
 		loginResult,
 	),
-	define("refresh", stored,
+	define("refresh", storedLookupOnConflict,
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Refresh, handlers.LoginResult] {
 			return handlers.NewRefreshHandler(handlers.RefreshDeps{
 				Work: work, Sessions: d.Sessions, Throttle: d.Throttle, Tokens: d.Tokens,

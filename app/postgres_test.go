@@ -1,13 +1,16 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/authworker/authworker/app"
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/postgres"
 	"github.com/authworker/authworker/schemas"
@@ -244,5 +247,76 @@ func TestRetriedUnitOfWorkPublishesOnce(t *testing.T) {
 	}
 	if n := countRows(t, url, "SELECT count(*) FROM outbox WHERE topic = 'auth.events'"); n != 1 {
 		t.Errorf("%d events in the outbox, want 1", n)
+	}
+}
+
+// TestRefreshAnsweredAgainOnPostgres: Refresh looks its stored outcome up
+// only when storing finds one. A refresh delivered again, in turn or at
+// once, still gets the first reply byte for byte, its rerun (which finds
+// the token spent, and would revoke the session as reuse) rolls back
+// whole, and the session lives on; a request id reused for another token
+// is refused and rotates nothing.
+func TestRefreshAnsweredAgainOnPostgres(t *testing.T) {
+	tests := []struct {
+		name string
+		// again delivers req again, after its first answer first; it returns
+		// the replies.
+		again func(t *testing.T, f *fixture, s *app.Service, req *schemas.Request) []app.Reply
+	}{
+		{"InTurn", func(t *testing.T, f *fixture, s *app.Service, req *schemas.Request) []app.Reply {
+			return []app.Reply{answer(t, s, req), answer(t, s, req)}
+		}},
+		{"AtOnce", func(t *testing.T, f *fixture, s *app.Service, req *schemas.Request) []app.Reply {
+			reps := make([]app.Reply, 8)
+			var wg sync.WaitGroup
+			for i := range reps {
+				wg.Go(func() { reps[i] = answer(t, s, req) })
+			}
+			wg.Wait()
+			return reps
+		}},
+		{"WhileTheThrottleIsDown", func(t *testing.T, f *fixture, s *app.Service, req *schemas.Request) []app.Reply {
+			first := answer(t, s, req)
+			f.throttle.lockedErr = domain.Unavailable("throttle store", errors.New("down"))
+			return []app.Reply{first, answer(t, s, req)}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			url := f.usePostgres(t, 16)
+			registerVia(t, f, "ada@example.com")
+			s := f.service(t)
+			login := answer(t, s, request("login", loginOp("ada@example.com", password)))
+			session := f.decode(t, login).Result.(*schemas.LoginResult)
+			req := request("refresh", &schemas.Refresh{RefreshToken: session.RefreshToken})
+
+			reps := tt.again(t, f, s, req)
+			for i, rep := range reps {
+				if rep.Code != "" || !bytes.Equal(rep.Value, reps[0].Value) {
+					t.Fatalf("delivery %d: code %q, same reply %v; want the first OK reply", i, rep.Code, bytes.Equal(rep.Value, reps[0].Value))
+				}
+			}
+			if n := countRows(t, url, "SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL"); n != 0 {
+				t.Errorf("%d sessions revoked, want none", n)
+			}
+			if n := countRows(t, url, "SELECT count(*) FROM refresh_tokens WHERE used_at IS NOT NULL"); n != 1 {
+				t.Errorf("%d tokens spent, want the one rotated", n)
+			}
+			// registered, logged in, refreshed once
+			if n := countRows(t, url, "SELECT count(*) FROM outbox WHERE topic = 'auth.events'"); n != 3 {
+				t.Errorf("%d events, want 3", n)
+			}
+
+			// The same request id for another session's token.
+			other := f.decode(t, answer(t, s, request("login-2", loginOp("ada@example.com", password)))).Result.(*schemas.LoginResult)
+			rep := answer(t, s, request("refresh", &schemas.Refresh{RefreshToken: other.RefreshToken}))
+			if e, ok := f.decode(t, rep).Result.(*schemas.Error); rep.Code != domain.CodeConflict || !ok || e.Field == nil || *e.Field != "requestId" {
+				t.Errorf("reused request id: code %q, want CONFLICT on requestId", rep.Code)
+			}
+			if n := countRows(t, url, "SELECT count(*) FROM refresh_tokens WHERE used_at IS NOT NULL"); n != 1 {
+				t.Errorf("%d tokens spent after the reused id, want still 1", n)
+			}
+		})
 	}
 }

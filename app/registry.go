@@ -95,16 +95,33 @@ func isNil(v any) bool {
 	return false
 }
 
-// Whether an operation's outcome is stored for replay.
+// replay says whether an operation's outcome is stored, so that a request
+// delivered again is answered from it, and when it is looked up.
+type replay int
+
 const (
-	stored    = true
-	notStored = false
+	// notStored: the outcome is not stored, and a request delivered again
+	// runs again. For operations that change nothing.
+	notStored replay = iota
+	// stored: the outcome is stored with the operation's effects, and
+	// looked up before the use case runs: a request answered before is
+	// answered from it, and nothing runs again.
+	stored
+	// storedLookupOnConflict: the outcome is stored, but looked up only when
+	// storing it finds one there already; the use case's unit of work then
+	// rolls back, and the stored reply is the answer. That saves a round
+	// trip on every request, at the price of running a repeated request's
+	// use case once more, up to its unit of work. Only for cheap use cases
+	// whose every effect is in their unit of work or follows its commit:
+	// Refresh (a repeated refresh finds its token spent and would revoke
+	// the session, but the revocation rolls back with the unit of work).
+	storedLookupOnConflict
 )
 
 // operation is a registry entry, built: what Answer needs to run it.
 type operation struct {
 	name   string
-	stored bool
+	replay replay
 	// handle converts the request to the use case's command and runs it.
 	handle func(ctx context.Context, req *schemas.Request) (any, error)
 	// result converts the use case's result to the wire.
@@ -125,7 +142,7 @@ type definition struct {
 // case's command C and the use case's result R to the wire.
 func define[W schemas.Operation, C, R any](
 	name string,
-	replayed bool,
+	replayed replay,
 	useCase func(Deps, handlers.UnitOfWork) handlers.Handler[C, R],
 	command func(W, domain.Client) C,
 	result func(R) schemas.Result,
@@ -137,7 +154,7 @@ func define[W schemas.Operation, C, R any](
 			uc := useCase(d, work)
 			return operation{
 				name:   name,
-				stored: replayed,
+				replay: replayed,
 				handle: func(ctx context.Context, req *schemas.Request) (any, error) {
 					c := callOf(ctx)
 					return uc.Handle(ctx, command(req.Operation.(W), c.client))
@@ -147,3 +164,6 @@ func define[W schemas.Operation, C, R any](
 		},
 	}
 }
+
+// stored reports whether the operation's outcome is stored for replay.
+func (o *operation) stored() bool { return o.replay != notStored }

@@ -50,7 +50,7 @@ func (u unitOfWork) Atomically(ctx context.Context, fn func(ctx context.Context)
 			if err := u.s.publish(ctx, c); err != nil {
 				return err
 			}
-			if !c.op.stored {
+			if !c.op.stored() {
 				return nil
 			}
 			rep = u.s.reply(c, result, failed)
@@ -73,7 +73,7 @@ func (u unitOfWork) Atomically(ctx context.Context, fn func(ctx context.Context)
 		return nil, err
 	}
 	c.published = len(c.events)
-	if c.op.stored {
+	if c.op.stored() {
 		c.answered = &rep
 	}
 	return result, failed

@@ -29,3 +29,13 @@ var LegacyOutboxAD = legacyOutboxAD
 
 // EncodeOutboxHeaders is how rows store headers.
 var EncodeOutboxHeaders = encodeHeaders
+
+// OnCommit registers fn to run once the transaction ctx carries commits; it
+// reports false outside a transaction.
+func (db *DB) OnCommit(ctx context.Context, fn func()) bool {
+	s, ok := db.state(ctx)
+	if ok {
+		s.onCommit(fn)
+	}
+	return ok
+}

@@ -373,3 +373,30 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Logf("%s", p)
 	return len(p), nil
 }
+
+// TestOutboxRelayWokenAfterEveryCommit: notifications are coalesced, yet
+// every commit is followed by one: with polling out of the picture, a
+// burst of concurrent transactions is published in full.
+func TestOutboxRelayWokenAfterEveryCommit(t *testing.T) {
+	t.Parallel()
+	e := newRelayEnv(t)
+	pub := &recorder{t: t}
+	cfg := fastRelay(t, pub)
+	cfg.PollInterval = time.Hour
+	relay := e.startRelay(t, cfg)
+	waitFor(t, "the relay to own every shard", func() bool { return relay.Stats().Shards == postgres.OutboxShards })
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			for i := range 10 {
+				m := storagetest.NewOutboxMessage("auth.events", storagetest.NewUUID(), i)
+				if err := e.db.InTx(context.Background(), func(ctx context.Context) error { return e.outbox.Enqueue(ctx, m) }); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "every message", func() bool { return len(pub.published()) == 200 })
+}

@@ -17,6 +17,25 @@ var _ domain.Transactor = (*DB)(nil)
 // another's connections.
 type txKey struct{ db *DB }
 
+// txState is a transaction of InTx, or a savepoint of a nested InTx, and
+// what is to run once the outermost transaction commits.
+type txState struct {
+	tx          pgx.Tx
+	afterCommit []func()
+}
+
+// onCommit makes fn run once the outermost transaction has committed; never
+// if it, or the savepoint fn was registered in, rolls back.
+func (s *txState) onCommit(fn func()) {
+	s.afterCommit = append(s.afterCommit, fn)
+}
+
+// state returns the transaction of an enclosing InTx, if there is one.
+func (db *DB) state(ctx context.Context) (*txState, bool) {
+	s, ok := ctx.Value(txKey{db}).(*txState)
+	return s, ok
+}
+
 // querier is what the repositories need of the pool or of a transaction.
 type querier interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
@@ -28,16 +47,19 @@ type querier interface {
 // conn returns what to run statements on for ctx: the transaction of an
 // enclosing InTx, or else the pool.
 func (db *DB) conn(ctx context.Context) querier {
-	if tx, ok := ctx.Value(txKey{db}).(pgx.Tx); ok {
-		return tx
+	if s, ok := db.state(ctx); ok {
+		return s.tx
 	}
 	return db.pool
 }
 
 // tx returns the transaction of an enclosing InTx, if there is one.
 func (db *DB) tx(ctx context.Context) (pgx.Tx, bool) {
-	tx, ok := ctx.Value(txKey{db}).(pgx.Tx)
-	return tx, ok
+	s, ok := db.state(ctx)
+	if !ok {
+		return nil, false
+	}
+	return s.tx, true
 }
 
 // atomic runs fn, a write that may fail with an error the caller expects
@@ -47,7 +69,7 @@ func (db *DB) tx(ctx context.Context) (pgx.Tx, bool) {
 // could not go on after, say, CodeConflict. Outside one, fn's statement is
 // atomic by itself and runs on the pool. fn's error is returned untranslated.
 func (db *DB) atomic(ctx context.Context, fn func(q querier) error) error {
-	tx, ok := ctx.Value(txKey{db}).(pgx.Tx)
+	tx, ok := db.tx(ctx)
 	if !ok {
 		return fn(db.pool)
 	}
@@ -85,6 +107,7 @@ func (db *DB) atomic(ctx context.Context, fn func(q querier) error) error {
 // such as context.Canceled, stays in the chain) and CodeInternal when fn
 // returned nil after ignoring a failure that aborted the transaction.
 func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	outer, nested := db.state(ctx)
 	tx, err := db.conn(ctx).Begin(ctx) // BEGIN, or SAVEPOINT when nested
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", storeError("database", err))
@@ -94,11 +117,19 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) erro
 	// rolls back too.
 	defer func() { _ = tx.Rollback(ctx) }()
 
-	if err := fn(context.WithValue(ctx, txKey{db}, tx)); err != nil {
+	s := &txState{tx: tx}
+	if err := fn(context.WithValue(ctx, txKey{db}, s)); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil { // COMMIT, or RELEASE SAVEPOINT when nested
 		return fmt.Errorf("commit transaction: %w", storeError("database", err))
+	}
+	if nested {
+		outer.afterCommit = append(outer.afterCommit, s.afterCommit...)
+		return nil
+	}
+	for _, f := range s.afterCommit {
+		f()
 	}
 	return nil
 }

@@ -57,6 +57,7 @@ func TestInTx(t *testing.T) {
 		{"ReadsSeeOwnWrites", testReadsSeeOwnWrites},
 		{"CancelledContext", testInTxCancelledContext},
 		{"SigningKeysCommitOnTheirOwn", testSigningKeysCommitOnTheirOwn},
+		{"AfterCommitRunsOnlyOnceCommitted", testAfterCommit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -490,4 +491,44 @@ func newTxSession(tb testing.TB, userID domain.UserID) (*domain.Session, domain.
 		tb.Fatal(err)
 	}
 	return s, tok
+}
+
+// testAfterCommit: what a transaction asks to run after its commit runs
+// once the outermost transaction has committed, never before; what a
+// savepoint that failed, or a transaction that rolled back, asked never
+// runs.
+func testAfterCommit(t *testing.T, e txEnv) {
+	ctx := context.Background()
+	var ran []string
+	record := func(what string) func() { return func() { ran = append(ran, what) } }
+	err := e.db.InTx(ctx, func(ctx context.Context) error {
+		e.db.OnCommit(ctx, record("outer"))
+		if err := e.db.InTx(ctx, func(ctx context.Context) error {
+			e.db.OnCommit(ctx, record("nested"))
+			return nil
+		}); err != nil {
+			return err
+		}
+		_ = e.db.InTx(ctx, func(ctx context.Context) error {
+			e.db.OnCommit(ctx, record("failed savepoint"))
+			return errRefused
+		})
+		if len(ran) != 0 {
+			t.Errorf("ran %v before the commit", ran)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = e.db.InTx(ctx, func(ctx context.Context) error {
+		e.db.OnCommit(ctx, record("rolled back"))
+		return errRefused
+	})
+	if want := []string{"outer", "nested"}; fmt.Sprint(ran) != fmt.Sprint(want) {
+		t.Errorf("ran %v, want %v", ran, want)
+	}
+	if e.db.OnCommit(ctx, record("outside")) {
+		t.Error("OnCommit outside a transaction accepted")
+	}
 }

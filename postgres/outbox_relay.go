@@ -189,9 +189,10 @@ type OutboxRelayStats struct {
 //
 // # Latency
 //
-// Enqueue notifies the relays on commit (LISTEN/NOTIFY), so a relay wakes
-// at once; it also polls every PollInterval, in case a notification was
-// lost with a connection. When a round reads a full batch, the next starts
+// The outbox notifies the relays once an enqueueing transaction has
+// committed (LISTEN/NOTIFY, sent from outside the transaction: see waker),
+// so a relay wakes at once; it also polls every PollInterval, in case a
+// notification was lost. When a round reads a full batch, the next starts
 // at once.
 //
 // # Failures

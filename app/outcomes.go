@@ -98,6 +98,18 @@ func (s *Service) save(ctx context.Context, c *call, rep Reply) error {
 	return err
 }
 
+// committed translates the error of a transaction that stores an outcome:
+// an outcome another delivery stored first is errRaced, whether SaveOutcome
+// found it at once or the commit did (an adapter may send the write with
+// the commit). Nothing else in such a transaction fails with CodeConflict:
+// a use case's conflicts are final, stored as its outcome.
+func committed(err error) error {
+	if domain.ErrorCode(err) == domain.CodeConflict {
+		return errRaced
+	}
+	return err
+}
+
 // store stores rep as c's outcome outside any unit of work (the use case
 // wrote nothing), with the events the use case recorded, and returns it; or, when another delivery stored one
 // first, that one.
@@ -106,12 +118,12 @@ func (s *Service) store(ctx context.Context, c *call, rep Reply) (Reply, error) 
 		if !c.pending() {
 			return s.save(ctx, c, rep)
 		}
-		return s.tx.InTx(ctx, func(ctx context.Context) error {
+		return committed(s.tx.InTx(ctx, func(ctx context.Context) error {
 			if err := s.publish(ctx, c); err != nil {
 				return err
 			}
 			return s.save(ctx, c, rep)
-		})
+		}))
 	})
 	if errors.Is(err, errRaced) {
 		c.events = c.events[:c.published] // the delivery that stored the outcome published its own

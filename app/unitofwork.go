@@ -41,7 +41,7 @@ func (u unitOfWork) Atomically(ctx context.Context, fn func(ctx context.Context)
 		mark   = len(c.events) // events recorded before the unit of work
 	)
 	err := u.s.retry(ctx, c, "unit of work", func() error {
-		return u.s.tx.InTx(ctx, func(ctx context.Context) error {
+		return committed(u.s.tx.InTx(ctx, func(ctx context.Context) error {
 			c.events = c.events[:mark] // a retried attempt records its events again
 			result, failed = fn(ctx)
 			if failed != nil && !final(failed) {
@@ -55,7 +55,7 @@ func (u unitOfWork) Atomically(ctx context.Context, fn func(ctx context.Context)
 			}
 			rep = u.s.reply(c, result, failed)
 			return u.s.save(ctx, c, rep)
-		})
+		}))
 	})
 	if err != nil {
 		c.events = c.events[:mark] // they report changes that rolled back

@@ -99,6 +99,9 @@ type Outbox interface {
 	// ends, so another transaction that enqueues for the key waits:
 	// enqueue last in a transaction, after its row locks.
 	//
+	// An adapter may send the write with the transaction's commit: a
+	// failure is then returned by InTx instead.
+	//
 	// It returns CodeInternal, storing nothing, when ctx carries no
 	// transaction (a message stored on its own could report a change that
 	// never committed) or when a message fails Validate, and

@@ -64,6 +64,11 @@ type OutcomeRepository interface {
 	// delivery of the request got there first); an expired one not yet
 	// deleted is replaced. It returns CodeInvalid for an invalid key and
 	// CodeUnavailable when the store is down.
+	//
+	// Inside a transaction (Transactor.InTx), an adapter may send the write
+	// with the transaction's commit: the conflict, or the store being down,
+	// is then returned by InTx instead, as CodeConflict or CodeUnavailable,
+	// and the transaction rolls back.
 	SaveOutcome(ctx context.Context, o Outcome) error
 
 	// DeleteExpiredOutcomes deletes up to limit outcomes expired at now and

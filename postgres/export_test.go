@@ -39,3 +39,9 @@ func (db *DB) OnCommit(ctx context.Context, fn func()) bool {
 	}
 	return ok
 }
+
+// Exec runs a statement on the transaction ctx carries, or on the pool.
+func (db *DB) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := db.conn(ctx).Exec(ctx, sql, args...)
+	return err
+}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -55,8 +56,11 @@ func NewOutbox(db *DB, sealer Sealer) *Outbox {
 
 // Enqueue implements domain.Outbox with one statement in the caller's
 // transaction, which locks the messages' keys and inserts the rows, their
-// ids drawn after the locks. Once the transaction commits, the relays are
-// woken (see waker); a transaction that rolls back wakes nobody.
+// ids drawn after the locks. The statement goes out with the transaction's
+// next one, or its COMMIT (see DB.later), so Enqueue costs no round trip of
+// its own; a failure fails that statement or the commit. Once the
+// transaction commits, the relays are woken (see waker); a transaction that
+// rolls back wakes nobody.
 //
 // The lock on each key (a transaction-level advisory lock on a 32-bit hash
 // of it, taken in one sorted sweep) is what makes id order commit order
@@ -91,13 +95,13 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...domain.OutboxMessage) erro
 		created = make([]time.Time, len(msgs))
 	)
 	for i, m := range msgs {
-		locks[i], shards[i], topics[i], keys[i], created[i] = keyLock(m.Key), outboxShard(m.Key), m.Topic, m.Key, dbTime(m.CreatedAt)
+		locks[i], shards[i], topics[i], keys[i], created[i] = keyLock(m.Key), outboxShard(m.Key), m.Topic, bytes.Clone(m.Key), dbTime(m.CreatedAt)
 		headers[i] = encodeHeaders(m.Headers)
 		nonces[i] = make([]byte, sealNonceSize)
 		_, _ = rand.Read(nonces[i]) // never fails
 		values[i] = o.sealer.Seal(m.Value, outboxAD(nonces[i], m.Topic, m.Key, headers[i]))
 	}
-	_, err := state.tx.Exec(ctx, `
+	err := o.db.later(ctx, enqueueError, `
 		INSERT INTO outbox (shard, topic, key, headers, seal_nonce, value, created_at)
 		SELECT m.shard, m.topic, m.key, m.headers, m.nonce, m.value, m.created
 		FROM (SELECT count(pg_advisory_xact_lock($1::int, k))
@@ -107,10 +111,15 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...domain.OutboxMessage) erro
 		ORDER BY m.n`,
 		keyLockClass, locks, shards, topics, keys, headers, nonces, values, created)
 	if err != nil {
-		return fmt.Errorf("enqueue: %w", storeError(outboxStore, err))
+		return err
 	}
 	state.onCommit(o.waker.wake)
 	return nil
+}
+
+// enqueueError translates the error of Enqueue's statement.
+func enqueueError(err error) error {
+	return fmt.Errorf("enqueue: %w", storeError(outboxStore, err))
 }
 
 // waker notifies the relays (NOTIFY on outboxChannel) after transactions

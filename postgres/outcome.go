@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -60,11 +61,13 @@ func (r *OutcomeRepository) Outcome(ctx context.Context, key domain.RequestKey, 
 // handled afresh instead of being caught between CodeNotFound from Outcome
 // and CodeConflict from here.
 //
-// The conflict is found by the INSERT's ON CONFLICT clause rather than by a
-// unique violation, so it leaves an enclosing transaction usable without a
-// savepoint. While another transaction has saved an outcome for the key and
-// not yet ended, SaveOutcome waits for it: CodeConflict if it commits, the
-// outcome stored if it rolls back.
+// In a transaction of DB.InTx the statement is sent with the next one, or
+// with COMMIT (see DB.later): a conflict then fails that statement, or the
+// commit, with CodeConflict, and the transaction rolls back. The conflict
+// is a unique violation raised by the statement itself, so that a COMMIT
+// sent after it does not run. While another transaction has saved an
+// outcome for the key and not yet ended, SaveOutcome waits for it:
+// CodeConflict if it commits, the outcome stored if it rolls back.
 //
 // It returns CodeInvalid for a key Outcome refuses and CodeInternal for an
 // outcome without a reply.
@@ -75,24 +78,32 @@ func (r *OutcomeRepository) SaveOutcome(ctx context.Context, o domain.Outcome) e
 	if len(o.Reply) == 0 {
 		return domain.Errorf(domain.CodeInternal, "outcome without a reply")
 	}
-	tag, err := r.db.conn(ctx).Exec(ctx, `
-		INSERT INTO request_outcomes AS o (client_id, request_id, code, request_digest, reply, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT ON CONSTRAINT request_outcomes_pkey DO UPDATE SET
-			code = EXCLUDED.code,
-			request_digest = EXCLUDED.request_digest,
-			reply = EXCLUDED.reply,
-			created_at = EXCLUDED.created_at,
-			expires_at = EXCLUDED.expires_at
-		WHERE o.expires_at <= EXCLUDED.created_at`,
-		o.Key.ClientID, o.Key.RequestID, string(o.Code), o.RequestDigest, o.Reply, dbTime(o.CreatedAt), dbTime(o.ExpiresAt))
-	if err != nil {
-		return fmt.Errorf("save outcome: %w", storeError(outcomeStore, err))
+	return r.db.later(ctx, saveOutcomeError, `
+		WITH saved AS (
+			INSERT INTO request_outcomes AS o (client_id, request_id, code, request_digest, reply, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT ON CONSTRAINT request_outcomes_pkey DO UPDATE SET
+				code = EXCLUDED.code,
+				request_digest = EXCLUDED.request_digest,
+				reply = EXCLUDED.reply,
+				created_at = EXCLUDED.created_at,
+				expires_at = EXCLUDED.expires_at
+			WHERE o.expires_at <= EXCLUDED.created_at
+			RETURNING 1
+		)
+		SELECT request_outcome_saved(count(*)) FROM saved`,
+		o.Key.ClientID, o.Key.RequestID, string(o.Code), bytes.Clone(o.RequestDigest), bytes.Clone(o.Reply),
+		dbTime(o.CreatedAt), dbTime(o.ExpiresAt))
+}
+
+// saveOutcomeError translates SaveOutcome's error: the unique violation
+// that request_outcome_saved raises when an outcome is stored already is
+// CodeConflict.
+func saveOutcomeError(err error) error {
+	if code, constraint := sqlState(err); code == uniqueViolation && constraint == "request_outcomes_pkey" {
+		return &domain.Error{Code: domain.CodeConflict, Message: "outcome already stored", Err: err}
 	}
-	if tag.RowsAffected() == 0 {
-		return domain.Errorf(domain.CodeConflict, "outcome already stored")
-	}
-	return nil
+	return fmt.Errorf("save outcome: %w", storeError(outcomeStore, err))
 }
 
 // DeleteExpiredOutcomes implements domain.OutcomeRepository. It skips rows

@@ -236,6 +236,9 @@ func storeError(what string, err error) error {
 	if err == nil {
 		return nil
 	}
+	if late, ok := errors.AsType[*lateError](err); ok {
+		return late // translated already, by the statement's own translation
+	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		if transientSQLState(pgErr.Code) {
 			return domain.Unavailable(what, err)
@@ -276,6 +279,9 @@ func transientSQLState(code string) bool {
 // sqlState returns the SQLSTATE and constraint of a server error in err's
 // chain, or "" when there is none.
 func sqlState(err error) (code, constraint string) {
+	if _, late := errors.AsType[*lateError](err); late {
+		return "", "" // translated already, by the statement's own translation
+	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		return pgErr.Code, pgErr.ConstraintName
 	}

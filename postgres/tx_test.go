@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,6 +59,9 @@ func TestInTx(t *testing.T) {
 		{"CancelledContext", testInTxCancelledContext},
 		{"SigningKeysCommitOnTheirOwn", testSigningKeysCommitOnTheirOwn},
 		{"AfterCommitRunsOnlyOnceCommitted", testAfterCommit},
+		{"IgnoredFailureFailsTheCommit", testIgnoredFailureFailsTheCommit},
+		{"LateFailureIsNotTheNextStatements", testLateFailureIsNotTheNextStatements},
+		{"NothingToCommit", testNothingToCommit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,7 +214,8 @@ func testPanicRollsBackAndRepanics(t *testing.T, e txEnv) {
 }
 
 // testConflictInsideTxKeepsTxUsable: each expected failure undoes only its
-// own work; without savepoints PostgreSQL would abort the transaction.
+// own work; without savepoints PostgreSQL would abort the transaction. A
+// stored reply found at commit is the exception: it fails the transaction.
 func testConflictInsideTxKeepsTxUsable(t *testing.T, e txEnv) {
 	ctx := context.Background()
 	taken := newTxUser(t)
@@ -234,9 +239,6 @@ func testConflictInsideTxKeepsTxUsable(t *testing.T, e txEnv) {
 		if err := e.sessions.CreateSession(ctx, s, tok); domain.ErrorCode(err) != domain.CodeNotFound {
 			return fmt.Errorf("CreateSession for a missing user = %v, want not found", err)
 		}
-		if err := e.outcomes.SaveOutcome(ctx, again); domain.ErrorCode(err) != domain.CodeConflict {
-			return fmt.Errorf("SaveOutcome for a stored key = %v, want conflict", err)
-		}
 		return createAndSave(e, u, o)(ctx)
 	})
 	if err != nil {
@@ -245,6 +247,21 @@ func testConflictInsideTxKeepsTxUsable(t *testing.T, e txEnv) {
 	checkUser(t, e, u, true)
 	checkOutcome(t, e, o, true)
 	checkUser(t, e, taken, true)
+
+	// SaveOutcome goes out with the commit: its conflict fails the commit,
+	// and the transaction's other writes roll back.
+	other, another := newTxUser(t), storagetest.NewOutcome("web")
+	err = e.db.InTx(ctx, func(ctx context.Context) error {
+		if err := createAndSave(e, other, another)(ctx); err != nil {
+			return err
+		}
+		return e.outcomes.SaveOutcome(ctx, again)
+	})
+	if domain.ErrorCode(err) != domain.CodeConflict {
+		t.Errorf("InTx with an outcome stored already = %v, want conflict", err)
+	}
+	checkUser(t, e, other, false)
+	checkOutcome(t, e, another, false)
 	got, err := e.outcomes.Outcome(ctx, stored.Key, stored.CreatedAt)
 	if err != nil || string(got.Reply) != string(stored.Reply) {
 		t.Errorf("Outcome = %x, %v; want the first reply", got.Reply, err)
@@ -530,5 +547,69 @@ func testAfterCommit(t *testing.T, e txEnv) {
 	}
 	if e.db.OnCommit(ctx, record("outside")) {
 		t.Error("OnCommit outside a transaction accepted")
+	}
+}
+
+// testIgnoredFailureFailsTheCommit: a statement that failed aborts the
+// transaction even when fn ignores its error; the commit then fails, and
+// nothing is written.
+func testIgnoredFailureFailsTheCommit(t *testing.T, e txEnv) {
+	u := newTxUser(t)
+	err := e.db.InTx(context.Background(), func(ctx context.Context) error {
+		if err := e.users.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		_ = e.db.Exec(ctx, "SELECT 1/0") // ignored
+		return nil
+	})
+	if domain.ErrorCode(err) != domain.CodeInternal {
+		t.Errorf("InTx = %v, want internal", err)
+	}
+	checkUser(t, e, u, false)
+	checkPoolUsable(t, e)
+}
+
+// testLateFailureIsNotTheNextStatements: a statement sent late that fails
+// makes the statement it went out with fail with the late statement's own
+// error, not one the next statement's repository would read as its own (a
+// taken address, say).
+func testLateFailureIsNotTheNextStatements(t *testing.T, e txEnv) {
+	ctx := context.Background()
+	stored := storagetest.NewOutcome("web")
+	if err := e.outcomes.SaveOutcome(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	again := stored
+	again.Reply = []byte("another delivery's reply")
+	u := newTxUser(t)
+	var createErr error
+	err := e.db.InTx(ctx, func(ctx context.Context) error {
+		if err := e.outcomes.SaveOutcome(ctx, again); err != nil {
+			return err
+		}
+		createErr = e.users.CreateUser(ctx, u)
+		return createErr
+	})
+	if domain.ErrorCode(createErr) != domain.CodeConflict || !strings.Contains(createErr.Error(), "outcome already stored") ||
+		strings.Contains(createErr.Error(), "email already registered") {
+		t.Errorf("CreateUser after a failed late statement = %v, want the outcome's conflict", createErr)
+	}
+	if err == nil {
+		t.Error("InTx committed")
+	}
+	checkUser(t, e, u, false)
+	checkPoolUsable(t, e)
+}
+
+// testNothingToCommit: a transaction that ran no statement commits
+// nothing, and fails nothing.
+func testNothingToCommit(t *testing.T, e txEnv) {
+	var ran []string
+	err := e.db.InTx(context.Background(), func(ctx context.Context) error {
+		e.db.OnCommit(ctx, func() { ran = append(ran, "after commit") })
+		return nil
+	})
+	if err != nil || len(ran) != 1 {
+		t.Errorf("InTx = %v, ran %v; want nil and the after-commit hook", err, ran)
 	}
 }

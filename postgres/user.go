@@ -95,37 +95,31 @@ func (r *UserRepository) EraseUser(ctx context.Context, id domain.UserID, now ti
 	if !domain.ValidID(string(id)) {
 		return errUserNotFound()
 	}
-	tx, err := r.db.conn(ctx).Begin(ctx) // BEGIN, or SAVEPOINT in a transaction
-	if err != nil {
-		return fmt.Errorf("erase user: %w", userError(err))
-	}
-	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
-
-	var found bool
-	err = tx.QueryRow(ctx,
-		`SELECT true FROM users WHERE id = $1 AND status <> 'erased' FOR NO KEY UPDATE`, string(id)).Scan(&found)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errUserNotFound()
-	}
-	if err != nil {
-		return fmt.Errorf("erase user: lock: %w", userError(err))
-	}
-	if _, err := tx.Exec(ctx, `
-		WITH u AS (
-			UPDATE users SET email = 'erased:' || id::text, password_hash = '', status = 'erased',
-				email_verified_at = NULL, erased_at = $2, updated_at = $2
-			WHERE id = $1
-			RETURNING id
-		), s AS (
-			UPDATE sessions SET ip = NULL, user_agent = NULL WHERE user_id IN (SELECT id FROM u)
-		)
-		DELETE FROM one_time_codes WHERE user_id IN (SELECT id FROM u)`, string(id), dbTime(now)); err != nil {
-		return fmt.Errorf("erase user: %w", userError(err))
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("erase user: commit: %w", userError(err))
-	}
-	return nil
+	return r.db.InTx(ctx, func(ctx context.Context) error { // a savepoint in a transaction
+		q := r.db.conn(ctx)
+		var found bool
+		err := q.QueryRow(ctx,
+			`SELECT true FROM users WHERE id = $1 AND status <> 'erased' FOR NO KEY UPDATE`, string(id)).Scan(&found)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errUserNotFound()
+		}
+		if err != nil {
+			return fmt.Errorf("erase user: lock: %w", userError(err))
+		}
+		if _, err := q.Exec(ctx, `
+			WITH u AS (
+				UPDATE users SET email = 'erased:' || id::text, password_hash = '', status = 'erased',
+					email_verified_at = NULL, erased_at = $2, updated_at = $2
+				WHERE id = $1
+				RETURNING id
+			), s AS (
+				UPDATE sessions SET ip = NULL, user_agent = NULL WHERE user_id IN (SELECT id FROM u)
+			)
+			DELETE FROM one_time_codes WHERE user_id IN (SELECT id FROM u)`, string(id), dbTime(now)); err != nil {
+			return fmt.Errorf("erase user: %w", userError(err))
+		}
+		return nil
+	})
 }
 
 // UpdateUser implements domain.UserRepository. The row stays locked (SELECT
@@ -143,43 +137,37 @@ func (r *UserRepository) UpdateUser(ctx context.Context, id domain.UserID, updat
 	if !domain.ValidID(string(id)) {
 		return errUserNotFound()
 	}
-	tx, err := r.db.conn(ctx).Begin(ctx) // BEGIN, or SAVEPOINT in a transaction
-	if err != nil {
-		return fmt.Errorf("update user: %w", userError(err))
-	}
-	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
-
-	u, err := scanUser(tx.QueryRow(ctx,
-		`SELECT `+userColumns+` FROM users WHERE id = $1 AND status <> 'erased' FOR UPDATE`, string(id)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errUserNotFound()
-	}
-	if err != nil {
-		return fmt.Errorf("update user: load: %w", userError(err))
-	}
-	before := u.Snapshot()
-	if err := update(u); err != nil {
-		return err
-	}
-	after := u.Snapshot()
-	if after == before {
+	return r.db.InTx(ctx, func(ctx context.Context) error { // a savepoint in a transaction
+		q := r.db.conn(ctx)
+		u, err := scanUser(q.QueryRow(ctx,
+			`SELECT `+userColumns+` FROM users WHERE id = $1 AND status <> 'erased' FOR UPDATE`, string(id)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errUserNotFound()
+		}
+		if err != nil {
+			return fmt.Errorf("update user: load: %w", userError(err))
+		}
+		before := u.Snapshot()
+		if err := update(u); err != nil {
+			return err
+		}
+		after := u.Snapshot()
+		if after == before {
+			return nil
+		}
+		if after.ID != before.ID {
+			return domain.Errorf(domain.CodeInternal, "update changed the user id")
+		}
+		_, err = q.Exec(ctx,
+			`UPDATE users SET email = $2, password_hash = $3, status = $4, updated_at = $5,
+				password_changed_at = $6, email_verified_at = $7 WHERE id = $1`,
+			string(after.ID), string(after.Email), after.PasswordHash, string(after.Status), dbTime(after.UpdatedAt),
+			dbTime(after.PasswordChangedAt), nullTime(after.EmailVerifiedAt))
+		if err != nil {
+			return fmt.Errorf("update user: save: %w", userError(err))
+		}
 		return nil
-	}
-	if after.ID != before.ID {
-		return domain.Errorf(domain.CodeInternal, "update changed the user id")
-	}
-	_, err = tx.Exec(ctx,
-		`UPDATE users SET email = $2, password_hash = $3, status = $4, updated_at = $5,
-			password_changed_at = $6, email_verified_at = $7 WHERE id = $1`,
-		string(after.ID), string(after.Email), after.PasswordHash, string(after.Status), dbTime(after.UpdatedAt),
-		dbTime(after.PasswordChangedAt), nullTime(after.EmailVerifiedAt))
-	if err != nil {
-		return fmt.Errorf("update user: save: %w", userError(err))
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("update user: commit: %w", userError(err))
-	}
-	return nil
+	})
 }
 
 func scanUser(row pgx.Row) (*domain.User, error) {

@@ -70,7 +70,10 @@ func (db *DB) later(ctx context.Context, translate func(error) error, sql string
 		return translate(err)
 	}
 	if s, ok := db.state(ctx); ok {
-		s.tx.queue = append(s.tx.queue, laterStatement{sql: sql, args: args, translate: translate})
+		if s.tx.ended {
+			return translate(pgx.ErrTxClosed)
+		}
+		s.tx.enqueue(laterStatement{sql: sql, args: args, translate: translate})
 		return nil
 	}
 	if _, err := db.pool.Exec(ctx, sql, args...); err != nil {
@@ -138,6 +141,7 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) erro
 		if !committed {
 			t.rollback(ctx)
 		}
+		t.ended = true // a context kept past InTx fails, as pgx.Tx did
 	}()
 
 	s := &txState{tx: t}
@@ -159,6 +163,7 @@ type laterStatement struct {
 	sql       string
 	args      []any
 	translate func(error) error
+	seq       int
 }
 
 // pipeTx is a transaction of InTx on one connection, sending its
@@ -170,6 +175,33 @@ type pipeTx struct {
 	// queue holds the statements to send before the next one.
 	queue      []laterStatement
 	savepoints int
+	// seq numbers the queued statements; sent is the last one sent.
+	seq, sent int
+	ended     bool
+}
+
+func (t *pipeTx) enqueue(q laterStatement) int {
+	t.seq++
+	q.seq = t.seq
+	t.queue = append(t.queue, q)
+	return t.seq
+}
+
+// notRun reports whether a batch that failed never ran on the server: the
+// connection is open and the transaction status is what it was (a server
+// error would have left 'E').
+func (t *pipeTx) notRun(before byte) bool {
+	pc := t.conn.Conn().PgConn()
+	return !pc.IsClosed() && before != 'E' && pc.TxStatus() == before
+}
+
+// requeue puts back the statements of a batch that never ran.
+func (t *pipeTx) requeue(queued []laterStatement, begun bool) {
+	t.queue = append(queued, t.queue...)
+	t.begun = begun
+	if len(queued) > 0 {
+		t.sent = queued[0].seq - 1
+	}
 }
 
 var _ querier = (*pipeTx)(nil)
@@ -183,6 +215,7 @@ func (t *pipeTx) recover(ctx context.Context) error {
 	for len(t.queue) > 0 && t.conn.Conn().PgConn().TxStatus() == 'E' {
 		q := t.queue[0]
 		t.queue = t.queue[1:]
+		t.sent = q.seq
 		if _, err := t.conn.Exec(ctx, q.sql, q.args...); err != nil {
 			t.queue = nil
 			return &lateError{q.translate(err)}
@@ -202,6 +235,7 @@ func (t *pipeTx) batch() (b *pgx.Batch, queued []laterStatement) {
 	}
 	for _, q := range t.queue {
 		b.Queue(q.sql, q.args...)
+		t.sent = q.seq
 	}
 	queued, t.queue = t.queue, nil
 	return b, queued
@@ -230,6 +264,9 @@ func (t *pipeTx) send(ctx context.Context, b *pgx.Batch, begin bool, queued []la
 
 // Exec implements querier.
 func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if t.ended {
+		return pgconn.CommandTag{}, pgx.ErrTxClosed
+	}
 	if err := t.recover(ctx); err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -237,12 +274,17 @@ func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if !begin && len(t.queue) == 0 {
 		return t.conn.Exec(ctx, sql, args...)
 	}
+	status := t.conn.Conn().PgConn().TxStatus()
 	b, queued := t.batch()
 	b.Queue(sql, args...)
 	br, failed := t.send(ctx, b, begin, queued)
 	tag, err := br.Exec()
 	if closeErr := br.Close(); err == nil {
 		err = closeErr
+	}
+	if (failed != nil || err != nil) && t.notRun(status) {
+		t.requeue(queued, !begin)
+		return pgconn.CommandTag{}, err
 	}
 	if failed != nil {
 		return pgconn.CommandTag{}, failed
@@ -252,6 +294,9 @@ func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 
 // Query implements querier.
 func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if t.ended {
+		return nil, pgx.ErrTxClosed
+	}
 	if err := t.recover(ctx); err != nil {
 		return nil, err
 	}
@@ -259,6 +304,7 @@ func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if !begin && len(t.queue) == 0 {
 		return t.conn.Query(ctx, sql, args...)
 	}
+	status := t.conn.Conn().PgConn().TxStatus()
 	b, queued := t.batch()
 	b.Queue(sql, args...)
 	br, failed := t.send(ctx, b, begin, queued)
@@ -266,6 +312,10 @@ func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if failed != nil || err != nil {
 		rows.Close()
 		_ = br.Close()
+		if t.notRun(status) {
+			t.requeue(queued, !begin)
+			return nil, err
+		}
 		return nil, firstError(failed, err)
 	}
 	return &batchRows{Rows: rows, br: br}, nil
@@ -280,16 +330,37 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 // savepoint runs fn in a savepoint of t, as a nested InTx does. The
 // SAVEPOINT, RELEASE and ROLLBACK TO statements go out late: with the next
 // statement, or the commit.
-func (t *pipeTx) savepoint(ctx context.Context, db *DB, outer *txState, fn func(ctx context.Context) error) error {
+func (t *pipeTx) savepoint(ctx context.Context, db *DB, outer *txState, fn func(ctx context.Context) error) (err error) {
+	if t.ended {
+		return statementError("savepoint")(pgx.ErrTxClosed)
+	}
 	t.savepoints++
 	name := "sp" + strconv.Itoa(t.savepoints)
-	t.queue = append(t.queue, laterStatement{sql: "SAVEPOINT " + name, translate: statementError("savepoint")})
+	sp := t.enqueue(laterStatement{sql: "SAVEPOINT " + name, translate: statementError("savepoint")})
 	s := &txState{tx: t}
+	ok := false
+	defer func() {
+		if ok {
+			return
+		}
+		// fn failed or panicked: what it queued and did not send is
+		// dropped, and what it sent is rolled back.
+		keep := t.queue[:0]
+		for _, q := range t.queue {
+			if q.seq < sp {
+				keep = append(keep, q)
+			}
+		}
+		t.queue = keep
+		if t.sent >= sp {
+			t.enqueue(laterStatement{sql: "ROLLBACK TO SAVEPOINT " + name, translate: statementError("rollback to savepoint")})
+		}
+	}()
 	if err := fn(context.WithValue(ctx, txKey{db}, s)); err != nil {
-		t.queue = append(t.queue, laterStatement{sql: "ROLLBACK TO SAVEPOINT " + name, translate: statementError("rollback to savepoint")})
 		return err
 	}
-	t.queue = append(t.queue, laterStatement{sql: "RELEASE SAVEPOINT " + name, translate: statementError("release savepoint")})
+	ok = true
+	t.enqueue(laterStatement{sql: "RELEASE SAVEPOINT " + name, translate: statementError("release savepoint")})
 	outer.afterCommit = append(outer.afterCommit, s.afterCommit...)
 	return nil
 }
@@ -304,6 +375,9 @@ func (t *pipeTx) commit(ctx context.Context) error {
 		return err
 	}
 	begin := !t.begun
+	if t.begun && t.conn.Conn().PgConn().TxStatus() == 'I' {
+		return domain.Errorf(domain.CodeInternal, "commit transaction: no transaction in progress")
+	}
 	b, queued := t.batch()
 	b.Queue("COMMIT")
 	br, failed := t.send(ctx, b, begin, queued)

@@ -29,16 +29,31 @@ var ErrOpen = errors.New("seal: cannot open: wrong key or corrupt data")
 
 // Box seals and opens values for one purpose. It is safe for concurrent use.
 type Box struct {
-	aead cipher.AEAD
+	// aeads are the keys of the purpose: the first seals, all open.
+	aeads []cipher.AEAD
 }
 
-// NewBox derives the key for purpose ("signing keys", "outcomes") from kek.
-func NewBox(kek []byte, purpose string) (*Box, error) {
-	if len(kek) != KeySize {
-		return nil, fmt.Errorf("seal: key-encryption key must be %d bytes, got %d", KeySize, len(kek))
-	}
+// NewBox derives the key for purpose ("signing keys", "outcomes") from kek,
+// which seals, and from each of older, key-encryption keys that a rotation
+// of the KEK is retiring, a key that still opens what they sealed.
+func NewBox(kek []byte, purpose string, older ...[]byte) (*Box, error) {
 	if purpose == "" {
 		return nil, errors.New("seal: a purpose is required")
+	}
+	b := &Box{}
+	for _, k := range append([][]byte{kek}, older...) {
+		aead, err := newAEAD(k, purpose)
+		if err != nil {
+			return nil, err
+		}
+		b.aeads = append(b.aeads, aead)
+	}
+	return b, nil
+}
+
+func newAEAD(kek []byte, purpose string) (cipher.AEAD, error) {
+	if len(kek) != KeySize {
+		return nil, fmt.Errorf("seal: key-encryption key must be %d bytes, got %d", KeySize, len(kek))
 	}
 	key, err := hkdf.Key(sha256.New, kek, nil, "authworker seal v1: "+purpose, 32)
 	if err != nil {
@@ -48,35 +63,46 @@ func NewBox(kek []byte, purpose string) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
-	}
-	return &Box{aead: aead}, nil
+	return cipher.NewGCM(block)
 }
 
 // Seal encrypts plaintext bound to ad. Layout: version (1 byte) | random
 // nonce (12 bytes) | ciphertext and tag.
 func (b *Box) Seal(plaintext, ad []byte) []byte {
-	n := b.aead.NonceSize()
-	out := make([]byte, 1+n, 1+n+len(plaintext)+b.aead.Overhead())
+	aead := b.aeads[0]
+	n := aead.NonceSize()
+	out := make([]byte, 1+n, 1+n+len(plaintext)+aead.Overhead())
 	out[0] = version
 	rand.Read(out[1:]) // never fails
-	return b.aead.Seal(out, out[1:1+n], plaintext, ad)
+	return aead.Seal(out, out[1:1+n], plaintext, ad)
 }
 
-// Open decrypts a value sealed with the same purpose and ad. Any failure is
-// ErrOpen.
+// Open decrypts a value sealed with the same purpose and ad, under any of
+// the box's key-encryption keys. Any failure is ErrOpen.
 func (b *Box) Open(sealed, ad []byte) ([]byte, error) {
-	n := b.aead.NonceSize()
-	if len(sealed) < 1+n+b.aead.Overhead() || sealed[0] != version {
-		return nil, ErrOpen
+	plain, _, err := b.open(sealed, ad)
+	return plain, err
+}
+
+// OpenFresh is Open, and also reports whether the value was sealed under
+// the newest key-encryption key: one that is not needs sealing again
+// before its KEK leaves the list.
+func (b *Box) OpenFresh(sealed, ad []byte) (plain []byte, fresh bool, err error) {
+	plain, i, err := b.open(sealed, ad)
+	return plain, i == 0, err
+}
+
+func (b *Box) open(sealed, ad []byte) ([]byte, int, error) {
+	for i, aead := range b.aeads {
+		n := aead.NonceSize()
+		if len(sealed) < 1+n+aead.Overhead() || sealed[0] != version {
+			return nil, 0, ErrOpen
+		}
+		if plain, err := aead.Open(nil, sealed[1:1+n], sealed[1+n:], ad); err == nil {
+			return plain, i, nil
+		}
 	}
-	plain, err := b.aead.Open(nil, sealed[1:1+n], sealed[1+n:], ad)
-	if err != nil {
-		return nil, ErrOpen
-	}
-	return plain, nil
+	return nil, 0, ErrOpen
 }
 
 // MAC computes keyed digests for one purpose: HMAC-SHA256 under a key

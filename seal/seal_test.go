@@ -103,3 +103,50 @@ func TestMAC(t *testing.T) {
 		t.Error("NewMAC with a short KEK succeeded")
 	}
 }
+
+// TestRotatingKEK: a box with an older key-encryption key seals under the
+// newest and opens what either sealed, telling which; a box without the
+// older one no longer opens what only it sealed.
+func TestRotatingKEK(t *testing.T) {
+	oldKEK, newKEK := bytes.Repeat([]byte{1}, seal.KeySize), bytes.Repeat([]byte{2}, seal.KeySize)
+	before := box(t, oldKEK, "signing keys")
+	during, err := seal.NewBox(newKEK, "signing keys", oldKEK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := box(t, newKEK, "signing keys")
+	ad := []byte("kid")
+	sealedOld, sealedNew := before.Seal([]byte("old"), ad), during.Seal([]byte("new"), ad)
+
+	tests := []struct {
+		name      string
+		box       *seal.Box
+		sealed    []byte
+		want      string
+		wantFresh bool
+		wantErr   bool
+	}{
+		{"DuringOpensOld", during, sealedOld, "old", false, false},
+		{"DuringOpensNew", during, sealedNew, "new", true, false},
+		{"BeforeRefusesNew", before, sealedNew, "", false, true},
+		{"AfterOpensNew", after, sealedNew, "new", true, false},
+		{"AfterRefusesOld", after, sealedOld, "", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, fresh, err := tt.box.OpenFresh(tt.sealed, ad)
+			if tt.wantErr {
+				if !errors.Is(err, seal.ErrOpen) {
+					t.Errorf("OpenFresh = %q, %v; want ErrOpen", got, err)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want || fresh != tt.wantFresh {
+				t.Errorf("OpenFresh = %q, fresh %v, %v; want %q, fresh %v", got, fresh, err, tt.want, tt.wantFresh)
+			}
+		})
+	}
+	if _, err := seal.NewBox(newKEK, "signing keys", []byte("short")); err == nil {
+		t.Error("NewBox accepted an older KEK of the wrong size")
+	}
+}

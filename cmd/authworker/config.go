@@ -247,6 +247,7 @@ func LoadConfig(environ []string) (Config, error) {
 	if c.App.EventSource == "" {
 		c.App.EventSource = c.Tokens.Issuer
 	}
+	c.HTTP.Issuer = c.Tokens.Issuer
 	if c.Postgres.URL == "" {
 		// pgx fills in host, user, password, database and TLS from libpq's
 		// PG* variables for whatever the connection string leaves out.

@@ -525,3 +525,24 @@ func TestCacheControlFollowsMaxAge(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscoveryForIssuersWithATrailingSlash: Spring Security appends the
+// suffix to the issuer's path without removing a terminating "/", and asks
+// for /tenant//.well-known/openid-configuration; the server sends it to
+// the location both specs define (the mux's redirect to the clean path),
+// and Spring's client follows.
+func TestDiscoveryForIssuersWithATrailingSlash(t *testing.T) {
+	for _, tt := range []struct{ issuer, asked, want string }{
+		{"https://example.com/tenant/", "/tenant//.well-known/openid-configuration", "/tenant/.well-known/openid-configuration"},
+		{"https://example.com/", "//.well-known/openid-configuration", "/.well-known/openid-configuration"},
+	} {
+		h := newHandler(t, httpapi.Config{Issuer: tt.issuer})
+		rec := do(h, http.MethodGet, tt.asked)
+		if rec.Code/100 != 3 || rec.Header().Get("Location") != tt.want {
+			t.Errorf("issuer %s: GET %s = %d to %q, want a redirect to %s", tt.issuer, tt.asked, rec.Code, rec.Header().Get("Location"), tt.want)
+		}
+		if rec := do(h, http.MethodGet, tt.want); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"issuer":"`+tt.issuer+`"`) {
+			t.Errorf("issuer %s: GET %s = %d %s", tt.issuer, tt.want, rec.Code, rec.Body)
+		}
+	}
+}

@@ -25,6 +25,23 @@ func get(t *testing.T, h http.Handler, path string) (*http.Response, map[string]
 	return res, body
 }
 
+// newHandler is the handler for cfg, with issuer https://auth.example.com
+// unless cfg names one.
+func newHandler(t testing.TB, cfg httpapi.Config) http.Handler {
+	t.Helper()
+	if cfg.Issuer == "" {
+		cfg.Issuer = "https://auth.example.com"
+	}
+	if cfg.JWKS == nil {
+		cfg.JWKS = func() []byte { return []byte(`{"keys":[]}`) }
+	}
+	h, err := httpapi.NewHandler(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func ok(context.Context) error { return nil }
 
 func down(context.Context) error {
@@ -32,7 +49,7 @@ func down(context.Context) error {
 }
 
 func TestHealthz(t *testing.T) {
-	h := httpapi.NewHandler(httpapi.Config{JWKS: func() []byte { return []byte(`{"keys":[]}`) }, Checks: []httpapi.Check{{"redis", down}}})
+	h := newHandler(t, httpapi.Config{Checks: []httpapi.Check{{"redis", down}}})
 	res, body := get(t, h, "/healthz")
 	if res.StatusCode != http.StatusOK || body["status"] != "ok" {
 		t.Errorf("GET /healthz = %d %v, want 200 ok even when a dependency is down", res.StatusCode, body)
@@ -53,7 +70,7 @@ func TestReadyz(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := httpapi.NewHandler(httpapi.Config{JWKS: func() []byte { return nil }, Checks: tt.checks})
+			h := newHandler(t, httpapi.Config{Checks: tt.checks})
 			res, body := get(t, h, "/readyz")
 			if res.StatusCode != tt.wantCode {
 				t.Errorf("status = %d, want %d", res.StatusCode, tt.wantCode)
@@ -69,7 +86,7 @@ func TestReadyz(t *testing.T) {
 }
 
 func TestReadyzHidesCauses(t *testing.T) {
-	h := httpapi.NewHandler(httpapi.Config{JWKS: func() []byte { return nil }, Checks: []httpapi.Check{{"redis", down}}})
+	h := newHandler(t, httpapi.Config{Checks: []httpapi.Check{{"redis", down}}})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	if body := rec.Body.String(); contains(body, "127.0.0.1") {
@@ -79,13 +96,13 @@ func TestReadyzHidesCauses(t *testing.T) {
 
 func TestJWKS(t *testing.T) {
 	const jwks = `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"abc","kid":"k1","alg":"EdDSA","use":"sig"}]}`
-	h := httpapi.NewHandler(httpapi.Config{JWKS: func() []byte { return []byte(jwks) }})
+	h := newHandler(t, httpapi.Config{JWKS: func() []byte { return []byte(jwks) }})
 	res, body := get(t, h, "/.well-known/jwks.json")
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("status = %d, want 200", res.StatusCode)
 	}
-	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type = %q, want application/json", ct)
+	if ct := res.Header.Get("Content-Type"); ct != "application/jwk-set+json" {
+		t.Errorf("Content-Type = %q, want application/jwk-set+json (RFC 7517 §8.5)", ct)
 	}
 	if cc := res.Header.Get("Cache-Control"); cc != "public, max-age=300" {
 		t.Errorf("Cache-Control = %q, want public, max-age=300", cc)
@@ -96,11 +113,18 @@ func TestJWKS(t *testing.T) {
 }
 
 func TestMethodNotAllowed(t *testing.T) {
-	h := httpapi.NewHandler(httpapi.Config{JWKS: func() []byte { return nil }})
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/.well-known/jwks.json", nil))
-	if rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("POST jwks = %d, want 405", rec.Code)
+	h := newHandler(t, httpapi.Config{})
+	for _, path := range []string{"/.well-known/jwks.json", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/healthz"} {
+		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+			if rec.Code != http.StatusMethodNotAllowed {
+				t.Errorf("%s %s = %d, want 405", method, path, rec.Code)
+			}
+			if allow := rec.Header().Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "HEAD") {
+				t.Errorf("%s %s: Allow = %q, want GET and HEAD", method, path, allow)
+			}
+		}
 	}
 }
 

@@ -280,3 +280,47 @@ func TestNewIssuerRefusesToSignWithUntrustedKey(t *testing.T) {
 		t.Errorf("NewIssuer succeeded, publishing %v; want an error", publishedKids(t, i.JWKS()))
 	}
 }
+
+// doublingStore returns every stored key twice, as a store that lost its
+// unique index on kid would.
+type doublingStore struct{ *inmem.SigningKeyRepository }
+
+func (s doublingStore) SigningKeys(ctx context.Context, now time.Time) ([]domain.SigningKey, error) {
+	keys, err := s.SigningKeyRepository.SigningKeys(ctx, now)
+	return append(keys, keys...), err
+}
+
+// TestJWKSIdentityFollowsTheSet: the JWKS slice stays the same across
+// reloads that find the same keys, so that what the HTTP server derives
+// from it (the ETag) is derived once per set; it changes when a key is
+// added; and each kid is published once even when the store repeats a row.
+func TestJWKSIdentityFollowsTheSet(t *testing.T) {
+	ctx := context.Background()
+	store := doublingStore{inmem.NewSigningKeyRepository()}
+	i := newIssuer(t, store, tokens.EdDSA, time.Now)
+	first := i.JWKS()
+	firstBytes := bytes.Clone(first)
+	if kids := publishedKids(t, first); len(kids) != 1 {
+		t.Fatalf("published kids %v, want the one key once", kids)
+	}
+	if err := i.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again := i.JWKS(); &again[0] != &first[0] || len(again) != len(first) {
+		t.Error("a reload that found the same keys replaced the JWKS slice")
+	}
+	newIssuer(t, store, tokens.ES256, time.Now) // another worker, another algorithm
+	if err := i.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	changed := i.JWKS()
+	if bytes.Equal(changed, first) {
+		t.Fatal("the JWKS did not change when a key was added")
+	}
+	if !bytes.Equal(first, firstBytes) {
+		t.Error("the slice returned before the change was modified")
+	}
+	if kids := publishedKids(t, changed); len(kids) != 2 || kids[0] == kids[1] {
+		t.Errorf("published kids %v, want two distinct", kids)
+	}
+}

@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -204,6 +205,11 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	jwks := JWKS{Keys: []JWK{}}
 	var signFrom time.Time // of set.signer
 	for _, k := range stored {
+		if _, dup := published.keys[k.ID]; dup {
+			// The store keys rows by kid; a set with one kid twice would
+			// leave verifiers to pick one.
+			continue
+		}
 		t, err := i.trust(k)
 		if err != nil {
 			i.cfg.Logger.Error("signing key not trusted, not published", "kid", k.ID, "alg", k.Algorithm, "reason", err)
@@ -222,6 +228,11 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	set.jwks, err = json.Marshal(jwks)
 	if err != nil {
 		return fmt.Errorf("encode JWKS: %w", err)
+	}
+	if prev := i.keys.Load(); prev != nil && bytes.Equal(prev.jwks, set.jwks) {
+		// The same set: keep its slice, so that what is derived from it
+		// (the HTTP server's ETag) is not derived again.
+		set.jwks = prev.jwks
 	}
 	i.keys.Store(set)
 	return nil
@@ -347,7 +358,9 @@ func (i *Issuer) VerifyAccessToken(token string) (Claims, error) {
 }
 
 // JWKS returns the published key set as JSON: every key that may still
-// verify a live token, public halves only.
+// verify a live token, public halves only, each kid once. It returns the
+// same slice until the set changes, and never modifies a slice it returned:
+// callers may key what they derive from the set by the slice's identity.
 func (i *Issuer) JWKS() []byte {
 	return i.keys.Load().jwks
 }

@@ -107,10 +107,22 @@ func settings() []setting {
 			text(func(c *Config) *string { return &c.Redis.URL })},
 		{"KAFKA_BOOTSTRAP_SERVERS", defaultBootstrapServers, "Kafka brokers, host:port,...; every other KAFKA_* variable is passed to librdkafka (KAFKA_SECURITY_PROTOCOL -> security.protocol)",
 			text(func(c *Config) *string { return &c.Kafka.BootstrapServers })},
-		{"HTTP_ADDR", httpapi.DefaultAddr, "address of the health and JWKS server",
+		{"HTTP_ADDR", httpapi.DefaultAddr, "address of the health, JWKS and discovery server",
 			text(func(c *Config) *string { return &c.HTTP.Addr })},
-		{"AUTH_ISSUER", "http://localhost:8080", "iss claim of access tokens",
+		{"AUTH_ISSUER", "http://localhost:8080", "iss claim of access tokens and issuer of the discovery documents: an https URL (http only on a loopback host) without query or fragment",
 			text(func(c *Config) *string { return &c.Tokens.Issuer })},
+		{"AUTH_JWKS_URI", "", "jwks_uri of the discovery documents, where verifiers fetch the keys: an https URL (http only on a loopback host); default AUTH_ISSUER/.well-known/jwks.json",
+			text(func(c *Config) *string { return &c.HTTP.JWKSURI })},
+		{"AUTH_JWKS_MAX_AGE", formatDuration(httpapi.DefaultJWKSMaxAge), "how long verifiers and caches may keep the JWKS and discovery documents (Cache-Control max-age); keep it below the time a new key is published before it signs",
+			func(c *Config, v string) error {
+				if err := duration(func(c *Config) *time.Duration { return &c.HTTP.JWKSMaxAge })(c, v); err != nil {
+					return err
+				}
+				if c.HTTP.JWKSMaxAge < time.Second {
+					return fmt.Errorf("must be at least 1s (max-age counts whole seconds), got %s", v)
+				}
+				return nil
+			}},
 		{"AUTH_AUDIENCE", "authworker", "aud claim of access tokens, comma-separated",
 			list(func(c *Config) *[]string { return &c.Tokens.Audience })},
 		{"AUTH_ACCESS_TOKEN_TTL", formatDuration(tokens.DefaultAccessTTL), "lifetime of access tokens",
@@ -246,6 +258,15 @@ func LoadConfig(environ []string) (Config, error) {
 	c.Kafka.Settings = kafkaSettings(env)
 	if c.App.EventSource == "" {
 		c.App.EventSource = c.Tokens.Issuer
+	}
+	c.HTTP.Issuer = c.Tokens.Issuer
+	if err := httpapi.ValidateIssuer(c.HTTP.Issuer); err != nil {
+		errs = append(errs, fmt.Errorf("AUTH_ISSUER: %w", err))
+	}
+	if c.HTTP.JWKSURI == "" {
+		c.HTTP.JWKSURI = httpapi.DefaultJWKSURI(c.HTTP.Issuer)
+	} else if err := httpapi.ValidateJWKSURI(c.HTTP.JWKSURI); err != nil {
+		errs = append(errs, fmt.Errorf("AUTH_JWKS_URI: %w", err))
 	}
 	if c.Postgres.URL == "" {
 		// pgx fills in host, user, password, database and TLS from libpq's

@@ -141,7 +141,7 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	httpCfg.Logger = m.logger
 	if m.http, err = httpapi.Listen(httpCfg); err != nil {
-		return fmt.Errorf("HTTP_ADDR: %w", err)
+		return fmt.Errorf("HTTP server (HTTP_ADDR, AUTH_JWKS_URI): %w", err)
 	}
 
 	poolCfg := cfg.Pool

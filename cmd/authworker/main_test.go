@@ -25,6 +25,7 @@ import (
 	"github.com/authworker/authworker/consumers"
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/handlers"
+	"github.com/authworker/authworker/httpapi"
 	"github.com/authworker/authworker/passwords"
 	"github.com/authworker/authworker/postgres"
 	"github.com/authworker/authworker/producers"
@@ -309,6 +310,13 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"NotANumber", []string{"AUTH_WORKERS=eight"}, "AUTH_WORKERS"},
 		{"BindingWithoutTopic", []string{"AUTH_CLIENT_TOPICS=web"}, "AUTH_CLIENT_TOPICS"},
 		{"ClientBoundTwice", []string{"AUTH_CLIENT_TOPICS=web=a,web=b"}, "AUTH_CLIENT_TOPICS"},
+		{"IssuerNotAURL", []string{"AUTH_ISSUER=authworker"}, "AUTH_ISSUER"},
+		{"IssuerInTheClear", []string{"AUTH_ISSUER=http://auth.example.com"}, "AUTH_ISSUER"},
+		{"IssuerWithQuery", []string{"AUTH_ISSUER=https://auth.example.com/?tenant=a"}, "AUTH_ISSUER"},
+		{"JWKSURIInTheClear", []string{"AUTH_JWKS_URI=http://keys.example.com/jwks.json"}, "AUTH_JWKS_URI"},
+		{"JWKSURIRelative", []string{"AUTH_JWKS_URI=/.well-known/jwks.json"}, "AUTH_JWKS_URI"},
+		{"JWKSMaxAgeUnderASecond", []string{"AUTH_JWKS_MAX_AGE=500ms"}, "AUTH_JWKS_MAX_AGE"},
+		{"JWKSMaxAgeNotADuration", []string{"AUTH_JWKS_MAX_AGE=soon"}, "AUTH_JWKS_MAX_AGE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -513,6 +521,7 @@ func TestDefaultsComeFromTheirPackages(t *testing.T) {
 		{"session TTL", cfg.Login.SessionTTL, handlers.DefaultSessionTTL},
 		{"retry window", cfg.App.RetryWindow, app.DefaultRetryWindow},
 		{"reply topic", cfg.Replies.DefaultTopic, schemas.DefaultReplyTopic},
+		{"JWKS max-age", cfg.HTTP.JWKSMaxAge, httpapi.DefaultJWKSMaxAge},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -579,6 +588,8 @@ func TestOpenErrorsNameTheVariable(t *testing.T) {
 			"KAFKA_BOOTSTRAP_SERVERS=" + testenv.KafkaBootstrap(t), "KAFKA_NO_SUCH_PROPERTY=1"}, "KAFKA_"},
 		{"BadEventSource", []string{"DATABASE_URL=" + testenv.Database(t), "REDIS_URL=" + testenv.RedisURL(t),
 			"KAFKA_BOOTSTRAP_SERVERS=" + testenv.KafkaBootstrap(t), "AUTH_EVENT_SOURCE=not a uri"}, "AUTH_EVENT_SOURCE"},
+		{"JWKSURIOnHealthz", []string{"DATABASE_URL=" + testenv.Database(t), "REDIS_URL=" + testenv.RedisURL(t),
+			"KAFKA_BOOTSTRAP_SERVERS=" + testenv.KafkaBootstrap(t), "AUTH_JWKS_URI=http://localhost:8080/healthz"}, "AUTH_JWKS_URI"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

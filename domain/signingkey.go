@@ -57,3 +57,120 @@ type SigningKeyRepository interface {
 	// down.
 	UpdateSigningKeys(ctx context.Context, now time.Time, update func([]SigningKey) ([]SigningKey, error)) error
 }
+
+// KeyState is where a signing key is in its lifecycle: next (published, not
+// signing yet), current (signing), retired (published, signing no more),
+// removed (neither).
+type KeyState string
+
+// The states of a signing key.
+const (
+	KeyNext    KeyState = "next"
+	KeyCurrent KeyState = "current"
+	KeyRetired KeyState = "retired"
+	KeyRemoved KeyState = "removed"
+)
+
+// State returns where k is at now.
+func (k SigningKey) State(now time.Time) KeyState {
+	switch {
+	case !k.Published(now):
+		return KeyRemoved
+	case now.Before(k.SignFrom):
+		return KeyNext
+	case k.Signs(now):
+		return KeyCurrent
+	}
+	return KeyRetired
+}
+
+// KeyPolicy is how signing keys rotate. Each algorithm's keys follow it on
+// their own: a key is published PrePublish before it signs, signs for
+// Period, and stays published for Retention after it stops.
+type KeyPolicy struct {
+	// Period is how long a key signs before its successor takes over.
+	Period time.Duration
+	// PrePublish is how long a key is published before it signs: longer
+	// than verifiers may cache the key set, so that none meets a token
+	// signed by a key it could not have fetched yet.
+	PrePublish time.Duration
+	// Retention is how long a key stays published after it stops signing:
+	// the lifetime of the tokens it signed, plus clock skew.
+	Retention time.Duration
+}
+
+// Schedule sets k to sign from signFrom for the policy's period, and to
+// stay published for its retention after.
+func (p KeyPolicy) Schedule(k *SigningKey, signFrom time.Time) {
+	k.SignFrom = signFrom
+	k.SignUntil = signFrom.Add(p.Period)
+	k.PublishUntil = k.SignUntil.Add(p.Retention)
+}
+
+// end sets k to stop signing at t, and to stay published for the
+// retention after.
+func (p KeyPolicy) end(k *SigningKey, t time.Time) {
+	k.SignUntil = t
+	k.PublishUntil = t.Add(p.Retention)
+}
+
+// Rotation is what one algorithm's keys need: a new key that signs from
+// SignFrom, when Create is set (its key material is the caller's to make),
+// and stored keys whose schedule changed.
+type Rotation struct {
+	Create   bool
+	SignFrom time.Time
+	Changed  []SigningKey
+}
+
+// Plan returns what the keys of algorithm alg need at now, given every key
+// published then (of any algorithm):
+//
+//   - none of alg: a first key, signing at once when no key of any
+//     algorithm signs (nothing could verify a token yet), else after
+//     PrePublish, the other algorithm's key signing meanwhile;
+//   - a next key of alg: nothing, it takes over on schedule;
+//   - a current key whose end is less than twice PrePublish away: its
+//     successor, signing from that end, or, when the workers were late,
+//     from PrePublish after now, the current key signing until then;
+//   - a retired key and no successor (every worker was down past its
+//     end): the retired key signs again until a successor, published now,
+//     takes over after PrePublish;
+//   - a key stored without an end (by an earlier version): its end,
+//     Period after it began.
+func (p KeyPolicy) Plan(keys []SigningKey, alg string, now time.Time) Rotation {
+	var latest *SigningKey
+	anySigns := false
+	for i := range keys {
+		k := &keys[i]
+		anySigns = anySigns || k.Signs(now)
+		if k.Algorithm == alg && k.Published(now) && (latest == nil || k.SignFrom.After(latest.SignFrom)) {
+			latest = k
+		}
+	}
+	if latest == nil {
+		if anySigns {
+			return Rotation{Create: true, SignFrom: now.Add(p.PrePublish)}
+		}
+		return Rotation{Create: true, SignFrom: now}
+	}
+	if now.Before(latest.SignFrom) {
+		return Rotation{} // the next key
+	}
+	var r Rotation
+	k := *latest
+	if k.SignUntil.IsZero() {
+		p.end(&k, k.SignFrom.Add(p.Period))
+		r.Changed = []SigningKey{k}
+	}
+	if now.Before(k.SignUntil.Add(-2 * p.PrePublish)) {
+		return r
+	}
+	r.Create, r.SignFrom = true, k.SignUntil
+	if earliest := now.Add(p.PrePublish); r.SignFrom.Before(earliest) {
+		r.SignFrom = earliest
+		p.end(&k, earliest)
+		r.Changed = []SigningKey{k}
+	}
+	return r
+}

@@ -52,8 +52,15 @@ func (o VerifyOptions) Validate() error {
 // Verifier verifies access tokens offline against a key set, for one issuer
 // and one audience. It is safe for concurrent use.
 type Verifier struct {
-	keys *KeySet
+	keys keySource
 	opts VerifyOptions
+}
+
+// keySource finds the key a kid names: a static KeySet, or a RemoteKeySet
+// that may fetch the JWKS again when the kid is unknown. Every source goes
+// through the same Verifier checks.
+type keySource interface {
+	lookup(kid string) (verifyingKey, bool)
 }
 
 // NewVerifier returns a Verifier of tokens signed by keys, or an error if
@@ -170,7 +177,7 @@ func (v *Verifier) checkSignature(jws compactJWS) error {
 	if err != nil {
 		return fmt.Errorf("token header: %w", err)
 	}
-	k, ok := v.keys.keys[kid]
+	k, ok := v.keys.lookup(kid)
 	if !ok {
 		return errors.New("token signing key is unknown")
 	}

@@ -66,11 +66,17 @@ type keySource interface {
 // NewVerifier returns a Verifier of tokens signed by keys, or an error if
 // keys is nil or opts lacks the issuer or audience.
 func NewVerifier(keys *KeySet, opts VerifyOptions) (*Verifier, error) {
+	return newVerifier(keys, keys == nil, opts)
+}
+
+// newVerifier is NewVerifier over any key source; missing says the
+// caller's pointer was nil, which the interface value does not show.
+func newVerifier(keys keySource, missing bool, opts VerifyOptions) (*Verifier, error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if keys == nil {
+	if missing {
 		return nil, errors.New("token verifier: a key set is required")
 	}
 	return &Verifier{keys: keys, opts: opts}, nil

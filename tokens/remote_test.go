@@ -969,12 +969,13 @@ func TestRemoteKeySetStops(t *testing.T) {
 }
 
 // BenchmarkVerify compares Verify through a remote set, from its cache,
-// with Verify through a static KeySet, for each algorithm.
+// with Verify through a static KeySet, for each algorithm; and what a
+// token with a forged kid costs each once the remote set has spent its
+// unknown-kid fetch for the interval.
 func BenchmarkVerify(b *testing.B) {
 	for _, a := range algorithms {
 		k := a.key(b)
 		keys := map[string]jwsKey{"k": k}
-		token := signed(b, k, "k")
 		opts := tokens.VerifyOptions{Issuer: "https://auth.example.com", Audience: "api", Now: func() time.Time { return tokenNow }}
 		static, err := tokens.NewVerifier(jwksOf(b, keys), opts)
 		if err != nil {
@@ -985,23 +986,29 @@ func BenchmarkVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, src := range []struct {
-			name string
-			v    *tokens.Verifier
-		}{{"Static", static}, {"Remote", remote}} {
-			b.Run(a.alg+"/"+src.name, func(b *testing.B) {
-				b.ReportAllocs()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if _, err := src.v.Verify(token); err != nil {
-							b.Fatal(err)
+		forged := signed(b, a.key(b), "forged")
+		remote.Verify(forged) // spends the interval's fetch
+		for _, tok := range []struct {
+			name  string
+			token string
+			ok    bool
+		}{{"", signed(b, k, "k"), true}, {"ForgedKid/", forged, false}} {
+			for _, src := range []struct {
+				name string
+				v    *tokens.Verifier
+			}{{"Static", static}, {"Remote", remote}} {
+				b.Run(a.alg+"/"+tok.name+src.name, func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						if _, err := src.v.Verify(tok.token); (err == nil) != tok.ok {
+							b.Fatalf("Verify = %v", err)
 						}
 					}
 				})
-			})
+			}
 		}
-		if n := s.count(); n != 1 {
-			b.Errorf("the remote set fetched %d times while verifying, want once", n)
+		if n := s.count(); n != 2 {
+			b.Errorf("the remote set fetched %d times, want twice: first, and for the first forged kid", n)
 		}
 	}
 }

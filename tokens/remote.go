@@ -181,6 +181,7 @@ type RemoteStats struct {
 	NotModified         int64 // 304 answers: the set is current
 	Failures            int64 // fetches that kept the last good set
 	UnknownKidRefreshes int64 // fetches an unknown kid started
+	UnknownKidWaits     int64 // unknown kids that waited for a fetch under way
 	UnknownKidLimited   int64 // unknown kids that fetched nothing: the interval had not passed
 
 	Keys                int       // in the current set
@@ -285,26 +286,35 @@ func (r *RemoteKeySet) lookup(kid string) (verifyingKey, bool) {
 	if k, ok := r.keys.Load().lookup(kid); ok {
 		return k, true
 	}
-	r.refreshUnknownKid()
+	if r.refreshUnknownKid() {
+		if k, ok := r.keys.Load().lookup(kid); ok {
+			return k, true
+		}
+		// The fetch it waited for may have started before the key was
+		// published: try for one of its own, within the same limit.
+		r.refreshUnknownKid()
+	}
 	// Look again even when nothing was fetched: a fetch that ended since
 	// the first look may have brought the key.
 	return r.keys.Load().lookup(kid)
 }
 
-// refreshUnknownKid waits for the fetch under way, or starts one if the
-// interval has passed since an unknown kid last did, or returns at once.
-func (r *RemoteKeySet) refreshUnknownKid() {
+// refreshUnknownKid waits for the fetch under way and reports that it
+// did; or else starts one, if the interval has passed since an unknown kid
+// last did; or else returns at once.
+func (r *RemoteKeySet) refreshUnknownKid() (waited bool) {
 	r.mu.Lock()
 	if c := r.inflight; c != nil {
+		r.stats.UnknownKidWaits++
 		r.mu.Unlock()
 		<-c.done
-		return
+		return true
 	}
 	now := r.opts.Now()
 	if r.ctx.Err() != nil || !r.lastUnknownKid.IsZero() && now.Sub(r.lastUnknownKid) < r.opts.RefreshUnknownKidInterval {
 		r.stats.UnknownKidLimited++
 		r.mu.Unlock()
-		return
+		return false
 	}
 	r.lastUnknownKid = now
 	r.stats.UnknownKidRefreshes++
@@ -313,6 +323,7 @@ func (r *RemoteKeySet) refreshUnknownKid() {
 	r.opts.Logger.Debug("unknown kid: fetching the JWKS", "url", r.logURL)
 	r.perform(c)
 	r.wake() // the refresher's timer is now wrong
+	return false
 }
 
 // Refresh fetches the JWKS now, or waits for the fetch under way, and

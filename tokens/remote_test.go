@@ -574,6 +574,54 @@ func TestRemoteKeySetEmergencyRotation(t *testing.T) {
 	}
 }
 
+// TestRemoteKeySetUnknownKidDuringScheduledFetch: a token of a key
+// published while a scheduled fetch was under way waits for that fetch,
+// which brings the set from before the key, and then fetches for itself.
+func TestRemoteKeySetUnknownKidDuringScheduledFetch(t *testing.T) {
+	old, emergency := newEdDSAKey(t), newEdDSAKey(t)
+	s := newJWKSServer(t, map[string]jwsKey{"old": old})
+	clock := newFakeClock()
+	ks := newRemoteKeySet(t, s, clock, tokens.RemoteOptions{})
+	v := remoteVerifier(t, ks)
+	armed := clock.nextArm(t)
+
+	s.hold()
+	clock.Advance(armed) // the scheduled fetch goes out, and its answer is the set without the key
+	s.waitRequests(t, 2)
+	s.publish(t, map[string]jwsKey{"old": old, "emergency": emergency})
+	result := make(chan error, 1)
+	token := signed(t, emergency, "emergency")
+	go func() {
+		_, err := v.Verify(token)
+		result <- err
+	}()
+	waitFor(t, "Verify to wait for the scheduled fetch", func() bool { return ks.Stats().UnknownKidWaits == 1 })
+	s.release()
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("Verify = %v, want OK", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("Verify did not return")
+	}
+	if st := ks.Stats(); st.Fetches != 3 || st.UnknownKidRefreshes != 1 {
+		t.Errorf("stats = %+v, want 3 fetches, the last for the unknown kid", st)
+	}
+}
+
+// waitFor waits until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // hangUp closes the connection without an answer.
 func hangUp(w http.ResponseWriter, _ *http.Request) {
 	conn, _, err := w.(http.Hijacker).Hijack()
@@ -899,13 +947,7 @@ func refreshers() int {
 // closed its done channel may take a moment more to be gone from the stack.
 func waitRefreshers(t *testing.T, want int) {
 	t.Helper()
-	deadline := time.Now().Add(patience)
-	for refreshers() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d refreshers running, want %d", refreshers(), want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, fmt.Sprintf("%d refreshers to be left", want), func() bool { return refreshers() == want })
 }
 
 // TestRemoteKeySetStops: Close, or the end of the context, stops the

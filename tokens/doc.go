@@ -36,6 +36,54 @@
 // service. ParseJWKS keeps only signing keys that name an algorithm we
 // support, so that each kid has exactly one algorithm.
 //
+// # Following rotations
+//
+// A KeySet is the JWKS as it was when parsed. The worker rotates its keys,
+// so a long-running service verifies against a RemoteKeySet instead, which
+// keeps itself current:
+//
+//	keys, err := tokens.NewRemoteKeySet(ctx, "https://auth.example.com/.well-known/jwks.json", tokens.RemoteOptions{})
+//	if err != nil {
+//		return err // unreachable, or no usable key: nothing could verify
+//	}
+//	defer keys.Close()
+//	v, err := tokens.NewRemoteVerifier(keys, tokens.VerifyOptions{
+//		Issuer:   "https://auth.example.com",
+//		Audience: "billing",
+//	})
+//	...
+//	claims, err := v.Verify(token) // offline, from the cached set
+//
+// The first fetch is synchronous and must succeed. After it, a background
+// refresher fetches the JWKS again when the response's Cache-Control
+// max-age runs out (Expires if there is none), never sooner than
+// MinRefresh (1 minute) nor later than MaxRefresh (1 hour), and
+// revalidates with If-None-Match, so an unchanged set costs a 304. The
+// worker publishes a key an hour before it signs and serves the JWKS with a
+// 5-minute max-age, so a planned rotation reaches every verifier long
+// before its first token.
+//
+// An emergency rotation signs with a key at once. A token whose kid the set
+// does not know makes it fetch the JWKS before Verify answers, with
+// Cache-Control: no-cache so that caches on the way revalidate; callers
+// that meet unknown kids meanwhile wait for that one fetch. Such fetches
+// happen at most once per RefreshUnknownKidInterval (30 seconds): a flood
+// of tokens with forged kids costs the endpoint one request per interval,
+// and between those its tokens fail at once, without waiting. Only tokens
+// that pass the checks before the kid (size, encoding, crit, typ, alg) can
+// cause a fetch; a signature that fails under a known kid never does,
+// since a kid is its key's thumbprint and never names another key.
+//
+// When the endpoint is down, or answers with anything but a 200 JSON JWKS
+// of at most 1 MiB with a usable key, the set keeps its last good keys,
+// logs a warning and retries after a jittered backoff that starts at a
+// second and doubles up to the refresh interval. It never replaces a good
+// set with an empty or broken one. Stats reports fetches, 304s, failures
+// and unknown-kid refreshes, and when the set last succeeded, for metrics
+// and health checks. The URL must be https, or plain http only to
+// loopback (or with AllowHTTP); pass RemoteOptions.Client for private
+// roots or a proxy.
+//
 // Verify accepts a token only if all of the following hold, and otherwise
 // returns a CodeUnauthorized error whose cause names the failed check but
 // never includes the token or any part of it. RFC 8725 asks verifiers to be
@@ -61,7 +109,8 @@
 //   - kid names a key of the set and alg is that key's algorithm: EdDSA,
 //     ES256 or RS256. The token never chooses how it is verified, so "none",
 //     HMAC keyed with a public key, or another algorithm under a known kid
-//     all fail (RFC 8725 §3.1).
+//     all fail (RFC 8725 §3.1). A RemoteKeySet that does not know the kid
+//     may fetch the JWKS once first, as above.
 //   - The signature verifies over the first two segments as sent. The
 //     payload is parsed only after it does.
 //   - iss equals Issuer exactly, and aud, a string or a non-empty array of

@@ -26,6 +26,11 @@ type verifyingKey struct {
 	key    crypto.PublicKey
 }
 
+func (ks *KeySet) lookup(kid string) (verifyingKey, bool) {
+	k, ok := ks.keys[kid]
+	return k, ok
+}
+
 // ParseJWKS reads a JSON Web Key Set such as the one served at
 // /.well-known/jwks.json. Keys of unsupported types are skipped, as RFC 7517
 // asks; a set with no usable key is an error.

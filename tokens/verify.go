@@ -52,18 +52,31 @@ func (o VerifyOptions) Validate() error {
 // Verifier verifies access tokens offline against a key set, for one issuer
 // and one audience. It is safe for concurrent use.
 type Verifier struct {
-	keys *KeySet
+	keys keySource
 	opts VerifyOptions
+}
+
+// keySource finds the key a kid names: a static KeySet, or a RemoteKeySet
+// that may fetch the JWKS again when the kid is unknown. Every source goes
+// through the same Verifier checks.
+type keySource interface {
+	lookup(kid string) (verifyingKey, bool)
 }
 
 // NewVerifier returns a Verifier of tokens signed by keys, or an error if
 // keys is nil or opts lacks the issuer or audience.
 func NewVerifier(keys *KeySet, opts VerifyOptions) (*Verifier, error) {
+	return newVerifier(keys, keys == nil, opts)
+}
+
+// newVerifier is NewVerifier over any key source; missing says the
+// caller's pointer was nil, which the interface value does not show.
+func newVerifier(keys keySource, missing bool, opts VerifyOptions) (*Verifier, error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if keys == nil {
+	if missing {
 		return nil, errors.New("token verifier: a key set is required")
 	}
 	return &Verifier{keys: keys, opts: opts}, nil
@@ -170,7 +183,7 @@ func (v *Verifier) checkSignature(jws compactJWS) error {
 	if err != nil {
 		return fmt.Errorf("token header: %w", err)
 	}
-	k, ok := v.keys.keys[kid]
+	k, ok := v.keys.lookup(kid)
 	if !ok {
 		return errors.New("token signing key is unknown")
 	}

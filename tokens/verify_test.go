@@ -163,7 +163,17 @@ func newRS256Key(tb testing.TB) jwsKey {
 // jwksOf publishes the public halves of keys, by kid.
 func jwksOf(tb testing.TB, keys map[string]jwsKey) *tokens.KeySet {
 	tb.Helper()
-	var set tokens.JWKS
+	ks, err := tokens.ParseJWKS(jwksJSON(tb, keys))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ks
+}
+
+// jwksJSON is the JWKS of the public halves of keys, by kid.
+func jwksJSON(tb testing.TB, keys map[string]jwsKey) []byte {
+	tb.Helper()
+	set := tokens.JWKS{Keys: []tokens.JWK{}}
 	for kid, k := range keys {
 		jwk := tokens.JWK{Kid: kid, Alg: k.method.Alg(), Use: "sig"}
 		switch priv := k.key.(type) {
@@ -186,11 +196,7 @@ func jwksOf(tb testing.TB, keys map[string]jwsKey) *tokens.KeySet {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ks, err := tokens.ParseJWKS(data)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ks
+	return data
 }
 
 // TestVerifyForgedTokens verifies tokens built by hand, each valid or with
@@ -203,8 +209,15 @@ func TestVerifyForgedTokens(t *testing.T) {
 	f := forger{t: t, now: now}
 
 	ours, oursES, oursRS := newEdDSAKey(t), newES256Key(t), newRS256Key(t)
-	v, err := tokens.NewVerifier(jwksOf(t, map[string]jwsKey{"ed": ours, "es": oursES, "rs": oursRS}),
-		tokens.VerifyOptions{Issuer: "https://auth.example.com", Audience: "api", Now: func() time.Time { return now }})
+	published := map[string]jwsKey{"ed": ours, "es": oursES, "rs": oursRS}
+	opts := tokens.VerifyOptions{Issuer: "https://auth.example.com", Audience: "api", Now: func() time.Time { return now }}
+	static, err := tokens.NewVerifier(jwksOf(t, published), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same checks hold whichever way the keys arrive.
+	remoteKeys := newRemoteKeySet(t, newJWKSServer(t, published), newFakeClock(), tokens.RemoteOptions{})
+	remote, err := tokens.NewRemoteVerifier(remoteKeys, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,25 +340,37 @@ func TestVerifyForgedTokens(t *testing.T) {
 		{"JustOverLimit", padTo(t, f, ours, tokens.MaxTokenSize+1), false},
 		{"OKAtLimit", padTo(t, f, ours, tokens.MaxTokenSize), true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := v.Verify(tt.token)
-			if tt.wantOK {
-				if err != nil {
-					t.Fatalf("Verify = %v, want OK", err)
-				}
-				if got.UserID == "" || got.SessionID == "" || got.ClientID == "" || got.ID == "" || got.ExpiresAt.IsZero() || got.IssuedAt.IsZero() {
-					t.Errorf("Verify claims = %+v, want every claim", got)
-				}
-				return
-			}
-			if code := domain.ErrorCode(err); code != domain.CodeUnauthorized {
-				t.Errorf("Verify = %v (code %q), want %q", err, code, domain.CodeUnauthorized)
-			}
-			if err != nil && tt.token != "" && strings.Contains(err.Error(), tt.token) {
-				t.Error("Verify's error contains the token")
+	for _, src := range []struct {
+		name string
+		v    *tokens.Verifier
+	}{{"Static", static}, {"Remote", remote}} {
+		t.Run(src.name, func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					got, err := src.v.Verify(tt.token)
+					if tt.wantOK {
+						if err != nil {
+							t.Fatalf("Verify = %v, want OK", err)
+						}
+						if got.UserID == "" || got.SessionID == "" || got.ClientID == "" || got.ID == "" || got.ExpiresAt.IsZero() || got.IssuedAt.IsZero() {
+							t.Errorf("Verify claims = %+v, want every claim", got)
+						}
+						return
+					}
+					if code := domain.ErrorCode(err); code != domain.CodeUnauthorized {
+						t.Errorf("Verify = %v (code %q), want %q", err, code, domain.CodeUnauthorized)
+					}
+					if err != nil && tt.token != "" && strings.Contains(err.Error(), tt.token) {
+						t.Error("Verify's error contains the token")
+					}
+				})
 			}
 		})
+	}
+	// Only the unknown kid sent the remote set back to the endpoint: no
+	// other flaw, however malformed, reaches the network.
+	if got := remoteKeys.Stats(); got.Fetches != 1+got.UnknownKidRefreshes || got.UnknownKidRefreshes > 1 {
+		t.Errorf("remote set fetched %d times, %d for unknown kids; want the first fetch and one for the unknown kid", got.Fetches, got.UnknownKidRefreshes)
 	}
 }
 

@@ -46,16 +46,24 @@ type SigningKeyRepository interface {
 	// by ID otherwise), in one transaction. Two workers starting at once thus
 	// cannot both create a first key:
 	//
-	//	err := keys.UpdateSigningKeys(ctx, now, func(ks []domain.SigningKey) ([]domain.SigningKey, error) {
+	//	err := keys.UpdateSigningKeys(ctx, now, func(ctx context.Context, ks []domain.SigningKey) ([]domain.SigningKey, error) {
 	//		if len(ks) > 0 {
 	//			return nil, nil
 	//		}
 	//		return []domain.SigningKey{newKey}, nil
 	//	})
 	//
+	// The context update gets carries that transaction, never the caller's:
+	// what update writes through other repositories of the same store (the
+	// outbox) commits with the keys, and key management does not wait for
+	// a request's transaction. Keys removed by now (past PublishUntil) are
+	// deleted in the same transaction: their private halves serve no one.
+	// Workers learn of a change at their next load, or at once when the
+	// store can tell them (see the adapter).
+	//
 	// It returns update's error as is and CodeUnavailable when the store is
 	// down.
-	UpdateSigningKeys(ctx context.Context, now time.Time, update func([]SigningKey) ([]SigningKey, error)) error
+	UpdateSigningKeys(ctx context.Context, now time.Time, update func(ctx context.Context, keys []SigningKey) ([]SigningKey, error)) error
 }
 
 // KeyState is where a signing key is in its lifecycle: next (published, not
@@ -107,9 +115,9 @@ func (p KeyPolicy) Schedule(k *SigningKey, signFrom time.Time) {
 	k.PublishUntil = k.SignUntil.Add(p.Retention)
 }
 
-// end sets k to stop signing at t, and to stay published for the
+// End sets k to stop signing at t, and to stay published for the
 // retention after.
-func (p KeyPolicy) end(k *SigningKey, t time.Time) {
+func (p KeyPolicy) End(k *SigningKey, t time.Time) {
 	k.SignUntil = t
 	k.PublishUntil = t.Add(p.Retention)
 }
@@ -160,7 +168,7 @@ func (p KeyPolicy) Plan(keys []SigningKey, alg string, now time.Time) Rotation {
 	var r Rotation
 	k := *latest
 	if k.SignUntil.IsZero() {
-		p.end(&k, k.SignFrom.Add(p.Period))
+		p.End(&k, k.SignFrom.Add(p.Period))
 		r.Changed = []SigningKey{k}
 	}
 	if now.Before(k.SignUntil.Add(-2 * p.PrePublish)) {
@@ -169,7 +177,7 @@ func (p KeyPolicy) Plan(keys []SigningKey, alg string, now time.Time) Rotation {
 	r.Create, r.SignFrom = true, k.SignUntil
 	if earliest := now.Add(p.PrePublish); r.SignFrom.Before(earliest) {
 		r.SignFrom = earliest
-		p.end(&k, earliest)
+		p.End(&k, earliest)
 		r.Changed = []SigningKey{k}
 	}
 	return r

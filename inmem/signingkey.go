@@ -38,8 +38,9 @@ func (r *SigningKeyRepository) SigningKeys(ctx context.Context, now time.Time) (
 }
 
 // UpdateSigningKeys implements domain.SigningKeyRepository. Callers are
-// serialised by one lock, held while update runs.
-func (r *SigningKeyRepository) UpdateSigningKeys(ctx context.Context, now time.Time, update func([]domain.SigningKey) ([]domain.SigningKey, error)) error {
+// serialised by one lock, held while update runs; update gets ctx as is
+// (the in-memory stores have no transactions).
+func (r *SigningKeyRepository) UpdateSigningKeys(ctx context.Context, now time.Time, update func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error)) error {
 	if err := checkContext(ctx, signingKeyStore); err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func (r *SigningKeyRepository) UpdateSigningKeys(ctx context.Context, now time.T
 	}
 	defer r.update.unlock()
 
-	changed, err := update(r.published(now))
+	changed, err := update(ctx, r.published(now))
 	if err != nil {
 		return err
 	}
@@ -61,6 +62,12 @@ func (r *SigningKeyRepository) UpdateSigningKeys(ctx context.Context, now time.T
 	defer r.mu.Unlock()
 	for _, k := range changed {
 		r.keys[k.ID] = storedKey(k)
+	}
+	now = storedTime(now)
+	for id, k := range r.keys {
+		if !k.Published(now) {
+			delete(r.keys, id) // removed: its private half serves no one
+		}
 	}
 	return nil
 }

@@ -280,33 +280,9 @@ func (r *OutboxRelay) session(ctx context.Context) (connected bool, err error) {
 	return true, s.run(ctx)
 }
 
-// connect dials the relay's own connection with the pool's settings, named
-// after the pool's application with " outbox relay" appended.
+// connect dials the relay's own connection (see DB.dial).
 func (r *OutboxRelay) connect(ctx context.Context) (*pgx.Conn, error) {
-	cc := r.outbox.db.pool.Config().ConnConfig.Copy()
-	name := cc.RuntimeParams["application_name"]
-	if name == "" {
-		name = "authworker"
-	}
-	cc.RuntimeParams["application_name"] = name + " outbox relay"
-	// A relay cut off without closing its connection (its host gone, the
-	// network split) keeps its locks until the server notices: have the
-	// server probe the connection, so that the others take its shards over
-	// within about half a minute rather than the system's two hours.
-	for param, value := range map[string]string{
-		"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3",
-	} {
-		if _, set := cc.RuntimeParams[param]; !set {
-			cc.RuntimeParams[param] = value
-		}
-	}
-	timeout := cc.ConnectTimeout
-	if timeout == 0 {
-		timeout = DefaultConnectTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cc)
+	conn, err := r.outbox.db.dial(ctx, "outbox relay")
 	if err != nil {
 		return nil, fmt.Errorf("outbox relay: connect: %w", storeError(outboxStore, err))
 	}

@@ -301,7 +301,7 @@ func checkAllUnavailable(t *testing.T, db *postgres.DB) {
 		"UpdateUser":            users.UpdateUser(ctx, u.ID(), func(*domain.User) error { return nil }),
 		"CreateSession":         sessions.CreateSession(ctx, s, tok),
 		"SigningKeys":           keysErr,
-		"UpdateSigningKeys":     keys.UpdateSigningKeys(ctx, now, func([]domain.SigningKey) ([]domain.SigningKey, error) { return nil, nil }),
+		"UpdateSigningKeys":     keys.UpdateSigningKeys(ctx, now, func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error) { return nil, nil }),
 		"Outcome":               outcomeErr,
 		"SaveOutcome":           outcomes.SaveOutcome(ctx, o),
 		"DeleteExpiredOutcomes": deleteErr,

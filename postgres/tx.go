@@ -35,7 +35,16 @@ func (s *txState) onCommit(fn func()) {
 // state returns the transaction of an enclosing InTx, if there is one.
 func (db *DB) state(ctx context.Context) (*txState, bool) {
 	s, ok := ctx.Value(txKey{db}).(*txState)
-	return s, ok
+	return s, ok && s != nil
+}
+
+// detached returns ctx without its transaction, if it has one: an InTx
+// under it begins a transaction of its own.
+func (db *DB) detached(ctx context.Context) context.Context {
+	if _, ok := db.state(ctx); !ok {
+		return ctx
+	}
+	return context.WithValue(ctx, txKey{db}, (*txState)(nil))
 }
 
 // querier is what the repositories need of the pool or of a transaction.

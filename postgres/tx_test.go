@@ -478,7 +478,7 @@ func testSigningKeysCommitOnTheirOwn(t *testing.T, e txEnv) {
 		CreatedAt: now, SignFrom: now,
 	}
 	err := e.db.InTx(context.Background(), func(ctx context.Context) error {
-		err := e.keys.UpdateSigningKeys(ctx, now, func([]domain.SigningKey) ([]domain.SigningKey, error) {
+		err := e.keys.UpdateSigningKeys(ctx, now, func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error) {
 			return []domain.SigningKey{key}, nil
 		})
 		if err != nil {

@@ -53,7 +53,7 @@ func newKey(createdAt time.Time) domain.SigningKey {
 // putKeys stores ks unconditionally.
 func putKeys(tb testing.TB, repo domain.SigningKeyRepository, ks ...domain.SigningKey) {
 	tb.Helper()
-	err := repo.UpdateSigningKeys(context.Background(), baseTime, func([]domain.SigningKey) ([]domain.SigningKey, error) {
+	err := repo.UpdateSigningKeys(context.Background(), baseTime, func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error) {
 		return ks, nil
 	})
 	if err != nil {
@@ -103,7 +103,7 @@ func keyIDs(ks []domain.SigningKey) []string {
 func testNoKeys(t *testing.T, keys domain.SigningKeyRepository) {
 	checkKeys(t, loadKeys(t, keys, baseTime))
 	called := false
-	err := keys.UpdateSigningKeys(context.Background(), baseTime, func(ks []domain.SigningKey) ([]domain.SigningKey, error) {
+	err := keys.UpdateSigningKeys(context.Background(), baseTime, func(_ context.Context, ks []domain.SigningKey) ([]domain.SigningKey, error) {
 		called = true
 		checkKeys(t, ks)
 		return nil, nil
@@ -127,7 +127,7 @@ func testUpdateReplacesByID(t *testing.T, keys domain.SigningKeyRepository) {
 	retired := old
 	retired.SignUntil = baseTime.Add(24*time.Hour + 1)
 	retired.PublishUntil = baseTime.Add(48*time.Hour + 1)
-	err := keys.UpdateSigningKeys(ctx, baseTime, func(ks []domain.SigningKey) ([]domain.SigningKey, error) {
+	err := keys.UpdateSigningKeys(ctx, baseTime, func(_ context.Context, ks []domain.SigningKey) ([]domain.SigningKey, error) {
 		checkKeys(t, ks, old)
 		return []domain.SigningKey{retired, next}, nil
 	})
@@ -152,7 +152,7 @@ func testPublishedOnly(t *testing.T, keys domain.SigningKeyRepository) {
 	putKeys(t, keys, open, leaving, gone, goneNow)
 
 	checkKeys(t, loadKeys(t, keys, now), open, leaving)
-	err := keys.UpdateSigningKeys(ctx, now, func(ks []domain.SigningKey) ([]domain.SigningKey, error) {
+	err := keys.UpdateSigningKeys(ctx, now, func(_ context.Context, ks []domain.SigningKey) ([]domain.SigningKey, error) {
 		checkKeys(t, ks, open, leaving)
 		return nil, nil
 	})
@@ -176,7 +176,7 @@ func testUpdateErrorStoresNothing(t *testing.T, keys domain.SigningKeyRepository
 	k := newKey(baseTime)
 	putKeys(t, keys, k)
 	refusal := errors.New("cannot seal the private key")
-	err := keys.UpdateSigningKeys(ctx, baseTime, func(ks []domain.SigningKey) ([]domain.SigningKey, error) {
+	err := keys.UpdateSigningKeys(ctx, baseTime, func(_ context.Context, ks []domain.SigningKey) ([]domain.SigningKey, error) {
 		changed := ks[0]
 		changed.SignUntil = baseTime.Add(time.Hour)
 		return []domain.SigningKey{changed, newKey(baseTime)}, refusal
@@ -191,7 +191,7 @@ func testIncompleteKeyStoresNothing(t *testing.T, keys domain.SigningKeyReposito
 	ctx := context.Background()
 	good, bad := newKey(baseTime), newKey(baseTime)
 	bad.ID = ""
-	err := keys.UpdateSigningKeys(ctx, baseTime, func([]domain.SigningKey) ([]domain.SigningKey, error) {
+	err := keys.UpdateSigningKeys(ctx, baseTime, func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error) {
 		return []domain.SigningKey{good, bad}, nil
 	})
 	checkCode(t, "UpdateSigningKeys with a key without an id", err, domain.CodeInternal)
@@ -209,7 +209,7 @@ func testReturnedKeysAreCopies(t *testing.T, keys domain.SigningKeyRepository) {
 	got := loadKeys(t, keys, baseTime)
 	checkKeys(t, got, want)
 	got[0].SealedPrivateKey[0] ^= 0xff
-	err := keys.UpdateSigningKeys(ctx, baseTime, func(ks []domain.SigningKey) ([]domain.SigningKey, error) {
+	err := keys.UpdateSigningKeys(ctx, baseTime, func(_ context.Context, ks []domain.SigningKey) ([]domain.SigningKey, error) {
 		ks[0].PublicKey[0] ^= 0xff // not returned, so not stored
 		return nil, nil
 	})
@@ -230,7 +230,7 @@ func testUpdateSigningKeysSerialises(t *testing.T, keys domain.SigningKeyReposit
 	for range n {
 		wg.Go(func() {
 			<-start
-			errs <- keys.UpdateSigningKeys(ctx, baseTime, func(ks []domain.SigningKey) ([]domain.SigningKey, error) {
+			errs <- keys.UpdateSigningKeys(ctx, baseTime, func(_ context.Context, ks []domain.SigningKey) ([]domain.SigningKey, error) {
 				if len(ks) > 0 {
 					return nil, nil
 				}
@@ -261,7 +261,7 @@ func testSigningKeysCanceledContext(t *testing.T, keys domain.SigningKeyReposito
 		t.Errorf("SigningKeys error = %v, want context.Canceled in the chain", err)
 	}
 	called := false
-	err := keys.UpdateSigningKeys(ctx, baseTime, func([]domain.SigningKey) ([]domain.SigningKey, error) {
+	err := keys.UpdateSigningKeys(ctx, baseTime, func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error) {
 		called = true
 		return []domain.SigningKey{newKey(baseTime)}, nil
 	})

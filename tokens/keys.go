@@ -7,19 +7,14 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/authworker/authworker/domain"
-	"github.com/authworker/authworker/seal"
 )
 
 // Algorithms a signing key can use. EdDSA (Ed25519) is the default: small,
@@ -74,34 +69,6 @@ func keyOfAlgorithm(priv crypto.Signer, alg string) bool {
 		return alg == RS256 && p.N.BitLen() >= 2048
 	}
 	return false
-}
-
-// newSigningKey generates a key pair for alg and seals its private half.
-func newSigningKey(alg string, box *seal.Box, random io.Reader, now time.Time) (domain.SigningKey, error) {
-	priv, err := generateKey(alg, random)
-	if err != nil {
-		return domain.SigningKey{}, fmt.Errorf("generate %s key: %w", alg, err)
-	}
-	jwk, err := publicJWK(priv.Public(), alg)
-	if err != nil {
-		return domain.SigningKey{}, err
-	}
-	pub, err := x509.MarshalPKIXPublicKey(priv.Public())
-	if err != nil {
-		return domain.SigningKey{}, fmt.Errorf("marshal public key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return domain.SigningKey{}, fmt.Errorf("marshal private key: %w", err)
-	}
-	return domain.SigningKey{
-		ID:               jwk.Kid,
-		Algorithm:        alg,
-		PublicKey:        pub,
-		SealedPrivateKey: box.Seal(der, []byte(jwk.Kid)),
-		CreatedAt:        now,
-		SignFrom:         now,
-	}, nil
 }
 
 // JWK is a public JSON Web Key (RFC 7517) as published in the JWKS.

@@ -185,7 +185,7 @@ func TestReloadTrustsOnlyKeysWeSealed(t *testing.T) {
 				now = now.Add(time.Second)
 				f := tt.forge(t, genuine)
 				f.row.CreatedAt, f.row.SignFrom = now, now.Add(when.signFrom-time.Second)
-				err = store.UpdateSigningKeys(context.Background(), now, func([]domain.SigningKey) ([]domain.SigningKey, error) {
+				err = store.UpdateSigningKeys(context.Background(), now, func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error) {
 					return []domain.SigningKey{f.row}, nil
 				})
 				if err != nil {
@@ -262,7 +262,7 @@ func TestNewIssuerRefusesToSignWithUntrustedKey(t *testing.T) {
 	store := inmem.NewSigningKeyRepository()
 	priv := newEdDSAKey(t).key.(ed25519.PrivateKey)
 	kid := thumbprint(priv.Public().(ed25519.PublicKey))
-	err := store.UpdateSigningKeys(context.Background(), now, func([]domain.SigningKey) ([]domain.SigningKey, error) {
+	err := store.UpdateSigningKeys(context.Background(), now, func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error) {
 		return []domain.SigningKey{{
 			ID: kid, Algorithm: tokens.EdDSA, PublicKey: pkix(t, priv.Public()),
 			SealedPrivateKey: newBox(t, bytes.Repeat([]byte{0x43}, seal.KeySize)).Seal(pkcs8(t, priv), []byte(kid)),

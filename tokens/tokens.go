@@ -3,9 +3,7 @@ package tokens
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,20 +30,37 @@ type claims struct {
 	EmailVerified bool   `json:"email_verified"`
 }
 
-// Config configures an Issuer.
+// Config configures an Issuer, and the Manager of its keys.
 type Config struct {
 	Issuer    string        // the iss claim, e.g. "https://auth.example.com"
 	Audience  []string      // the aud claim
 	AccessTTL time.Duration // lifetime of access tokens; default 15 minutes
 	Algorithm string        // EdDSA (default), ES256 or RS256
 
-	// KeyEncryptionKey seals private keys at rest. Every worker must have
-	// the same one.
-	KeyEncryptionKey []byte
+	// KeyEncryptionKey seals private keys at rest, and
+	// OlderKeyEncryptionKeys open what earlier ones sealed, while a KEK is
+	// being rotated (see Manager.Rewrap). Every worker must have the same
+	// ones.
+	KeyEncryptionKey       []byte
+	OlderKeyEncryptionKeys [][]byte
 
-	// ReloadInterval is how often keys are reloaded from the store, to pick
-	// up keys that other workers created; default one minute.
+	// RotationPeriod is how long a key signs before its successor takes
+	// over; default 7 days.
+	RotationPeriod time.Duration
+	// PrePublish is how long a key is published before it signs; default
+	// one hour. Verifiers must not cache the key set longer (the JWKS
+	// max-age), less the reload interval.
+	PrePublish time.Duration
+	// ReloadInterval is how often the keys are reloaded from the store and
+	// the rotation policy applied; default 30 seconds. Workers also reload
+	// when asked (Issuer.Refresh).
 	ReloadInterval time.Duration
+
+	// OnKeyCreated is called for each key created, with the context of
+	// the store's transaction that stores it (see
+	// domain.SigningKeyRepository.UpdateSigningKeys): the key.rotated
+	// event. An error undoes the creation.
+	OnKeyCreated func(ctx context.Context, key domain.SigningKey) error
 
 	Now    func() time.Time // default time.Now
 	Random io.Reader        // default crypto/rand
@@ -58,8 +73,11 @@ const MaxAccessTTL = 24 * time.Hour
 
 // Defaults of Config.
 const (
-	DefaultAccessTTL = 15 * time.Minute
-	DefaultAlgorithm = EdDSA
+	DefaultAccessTTL      = 15 * time.Minute
+	DefaultAlgorithm      = EdDSA
+	DefaultRotationPeriod = 7 * 24 * time.Hour
+	DefaultPrePublish     = time.Hour
+	DefaultReloadInterval = 30 * time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -69,8 +87,14 @@ func (c *Config) setDefaults() {
 	if c.Algorithm == "" {
 		c.Algorithm = DefaultAlgorithm
 	}
+	if c.RotationPeriod == 0 {
+		c.RotationPeriod = DefaultRotationPeriod
+	}
+	if c.PrePublish == 0 {
+		c.PrePublish = DefaultPrePublish
+	}
 	if c.ReloadInterval == 0 {
-		c.ReloadInterval = time.Minute
+		c.ReloadInterval = DefaultReloadInterval
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -83,6 +107,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// algorithms returns the algorithms that sign, preferred first.
+func (c Config) algorithms() []string { return []string{c.Algorithm} }
+
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
 	switch {
@@ -90,6 +117,14 @@ func (c Config) Validate() error {
 		return errors.New("token issuer is required")
 	case len(c.Audience) == 0 || slices.Contains(c.Audience, ""):
 		return errors.New("token audience is required and may not be empty")
+	}
+	return c.validateKeys()
+}
+
+// validateKeys reports the first setting of key management that cannot
+// work.
+func (c Config) validateKeys() error {
+	switch {
 	case c.AccessTTL < time.Second:
 		return fmt.Errorf("access token lifetime %v is too short", c.AccessTTL)
 	case c.AccessTTL > MaxAccessTTL:
@@ -98,8 +133,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("access token lifetime %v is longer than %v", c.AccessTTL, MaxAccessTTL)
 	case len(c.KeyEncryptionKey) != seal.KeySize:
 		return fmt.Errorf("key-encryption key must be %d bytes, got %d", seal.KeySize, len(c.KeyEncryptionKey))
+	case slices.ContainsFunc(c.OlderKeyEncryptionKeys, func(k []byte) bool { return len(k) != seal.KeySize }):
+		return fmt.Errorf("every older key-encryption key must be %d bytes", seal.KeySize)
 	case c.ReloadInterval <= 0:
 		return errors.New("key reload interval must be positive")
+	case c.PrePublish <= c.ReloadInterval:
+		// A worker that has not reloaded since the key was created would
+		// not sign with it, or publish it, in time.
+		return fmt.Errorf("key pre-publication %v must be longer than the reload interval %v", c.PrePublish, c.ReloadInterval)
+	case c.RotationPeriod <= 2*c.PrePublish:
+		// A successor is published two pre-publication windows before
+		// its predecessor's end.
+		return fmt.Errorf("key rotation period %v must be longer than twice the pre-publication %v", c.RotationPeriod, c.PrePublish)
 	}
 	_, err := signingMethod(c.Algorithm)
 	return err
@@ -108,86 +153,62 @@ func (c Config) Validate() error {
 // Issuer signs access tokens with the current signing key and serves the
 // published key set. It is safe for concurrent use.
 type Issuer struct {
-	cfg   Config
-	store domain.SigningKeyRepository
-	box   *seal.Box // seals private keys
-	keys  atomic.Pointer[keySet]
+	cfg     Config
+	keys    *Manager
+	set     atomic.Pointer[keySet]
+	refresh chan struct{} // asks Run to reload now
 }
 
 // keySet is an immutable snapshot of the keys, swapped whole on reload.
 type keySet struct {
-	signer   *privateKey // signs new tokens; nil when none may
-	verifier *Verifier   // of every published key
+	signers  []*privateKey // that may sign, preferred first
+	verifier *Verifier     // of every published key
 	jwks     []byte
 }
 
-type privateKey struct {
-	kid    string
-	method jwt.SigningMethod
-	key    crypto.Signer
+// signer returns the key that signs at now: the first of the set's that
+// may. When none may (every worker was cut off from the store past the
+// current key's end, and none stored a successor), it is the last that
+// began signing, which is still published, and fresh reports false.
+func (s *keySet) signer(now time.Time) (k *privateKey, fresh bool) {
+	for _, k := range s.signers {
+		if k.signs(now) {
+			return k, true
+		}
+	}
+	var last *privateKey
+	for _, k := range s.signers {
+		if !now.Before(k.from) && (last == nil || k.from.After(last.from)) {
+			last = k
+		}
+	}
+	return last, false
 }
 
-// NewIssuer returns an Issuer over the store. On first start it creates the
-// signing key; afterwards it loads the keys other workers share.
+// NewIssuer returns an Issuer over the store. It applies the rotation
+// policy first, so that on first start it creates the signing key, and
+// then loads the keys every worker shares.
 func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Config) (*Issuer, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	box, err := seal.NewBox(cfg.KeyEncryptionKey, "signing keys")
+	keys, err := NewManager(store, cfg)
 	if err != nil {
 		return nil, err
 	}
-	i := &Issuer{cfg: cfg, store: store, box: box}
-	if err := i.ensureSigningKey(ctx); err != nil {
+	i := &Issuer{cfg: cfg, keys: keys, refresh: make(chan struct{}, 1)}
+	if _, err := keys.Maintain(ctx); err != nil {
 		return nil, err
 	}
 	if err := i.Reload(ctx); err != nil {
 		return nil, err
 	}
-	if i.keys.Load().signer == nil {
-		// ensureSigningKey left one stored: the issuer does not trust it.
+	if k, fresh := i.set.Load().signer(cfg.Now()); k == nil || !fresh {
+		// Maintain left one stored: the issuer does not trust it.
 		return nil, fmt.Errorf("no trusted %s signing key; the untrusted ones are logged (is the key-encryption key the one other workers use?)", cfg.Algorithm)
 	}
 	return i, nil
-}
-
-// ensureSigningKey creates a key for the configured algorithm unless one that
-// signs now exists. The key is generated before the repository's update
-// runs, so that no lock is held while it is (an RSA-3072 key takes up to
-// seconds); the update, which serialises workers starting together, keeps
-// it only if no other worker stored one meanwhile.
-func (i *Issuer) ensureSigningKey(ctx context.Context) error {
-	signs := func(keys []domain.SigningKey, now time.Time) bool {
-		for _, k := range keys {
-			if k.Algorithm == i.cfg.Algorithm && k.Signs(now) {
-				return true
-			}
-		}
-		return false
-	}
-	now := i.cfg.Now()
-	stored, err := i.store.SigningKeys(ctx, now)
-	if err != nil {
-		return err
-	}
-	if signs(stored, now) {
-		return nil
-	}
-	k, err := newSigningKey(i.cfg.Algorithm, i.box, i.cfg.Random, now)
-	if err != nil {
-		return err
-	}
-	return i.store.UpdateSigningKeys(ctx, now, func(keys []domain.SigningKey) ([]domain.SigningKey, error) {
-		// Read the clock again: a worker that stored its key while this one
-		// generated read its clock later, so its key signs from a later
-		// instant than the now above.
-		if signs(keys, i.cfg.Now()) {
-			return nil, nil
-		}
-		i.cfg.Logger.Info("created signing key", "kid", k.ID, "alg", k.Algorithm)
-		return []domain.SigningKey{k}, nil
-	})
 }
 
 // Reload loads the keys from the store and swaps them in. A stored key that
@@ -195,32 +216,32 @@ func (i *Issuer) ensureSigningKey(ctx context.Context) error {
 // published nor used. When Reload fails, as when the store is down, the
 // previous keys stay in use.
 func (i *Issuer) Reload(ctx context.Context) error {
-	now := i.cfg.Now()
-	stored, err := i.store.SigningKeys(ctx, now)
+	stored, err := i.keys.store.SigningKeys(ctx, i.cfg.Now())
 	if err != nil {
 		return err
 	}
-	published := &KeySet{keys: make(map[string]verifyingKey, len(stored))}
+	trusted := i.keys.trusted(stored)
+	published := &KeySet{keys: make(map[string]verifyingKey, len(trusted))}
 	set := &keySet{}
 	jwks := JWKS{Keys: []JWK{}}
-	var signFrom time.Time // of set.signer
-	for _, k := range stored {
-		if _, dup := published.keys[k.ID]; dup {
-			// The store keys rows by kid; a set with one kid twice would
-			// leave verifiers to pick one.
-			continue
-		}
-		t, err := i.trust(k)
-		if err != nil {
-			i.cfg.Logger.Error("signing key not trusted, not published", "kid", k.ID, "alg", k.Algorithm, "reason", err)
-			continue
-		}
-		published.keys[k.ID] = t.verifying
+	var others []*privateKey
+	for _, t := range trusted {
+		published.keys[t.row.ID] = t.verifying
 		jwks.Keys = append(jwks.Keys, t.jwk)
-		if k.Algorithm == i.cfg.Algorithm && k.Signs(now) && (set.signer == nil || !k.SignFrom.Before(signFrom)) {
-			set.signer, signFrom = t.signing, k.SignFrom
+		if t.row.Algorithm == i.cfg.Algorithm {
+			set.signers = append(set.signers, t.signing)
+		} else {
+			others = append(others, t.signing)
 		}
 	}
+	// Of keys whose signing windows overlap (a worker that was late, an
+	// operator's rotation), the newest signs; a key of the configured
+	// algorithm before any other, which signs only until one of it does
+	// (while the algorithm changes).
+	newest := func(a, b *privateKey) int { return b.from.Compare(a.from) }
+	slices.SortStableFunc(set.signers, newest)
+	slices.SortStableFunc(others, newest)
+	set.signers = append(set.signers, others...)
 	set.verifier, err = NewVerifier(published, VerifyOptions{Issuer: i.cfg.Issuer, Audience: i.cfg.Audience[0], Now: i.cfg.Now})
 	if err != nil {
 		return err
@@ -229,71 +250,28 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode JWKS: %w", err)
 	}
-	if prev := i.keys.Load(); prev != nil && bytes.Equal(prev.jwks, set.jwks) {
+	if prev := i.set.Load(); prev != nil && bytes.Equal(prev.jwks, set.jwks) {
 		// The same set: keep its slice, so that what is derived from it
 		// (the HTTP server's ETag) is not derived again.
 		set.jwks = prev.jwks
 	}
-	i.keys.Store(set)
+	i.set.Store(set)
 	return nil
 }
 
-// trustedKey is a stored key that passed the checks of trust.
-type trustedKey struct {
-	jwk       JWK
-	verifying verifyingKey
-	signing   *privateKey
+// Refresh asks Run to apply the rotation policy and reload the keys now,
+// as when another worker or an operator changed them. It does not wait;
+// requests made while one is pending are served by it.
+func (i *Issuer) Refresh() {
+	select {
+	case i.refresh <- struct{}{}:
+	default:
+	}
 }
 
-// trust returns k if it is a key a worker created, or the reason to think
-// it is not. Anyone who can write to the store can write a row; only a
-// holder of the key-encryption key can seal its private half. So the
-// sealed half must open under our KEK, bound to the row's kid as
-// associated data, and everything else in the row must follow from it:
-// the private key parses and is of the row's algorithm, the public half
-// is its public key, and the kid is that key's RFC 7638 thumbprint. The
-// reason never includes key material.
-func (i *Issuer) trust(k domain.SigningKey) (trustedKey, error) {
-	method, err := signingMethod(k.Algorithm)
-	if err != nil {
-		return trustedKey{}, err
-	}
-	der, err := i.box.Open(k.SealedPrivateKey, []byte(k.ID))
-	if err != nil {
-		return trustedKey{}, errors.New("private half does not open under the key-encryption key for this kid")
-	}
-	defer clear(der)
-	parsed, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return trustedKey{}, errors.New("private half is not a PKCS #8 key")
-	}
-	signer, ok := parsed.(crypto.Signer)
-	if !ok || !keyOfAlgorithm(signer, k.Algorithm) {
-		return trustedKey{}, fmt.Errorf("private half is not a key of %s", k.Algorithm)
-	}
-	pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
-	if err != nil {
-		return trustedKey{}, errors.New("public half is not a PKIX key")
-	}
-	if own, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !own.Equal(pub) {
-		return trustedKey{}, errors.New("public half is not the private half's")
-	}
-	jwk, err := publicJWK(pub, k.Algorithm)
-	if err != nil {
-		return trustedKey{}, err
-	}
-	if jwk.Kid != k.ID {
-		return trustedKey{}, errors.New("kid is not the thumbprint of the public half")
-	}
-	return trustedKey{
-		jwk:       jwk,
-		verifying: verifyingKey{method: method, key: pub},
-		signing:   &privateKey{kid: k.ID, method: method, key: signer},
-	}, nil
-}
-
-// Run reloads the keys every ReloadInterval until ctx ends. A failed reload
-// keeps the previous keys and is retried at the next tick.
+// Run applies the rotation policy and reloads the keys every
+// ReloadInterval, and when Refresh asks, until ctx ends. A failure keeps
+// the previous keys and is retried at the next tick.
 func (i *Issuer) Run(ctx context.Context) {
 	t := time.NewTicker(i.cfg.ReloadInterval)
 	defer t.Stop()
@@ -302,11 +280,18 @@ func (i *Issuer) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := i.Reload(ctx); err != nil && ctx.Err() == nil {
-				i.cfg.Logger.Warn("reload signing keys", "err", err)
-			}
+		case <-i.refresh:
+		}
+		if err := i.maintain(ctx); err != nil && ctx.Err() == nil {
+			i.cfg.Logger.Warn("maintain signing keys", "err", err)
 		}
 	}
+}
+
+// maintain applies the rotation policy and reloads the keys.
+func (i *Issuer) maintain(ctx context.Context) error {
+	_, merr := i.keys.Maintain(ctx)
+	return errors.Join(merr, i.Reload(ctx))
 }
 
 var _ domain.TokenIssuer = (*Issuer)(nil)
@@ -318,9 +303,12 @@ func (i *Issuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (dom
 	if c.UserID == "" || c.SessionID == "" || c.ClientID == "" {
 		return domain.AccessToken{}, domain.Errorf(domain.CodeInternal, "access token claims need a user, a session and a client")
 	}
-	signer := i.keys.Load().signer
+	signer, fresh := i.set.Load().signer(i.cfg.Now())
 	if signer == nil {
 		return domain.AccessToken{}, &domain.Error{Code: domain.CodeUnavailable, Message: "no signing key available"}
+	}
+	if !fresh {
+		i.Refresh()
 	}
 	var id [16]byte
 	if _, err := io.ReadFull(i.cfg.Random, id[:]); err != nil {
@@ -354,7 +342,7 @@ func (i *Issuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (dom
 // VerifyAccessToken checks token against the published keys, this worker's
 // issuer and its first audience. Any failure is CodeUnauthorized.
 func (i *Issuer) VerifyAccessToken(token string) (Claims, error) {
-	return i.keys.Load().verifier.Verify(token)
+	return i.set.Load().verifier.Verify(token)
 }
 
 // JWKS returns the published key set as JSON: every key that may still
@@ -362,5 +350,5 @@ func (i *Issuer) VerifyAccessToken(token string) (Claims, error) {
 // same slice until the set changes, and never modifies a slice it returned:
 // callers may key what they derive from the set by the slice's identity.
 func (i *Issuer) JWKS() []byte {
-	return i.keys.Load().jwks
+	return i.set.Load().jwks
 }

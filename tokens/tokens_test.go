@@ -300,8 +300,8 @@ type lockWatch struct {
 	readsInUpdate int
 }
 
-func (w *lockWatch) UpdateSigningKeys(ctx context.Context, now time.Time, update func([]domain.SigningKey) ([]domain.SigningKey, error)) error {
-	return w.SigningKeyRepository.UpdateSigningKeys(ctx, now, func(keys []domain.SigningKey) ([]domain.SigningKey, error) {
+func (w *lockWatch) UpdateSigningKeys(ctx context.Context, now time.Time, update func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error)) error {
+	return w.SigningKeyRepository.UpdateSigningKeys(ctx, now, func(ctx context.Context, keys []domain.SigningKey) ([]domain.SigningKey, error) {
 		w.mu.Lock()
 		w.locked = true
 		w.mu.Unlock()
@@ -310,7 +310,7 @@ func (w *lockWatch) UpdateSigningKeys(ctx context.Context, now time.Time, update
 			w.locked = false
 			w.mu.Unlock()
 		}()
-		return update(keys)
+		return update(ctx, keys)
 	})
 }
 
@@ -351,7 +351,7 @@ type racingStore struct {
 	other func()
 }
 
-func (s *racingStore) UpdateSigningKeys(ctx context.Context, now time.Time, update func([]domain.SigningKey) ([]domain.SigningKey, error)) error {
+func (s *racingStore) UpdateSigningKeys(ctx context.Context, now time.Time, update func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error)) error {
 	s.once.Do(s.other)
 	return s.SigningKeyRepository.UpdateSigningKeys(ctx, now, update)
 }

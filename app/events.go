@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/handlers"
 	"github.com/authworker/authworker/schemas"
 )
 
@@ -85,34 +86,74 @@ func (s *Service) publishAlone(ctx context.Context, c *call) {
 }
 
 // eventMessage is ev, caused by c's request, as an outbox message for the
-// events topic: the Avro value, keyed by user id, with its CloudEvents
-// headers. An event that concerns no account (a login for an unknown
-// address) is keyed by its own id: it has nothing to stay in order with,
-// and a flood of them spreads over every partition.
+// events topic.
 func (s *Service) eventMessage(c *call, ev domain.Event) (domain.OutboxMessage, error) {
 	wire := &schemas.Event{
 		EventID:    s.newID(),
 		OccurredAt: ev.OccurredAt,
 		RequestID:  &c.key.RequestID,
 		ClientID:   &c.key.ClientID,
-		Payload:    eventPayload(ev.Payload),
 	}
+	if c.client.IP != "" {
+		wire.IP = &c.client.IP
+	}
+	return eventMessage(s.codec, s.cfg, wire, ev, c.origin.TraceParent)
+}
+
+// eventMessage is ev, completing wire, as an outbox message for the events
+// topic: the Avro value, keyed by user id, with its CloudEvents headers.
+// An event that concerns no account (a login for an unknown address, a
+// key's rotation) is keyed by its own id: it has nothing to stay in order
+// with, and a flood of them spreads over every partition.
+func eventMessage(codec *schemas.Codec, cfg Config, wire *schemas.Event, ev domain.Event, traceparent string) (domain.OutboxMessage, error) {
+	wire.Payload = eventPayload(ev.Payload)
 	key := wire.EventID
 	if ev.UserID != "" {
 		user := string(ev.UserID)
 		wire.UserID, key = &user, user
 	}
-	if c.client.IP != "" {
-		wire.IP = &c.client.IP
-	}
-	value, err := s.codec.EncodeEvent(wire)
+	value, err := codec.EncodeEvent(wire)
 	if err != nil {
 		return domain.OutboxMessage{}, fmt.Errorf("encode event %T: %w", ev.Payload, err)
 	}
 	return domain.OutboxMessage{
-		Topic: s.cfg.EventsTopic, Key: []byte(key), Value: value, CreatedAt: ev.OccurredAt,
-		Headers: schemas.EventHeaders(wire, s.cfg.EventSource, c.origin.TraceParent),
+		Topic: cfg.EventsTopic, Key: []byte(key), Value: value, CreatedAt: ev.OccurredAt,
+		Headers: schemas.EventHeaders(wire, cfg.EventSource, traceparent),
 	}, nil
+}
+
+// KeyEvents publishes the signing keys' rotations on the events topic, in
+// the transaction that stores each new key: the OnKeyCreated hook of the
+// workers' key manager and of authctl's (see tokens.Config).
+type KeyEvents struct {
+	codec  *schemas.Codec
+	outbox domain.Outbox
+	newID  handlers.IDGenerator
+	cfg    Config
+}
+
+// NewKeyEvents returns KeyEvents writing to outbox. Of cfg it uses the
+// events topic and source.
+func NewKeyEvents(codec *schemas.Codec, outbox domain.Outbox, newID handlers.IDGenerator, cfg Config) (*KeyEvents, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &KeyEvents{codec: codec, outbox: outbox, newID: newID, cfg: cfg}, nil
+}
+
+// KeyCreated writes a SigningKeyRotated event for k to the outbox, in the
+// transaction ctx carries: verifiers may fetch the key set early.
+func (e *KeyEvents) KeyCreated(ctx context.Context, k domain.SigningKey) error {
+	ev := domain.Event{
+		OccurredAt: k.CreatedAt,
+		Payload:    domain.SigningKeyRotated{KeyID: k.ID, Algorithm: k.Algorithm, SignsFrom: k.SignFrom},
+	}
+	m, err := eventMessage(e.codec, e.cfg, &schemas.Event{EventID: e.newID(), OccurredAt: k.CreatedAt}, ev, "")
+	if err != nil {
+		return err
+	}
+	return e.outbox.Enqueue(ctx, m)
 }
 
 // eventPayload is p on the wire.

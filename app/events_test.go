@@ -9,7 +9,9 @@ import (
 
 	"github.com/authworker/authworker/app"
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/inmem"
 	"github.com/authworker/authworker/schemas"
+	"github.com/authworker/authworker/tokens"
 )
 
 const traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -186,5 +188,41 @@ func TestEventRecord(t *testing.T) {
 	}
 	if registered.event.EventID == failed.event.EventID {
 		t.Error("two events share an id")
+	}
+}
+
+// TestKeyRotatedEvent: a key the manager creates is announced on the events
+// topic, with its kid, algorithm and start, and nothing of a request.
+func TestKeyRotatedEvent(t *testing.T) {
+	f := newFixture(t)
+	keyEvents, err := app.NewKeyEvents(f.codec, f.outbox, sequentialIDs(), f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := tokens.NewManager(inmem.NewSigningKeyRepository(), tokens.Config{KeyEncryptionKey: kek, OnKeyCreated: keyEvents.KeyCreated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := keys.Rotate(context.Background(), tokens.Scheduled)
+	if err != nil || len(created) != 1 {
+		t.Fatalf("Rotate = %v, %v; want one key", created, err)
+	}
+	events := f.events(t)
+	if got := payloadTypes(events); !reflect.DeepEqual(got, []string{"SigningKeyRotated"}) {
+		t.Fatalf("events = %v, want one SigningKeyRotated", got)
+	}
+	e := events[0]
+	want := &schemas.SigningKeyRotated{Kid: created[0].ID, Algorithm: tokens.EdDSA, SignsFrom: created[0].SignFrom}
+	if got := e.event.Payload.(*schemas.SigningKeyRotated); !got.SignsFrom.Equal(want.SignsFrom) || got.Kid != want.Kid || got.Algorithm != want.Algorithm {
+		t.Errorf("payload = %+v, want %+v", got, want)
+	}
+	if e.event.UserID != nil || e.event.RequestID != nil || e.event.ClientID != nil || e.event.IP != nil {
+		t.Errorf("event = %+v, want no user or request", e.event)
+	}
+	if string(e.msg.Key) != e.event.EventID {
+		t.Errorf("key = %q, want the event id %q", e.msg.Key, e.event.EventID)
+	}
+	if e.headers["ce_type"] != "authworker.SigningKeyRotated" || e.headers["ce_subject"] != "" {
+		t.Errorf("headers = %v, want the type and no subject", e.headers)
 	}
 }

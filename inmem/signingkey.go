@@ -38,8 +38,8 @@ func (r *SigningKeyRepository) SigningKeys(ctx context.Context, now time.Time) (
 }
 
 // UpdateSigningKeys implements domain.SigningKeyRepository. Callers are
-// serialised by one lock, held while update runs; update gets ctx as is
-// (the in-memory stores have no transactions).
+// serialised by one lock, held while update runs in a Transactor's
+// transaction.
 func (r *SigningKeyRepository) UpdateSigningKeys(ctx context.Context, now time.Time, update func(context.Context, []domain.SigningKey) ([]domain.SigningKey, error)) error {
 	if err := checkContext(ctx, signingKeyStore); err != nil {
 		return err
@@ -49,7 +49,14 @@ func (r *SigningKeyRepository) UpdateSigningKeys(ctx context.Context, now time.T
 	}
 	defer r.update.unlock()
 
-	changed, err := update(ctx, r.published(now))
+	// A transaction of its own, never the caller's, as PostgreSQL's: what
+	// update enqueues on the Outbox commits with the keys.
+	var changed []domain.SigningKey
+	err := Transactor{}.InTx(context.WithValue(ctx, txKey{}, nil), func(ctx context.Context) error {
+		var err error
+		changed, err = update(ctx, r.published(now))
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -309,7 +309,7 @@ func maxTime(a, b time.Time) time.Time {
 // (an RSA-3072 key takes up to seconds), and the work is planned again
 // under the lock, so that of workers doing it together, one does it.
 func (m *Manager) Maintain(ctx context.Context) (changed bool, err error) {
-	stored, err := m.store.SigningKeys(ctx, m.cfg.Now())
+	stored, err := m.store.SigningKeys(ctx, m.now())
 	if err != nil {
 		return false, err
 	}
@@ -319,13 +319,13 @@ func (m *Manager) Maintain(ctx context.Context) (changed bool, err error) {
 		// a forger's: a key of its own would split the workers.
 		return false, errors.New("no stored signing key is trusted; the untrusted ones are logged (are the key-encryption keys those other workers use?)")
 	}
-	if m.plan(trusted, m.cfg.Now()).empty() {
+	if m.plan(trusted, m.now()).empty() {
 		return false, nil
 	}
 	// What the first plan would create; a plan under the lock that needs
 	// a key not drawn here leaves it to the next run.
 	drawn := map[string]generated{}
-	for alg := range m.plan(trusted, m.cfg.Now()).create {
+	for alg := range m.plan(trusted, m.now()).create {
 		g, err := m.generate(alg)
 		if err != nil {
 			return false, err
@@ -337,10 +337,10 @@ func (m *Manager) Maintain(ctx context.Context) (changed bool, err error) {
 			clear(g.der)
 		}
 	}()
-	err = m.store.UpdateSigningKeys(ctx, m.cfg.Now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
+	err = m.store.UpdateSigningKeys(ctx, m.now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
 		// Read the clock again: a worker that stored keys while this one
 		// generated read its clock later.
-		now := m.cfg.Now()
+		now := m.now()
 		keys := m.trusted(stored)
 		c := m.plan(keys, now)
 		out, err := m.apply(keys, c.changed)
@@ -398,3 +398,7 @@ type privateKey struct {
 func (k *privateKey) signs(t time.Time) bool {
 	return !t.Before(k.from) && (k.until.IsZero() || t.Before(k.until))
 }
+
+// now reads the clock to the millisecond: keys' schedules are kept to
+// that precision, the precision of the events that announce them.
+func (m *Manager) now() time.Time { return m.cfg.Now().Truncate(time.Millisecond) }

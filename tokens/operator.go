@@ -30,7 +30,7 @@ type KeyStatus struct {
 
 // List returns every stored key still published, oldest first.
 func (m *Manager) List(ctx context.Context) ([]KeyStatus, error) {
-	now := m.cfg.Now()
+	now := m.now()
 	stored, err := m.store.SigningKeys(ctx, now)
 	if err != nil {
 		return nil, err
@@ -89,8 +89,8 @@ func (m *Manager) Rotate(ctx context.Context, mode RotateMode) ([]KeyStatus, err
 		}
 	}()
 	var created []domain.SigningKey
-	err := m.store.UpdateSigningKeys(ctx, m.cfg.Now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
-		now := m.cfg.Now()
+	err := m.store.UpdateSigningKeys(ctx, m.now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
+		now := m.now()
 		keys := m.trusted(stored)
 		created = nil
 		var edited []domain.SigningKey
@@ -166,8 +166,8 @@ func (m *Manager) Retire(ctx context.Context, kid string, remove bool) ([]KeySta
 	for {
 		var created []domain.SigningKey
 		needKey := ""
-		err := m.store.UpdateSigningKeys(ctx, m.cfg.Now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
-			now := m.cfg.Now()
+		err := m.store.UpdateSigningKeys(ctx, m.now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
+			now := m.now()
 			keys := m.trusted(stored)
 			i := slices.IndexFunc(keys, func(k trustedKey) bool { return k.row.ID == kid })
 			if i < 0 {
@@ -233,7 +233,7 @@ var errNeedKey = errors.New("a key must be generated first")
 // leave the list (see the README for the whole procedure).
 func (m *Manager) Rewrap(ctx context.Context) (int, error) {
 	var n int
-	err := m.store.UpdateSigningKeys(ctx, m.cfg.Now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
+	err := m.store.UpdateSigningKeys(ctx, m.now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
 		keys := m.trusted(stored)
 		var stale []domain.SigningKey
 		for _, k := range keys {
@@ -249,7 +249,7 @@ func (m *Manager) Rewrap(ctx context.Context) (int, error) {
 
 // statuses returns the status of keys just stored by this manager.
 func (m *Manager) statuses(keys []domain.SigningKey) []KeyStatus {
-	now := m.cfg.Now()
+	now := m.now()
 	out := make([]KeyStatus, len(keys))
 	for i, k := range keys {
 		out[i] = KeyStatus{

@@ -159,6 +159,12 @@ func settings() []setting {
 			list(func(c *Config) *[]string { return &c.Admin.Clients })},
 		{"AUTH_SIGNING_ALG", tokens.DefaultAlgorithm, "signing algorithm of access tokens: EdDSA, ES256 or RS256",
 			oneOf(func(c *Config) *string { return &c.Tokens.Algorithm }, tokens.EdDSA, tokens.ES256, tokens.RS256)},
+		{"AUTH_KEY_ROTATION_PERIOD", formatDuration(tokens.DefaultRotationPeriod), "how long a signing key signs before its successor takes over (7 days); longer than twice AUTH_KEY_PREPUBLISH",
+			duration(func(c *Config) *time.Duration { return &c.Tokens.RotationPeriod })},
+		{"AUTH_KEY_PREPUBLISH", formatDuration(tokens.DefaultPrePublish), "how long a new signing key is in the JWKS before it signs; longer than AUTH_JWKS_MAX_AGE plus AUTH_KEY_RELOAD_INTERVAL, so that every verifier has it before its first token",
+			duration(func(c *Config) *time.Duration { return &c.Tokens.PrePublish })},
+		{"AUTH_KEY_RELOAD_INTERVAL", formatDuration(tokens.DefaultReloadInterval), "how often each worker reloads the signing keys and applies the rotation policy; workers also reload at once when keys change (LISTEN/NOTIFY)",
+			duration(func(c *Config) *time.Duration { return &c.Tokens.ReloadInterval })},
 		{"AUTH_KEY_ENCRYPTION_KEY", "", "required: base64 of 32 random bytes that seal signing keys, stored replies and outbox records at rest (same on every worker)",
 			func(c *Config, v string) error {
 				if v == "" {
@@ -267,6 +273,10 @@ func LoadConfig(environ []string) (Config, error) {
 		c.HTTP.JWKSURI = httpapi.DefaultJWKSURI(c.HTTP.Issuer)
 	} else if err := httpapi.ValidateJWKSURI(c.HTTP.JWKSURI); err != nil {
 		errs = append(errs, fmt.Errorf("AUTH_JWKS_URI: %w", err))
+	}
+	if c.Tokens.PrePublish <= c.HTTP.JWKSMaxAge+c.Tokens.ReloadInterval {
+		errs = append(errs, fmt.Errorf("AUTH_KEY_PREPUBLISH %s must be longer than AUTH_JWKS_MAX_AGE plus AUTH_KEY_RELOAD_INTERVAL (%s): verifiers would meet tokens of keys they could not have fetched",
+			formatDuration(c.Tokens.PrePublish), formatDuration(c.HTTP.JWKSMaxAge+c.Tokens.ReloadInterval)))
 	}
 	if c.Postgres.URL == "" {
 		// pgx fills in host, user, password, database and TLS from libpq's

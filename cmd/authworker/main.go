@@ -122,10 +122,19 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("outbox (AUTH_KEY_ENCRYPTION_KEY): %w", err)
 	}
 
+	codec, err := schemas.NewCodec(schemas.Config{})
+	if err != nil {
+		return err
+	}
+	keyEvents, err := app.NewKeyEvents(codec, m.outbox, newID, cfg.App)
+	if err != nil {
+		return fmt.Errorf("AUTH_EVENTS_TOPIC or AUTH_EVENT_SOURCE: %w", err)
+	}
 	tokensCfg := cfg.Tokens
 	tokensCfg.Logger = m.logger
+	tokensCfg.OnKeyCreated = keyEvents.KeyCreated
 	if m.issuer, err = tokens.NewIssuer(ctx, postgres.NewSigningKeyRepository(m.db), tokensCfg); err != nil {
-		return fmt.Errorf("signing keys (AUTH_SIGNING_ALG, AUTH_KEY_ENCRYPTION_KEY): %w", err)
+		return fmt.Errorf("signing keys (AUTH_SIGNING_ALG, AUTH_KEY_*): %w", err)
 	}
 
 	requests, err := m.requests()
@@ -323,6 +332,7 @@ func (m *Main) Run(ctx context.Context) error {
 	wg.Go(func() { errs[0] = m.pool.Run(ctx); cancel() })
 	wg.Go(func() { errs[1] = m.http.Run(ctx); cancel() })
 	wg.Go(func() { m.issuer.Run(ctx) })
+	wg.Go(func() { m.db.ListenSigningKeys(ctx, m.logger, m.issuer.Refresh) })
 	wg.Go(func() { m.purgeOutcomes(ctx) })
 	wg.Go(func() { m.relay.Run(ctx) })
 	wg.Go(func() { m.revoked.Run(ctx) })

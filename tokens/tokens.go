@@ -282,14 +282,15 @@ func (i *Issuer) Run(ctx context.Context) {
 		case <-t.C:
 		case <-i.refresh:
 		}
-		if err := i.maintain(ctx); err != nil && ctx.Err() == nil {
+		if err := i.Maintain(ctx); err != nil && ctx.Err() == nil {
 			i.cfg.Logger.Warn("maintain signing keys", "err", err)
 		}
 	}
 }
 
-// maintain applies the rotation policy and reloads the keys.
-func (i *Issuer) maintain(ctx context.Context) error {
+// Maintain applies the rotation policy and reloads the keys, as Run does
+// at each tick.
+func (i *Issuer) Maintain(ctx context.Context) error {
 	_, merr := i.keys.Maintain(ctx)
 	return errors.Join(merr, i.Reload(ctx))
 }

@@ -8,7 +8,7 @@ import (
 
 // partitionOffsets tracks the records of one assigned partition that were
 // dispatched to the workers, so that the stored offset never passes a record
-// whose outcome is not durable yet: records finish out of order across lanes,
+// whose outcome is not durable yet: records of different keys finish out of order,
 // but the stored offset only advances over a contiguous run of finished ones.
 // A record that was skipped or given up on stays pending, so nothing after it
 // is committed and the next owner of the partition reads it again.

@@ -1,7 +1,7 @@
 // Package consumers reads auth requests from Kafka and answers them: a pool
-// of workers fed by one poll loop, records of one key kept in order,
-// independent keys handled in parallel, and consumer offsets stored only
-// behind records whose outcome is durable.
+// of workers fed by one poll loop, records of one key kept in order, any
+// idle worker taking the oldest record whose key has nothing running, and
+// consumer offsets stored only behind records whose outcome is durable.
 package consumers
 
 import (
@@ -43,10 +43,13 @@ type Config struct {
 	Topics           []string // required
 
 	// Workers is the number of records handled at once. Records with the
-	// same key always go to the same worker, in order. Default 8.
+	// same key run one at a time, in order; any idle worker takes the
+	// oldest record whose key has nothing running. Default 8.
 	Workers int
-	// QueueDepth is how many records wait per worker before the poll loop
-	// stops fetching: the pool's backpressure. Default 16.
+	// QueueDepth is how many records may wait per worker, dispatched and
+	// not started, before the poll loop stops fetching: the pool holds at
+	// most Workers × (1 + QueueDepth) records, in hand or waiting.
+	// Default 16.
 	QueueDepth int
 	// DrainTimeout bounds how long records in hand may take to finish when
 	// their partitions are revoked or the pool stops; then their context is
@@ -118,7 +121,7 @@ func (c Config) validatePool() error {
 }
 
 const (
-	// dispatchStall is how long a full lane may keep the poll loop from
+	// dispatchStall is how long a full pool may keep the poll loop from
 	// polling. Past it the fetching partitions are paused and the loop
 	// polls while it waits, so that rebalances are served and
 	// max.poll.interval.ms is never exceeded however long a handler takes.
@@ -156,11 +159,10 @@ type Pool struct {
 	fetching map[partitionKey]kafka.TopicPartition
 	paused   map[partitionKey]kafka.TopicPartition
 	isPaused bool
-	nextLane int // the lane of the last keyless record
 
 	// What Stats reports, so any goroutine may read it. The poll loop
 	// writes it; the workers lower inFlight too.
-	inFlight     atomic.Int64 // records in lanes or in hand
+	inFlight     atomic.Int64 // records queued behind their key or in hand
 	peakInFlight atomic.Int64
 	backlogLen   atomic.Int64
 	peakBacklog  atomic.Int64
@@ -171,17 +173,17 @@ type Pool struct {
 // Stats is a snapshot of how busy a pool is, for metrics and readiness.
 type Stats struct {
 	// InFlight is the number of records handed to the workers and not
-	// finished: in hand, or queued in a lane.
+	// finished: in hand, or queued behind a record of their key.
 	InFlight int
 	// PeakInFlight is the most records that were in flight at once.
 	PeakInFlight int
 	// Backlog is the number of records fetched and waiting for room in
-	// their lane.
+	// the pool.
 	Backlog int
 	// PeakBacklog is the longest the backlog was.
 	PeakBacklog int
 	// Paused is the number of partitions whose fetching is paused because
-	// a lane stayed full.
+	// the pool stayed full.
 	Paused int
 	// Pauses is how many times fetching was paused since Run started.
 	Pauses int
@@ -285,21 +287,18 @@ func (p *Pool) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe to %v: %w", p.cfg.Topics, err)
 	}
 
-	lanes := make([]chan job, p.cfg.Workers)
+	sched := newScheduler(p.cfg.Workers * (1 + p.cfg.QueueDepth))
 	var workers sync.WaitGroup
-	for i := range lanes {
-		lanes[i] = make(chan job, p.cfg.QueueDepth)
-		workers.Go(func() { p.work(runCtx, lanes[i]) })
+	for range p.cfg.Workers {
+		workers.Go(func() { p.work(runCtx, sched) })
 	}
 
-	err := p.poll(runCtx, lanes)
+	err := p.poll(runCtx, sched)
 	stopRun() // after a fatal error too: workers stop taking records
 	clear(p.backlog)
 	p.backlog = p.backlog[:0]
 	p.noteBacklog()
-	for _, l := range lanes {
-		close(l)
-	}
+	sched.close()
 	p.drain(&workers, cancelWork)
 	p.commit()
 	p.close()
@@ -308,7 +307,7 @@ func (p *Pool) Run(ctx context.Context) error {
 
 // poll fetches records and dispatches them until ctx ends or the consumer
 // fails for good.
-func (p *Pool) poll(ctx context.Context, lanes []chan job) error {
+func (p *Pool) poll(ctx context.Context, sched *scheduler) error {
 	for ctx.Err() == nil {
 		if len(p.backlog) == 0 {
 			p.resume()
@@ -321,13 +320,13 @@ func (p *Pool) poll(ctx context.Context, lanes []chan job) error {
 		if p.isPaused {
 			wait = pausedPoll
 		}
-		if p.dispatch(ctx, lanes, wait) {
+		if p.dispatch(ctx, sched, wait) {
 			continue
 		}
 		if ctx.Err() != nil {
 			break
 		}
-		// A lane stays full: stop fetching, and keep polling for
+		// The pool stays full: stop fetching, and keep polling for
 		// rebalances while the workers catch up.
 		p.pause()
 		if err := p.serve(0); err != nil {
@@ -390,24 +389,13 @@ func (p *Pool) take(msg *kafka.Message) {
 	}
 }
 
-// dispatch hands the oldest fetched record to its lane, waiting at most
+// dispatch hands the oldest fetched record to the workers, waiting at most
 // wait for room. It reports whether the record was dispatched.
-func (p *Pool) dispatch(ctx context.Context, lanes []chan job, wait time.Duration) bool {
+func (p *Pool) dispatch(ctx context.Context, sched *scheduler, wait time.Duration) bool {
 	j := p.backlog[0]
 	j.offsets.add(int64(j.msg.TopicPartition.Offset))
-	lane := lanes[p.laneOf(j.msg)]
-	select {
-	case lane <- j:
-	default:
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case lane <- j:
-		case <-t.C:
-			return false
-		case <-ctx.Done():
-			return false
-		}
+	if !sched.offer(ctx, j, wait) {
+		return false
 	}
 	p.backlog[0] = job{}
 	p.backlog = append(p.backlog[:0], p.backlog[1:]...)
@@ -480,28 +468,19 @@ func (p *Pool) resumePartitions(match func(partitionKey) bool) {
 	}
 }
 
-// laneOf sends all records with one key to one worker, keeping their order.
-// Keyless records need no order (the contract keys every request that does)
-// and go round the workers, so that they are not bound to one worker per
-// partition.
-func (p *Pool) laneOf(msg *kafka.Message) int {
-	if len(msg.Key) == 0 {
-		p.nextLane = (p.nextLane + 1) % p.cfg.Workers
-		return p.nextLane
-	}
-	h := uint32(2166136261) // FNV-1a, inline: no allocation per record
-	for _, b := range msg.Key {
-		h = (h ^ uint32(b)) * 16777619
-	}
-	return int(h % uint32(p.cfg.Workers))
-}
-
-// work handles the records of one lane. Once ctx ends it finishes the record
-// in hand and skips the queued ones.
-func (p *Pool) work(ctx context.Context, lane <-chan job) {
-	for j := range lane {
+// work handles records as the scheduler hands them out. Once ctx ends it
+// finishes the record in hand and skips the rest.
+func (p *Pool) work(ctx context.Context, sched *scheduler) {
+	for {
+		j, q, ok := sched.next()
+		if !ok {
+			return
+		}
 		p.run(ctx, j)
-		p.inFlight.Add(-1)
+		p.inFlight.Add(-1) // before done makes room for another
+		if dropped := sched.done(q); dropped > 0 {
+			p.inFlight.Add(-int64(dropped)) // at shutdown: left for the next owner
+		}
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 // startFakePool runs a pool over f until stop, or until the test ends.
 // Unless cfg says otherwise, records in hand get longer to drain than any
 // wait in a test, so that a pool waiting when it should not fails the test;
-// and a lane that stays full pauses fetching at once.
+// and a pool that stays full pauses fetching at once.
 func startFakePool(tb testing.TB, f *fakeConsumer, cfg Config, h Handler) *runningPool {
 	tb.Helper()
 	cfg.Topics = []string{fakeTopic}
@@ -103,17 +103,12 @@ func checkNoRejectedStores(tb testing.TB, f *fakeConsumer) {
 	}
 }
 
-// laneKey returns a key the pool sends to lane.
-func laneKey(prefix string, workers, lane int) string {
-	return keysOnLanes(prefix, 1, workers, func(l int) bool { return l == lane })[0]
-}
-
-// produceOnTwoLanes appends n records to partitions 0 and 1. Partition 0's
-// share a key on lane 0, so they queue behind its first; partition 1's
-// share one on lane 1, so they flow past them.
-func produceOnTwoLanes(f *fakeConsumer, workers, n int) {
-	f.produce(0, slices.Repeat([]string{laneKey("busy", workers, 0)}, n)...)
-	f.produce(1, slices.Repeat([]string{laneKey("free", workers, 1)}, n)...)
+// produceOnTwoKeys appends n records to partitions 0 and 1. Partition 0's
+// share a key, so they queue behind its first; partition 1's share
+// another, so they flow past them.
+func produceOnTwoKeys(f *fakeConsumer, n int) {
+	f.produce(0, slices.Repeat([]string{"busy"}, n)...)
+	f.produce(1, slices.Repeat([]string{"free"}, n)...)
 }
 
 // gate returns a channel for handlers to wait on and the function that
@@ -132,7 +127,7 @@ func TestPoolRevokeDrainsRecordInHand(t *testing.T) {
 	t.Parallel()
 	const workers = 2
 	f := newFakeConsumer(t)
-	produceOnTwoLanes(f, workers, 3) // 0@0 in hand, 0@1 and 0@2 queued behind it
+	produceOnTwoKeys(f, 3) // 0@0 in hand, 0@1 and 0@2 queued behind it
 	f.assign(0, 1)
 
 	release, open := gate()
@@ -211,7 +206,7 @@ func TestPoolRevokeLeavesUnfinishedRecord(t *testing.T) {
 			t.Parallel()
 			const workers = 2
 			f := newFakeConsumer(t)
-			produceOnTwoLanes(f, workers, 3)
+			produceOnTwoKeys(f, 3)
 			f.assign(0, 1)
 
 			release, open := gate()
@@ -258,7 +253,7 @@ func TestPoolRevokeLeavesUnfinishedRecord(t *testing.T) {
 func TestPoolResumesPartitionRevokedWhilePaused(t *testing.T) {
 	t.Parallel()
 	const workers = 2
-	moving, stuck := laneKey("moving", workers, 1), laneKey("stuck", workers, 0)
+	moving, stuck := "moving", "stuck"
 	f := newFakeConsumer(t)
 	f.produce(0, slices.Repeat([]string{moving}, 2)...)
 	f.produce(1, slices.Repeat([]string{stuck}, 6)...)
@@ -279,9 +274,9 @@ func TestPoolResumesPartitionRevokedWhilePaused(t *testing.T) {
 		order.add(recOf(msg))
 		return nil
 	}))
-	// Each lane holds one record in hand and one queued; 1@2 waits for
-	// room in lane 0.
-	waitFor(t, "both partitions paused behind full lanes", func() bool {
+	// Each key has one record in hand and one queued, which fills the
+	// pool; 1@2 waits for room.
+	waitFor(t, "both partitions paused behind a full pool", func() bool {
 		st := p.Stats()
 		return started.covers([]rec{{0, 0}, {1, 0}}) && st.InFlight == 4 && st.Backlog == 1 && f.isPaused(0) && f.isPaused(1)
 	})
@@ -293,9 +288,12 @@ func TestPoolResumesPartitionRevokedWhilePaused(t *testing.T) {
 	if f.isPaused(0) {
 		t.Error("partition 0 still paused once revoked, want it resumed for its next assignment")
 	}
-	if got, want := p.Stats().Paused, 1; got != want {
-		t.Errorf("Stats().Paused = %d with partition 1 still blocked, want %d", got, want)
-	}
+	// The room partition 0 left goes to partition 1's records, queued
+	// behind their key's first, until the pool is full again.
+	waitFor(t, "partition 1 paused again behind a full pool", func() bool {
+		st := p.Stats()
+		return st.Paused == 1 && f.isPaused(1) && st.InFlight == 4 && st.Backlog == 1
+	})
 	checkCommitted(t, f, 0, 1)
 
 	f.produce(0, slices.Repeat([]string{moving}, 3)...)
@@ -325,11 +323,12 @@ func TestPoolResumesPartitionRevokedWhilePaused(t *testing.T) {
 	checkNoRejectedStores(t, f)
 }
 
-// TestPoolPausesFetchingWhileLaneBlocked: a lane that stays full pauses
-// fetching, the pool keeps polling without taking records, what it holds
+// TestPoolPausesFetchingWhileKeyBlocked: a key whose first record blocks
+// collects its later records until the pool is full, which pauses
+// fetching; the pool keeps polling without taking records, what it holds
 // stays within what the configuration allows, and fetching resumes once the
-// lane drains.
-func TestPoolPausesFetchingWhileLaneBlocked(t *testing.T) {
+// key's records drain.
+func TestPoolPausesFetchingWhileKeyBlocked(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name                     string
@@ -343,7 +342,7 @@ func TestPoolPausesFetchingWhileLaneBlocked(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			stuck := laneKey("stuck", tt.workers, 0)
+			const stuck = "stuck"
 			f := newFakeConsumer(t)
 			var all []rec
 			for part := range int32(tt.partitions) {
@@ -375,16 +374,15 @@ func TestPoolPausesFetchingWhileLaneBlocked(t *testing.T) {
 			}))
 			// Polling on while paused is what serves rebalances.
 			waitFor(t, "the pool to poll with every partition paused", func() bool { return f.pausedPollCount() >= 3 })
-			// A lane holds the record in hand and depth more; beyond the
-			// lanes the pool holds the record that did not fit, and at
-			// most one from each partition that delivered before it was
-			// paused.
+			// The pool holds workers × (1 + depth) records; beyond them,
+			// the record that did not fit, and at most one from each
+			// partition that delivered before it was paused.
 			limit := tt.workers*(tt.depth+1) + 1 + tt.partitions
 			if held := f.deliveredCount() - handled.len(); held > limit {
-				t.Errorf("%d records fetched and not handled while a lane is blocked, want at most %d", held, limit)
+				t.Errorf("%d records fetched and not handled while a key is blocked, want at most %d", held, limit)
 			}
 			if st := p.Stats(); st.Pauses == 0 {
-				t.Errorf("Stats() = %+v while a lane is blocked, want Pauses > 0", st)
+				t.Errorf("Stats() = %+v while a key is blocked, want Pauses > 0", st)
 			}
 
 			open()
@@ -410,8 +408,8 @@ func TestPoolPausesFetchingWhileLaneBlocked(t *testing.T) {
 	}
 }
 
-// TestPoolStoresOffsetsBehindUnfinishedRecords: records finish out of
-// order across lanes, but the stored offset never passes a record whose
+// TestPoolStoresOffsetsBehindUnfinishedRecords: records of different keys
+// finish out of order, but the stored offset never passes a record whose
 // outcome is not durable, and never moves back.
 func TestPoolStoresOffsetsBehindUnfinishedRecords(t *testing.T) {
 	t.Parallel()
@@ -430,10 +428,9 @@ func TestPoolStoresOffsetsBehindUnfinishedRecords(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			// Held records share lane 0; the others never use it, so
-			// they all finish while the held ones wait.
-			heldKeys := keysOnLanes("held", len(tt.held), workers, func(l int) bool { return l == 0 })
-			freeKeys := keysOnLanes("free", 6, workers, func(l int) bool { return l != 0 })
+			// Held records have keys of their own, so the others all
+			// finish while the held ones wait.
+			heldKeys, freeKeys := distinctKeys("held", len(tt.held)), distinctKeys("free", 6)
 			keys := make([]string, records)
 			for i := range keys {
 				keys[i] = freeKeys[i%len(freeKeys)]
@@ -506,13 +503,13 @@ func TestPoolCommitsAtShutdown(t *testing.T) {
 			t.Parallel()
 			const workers, perPartition = 2, 8
 			f := newFakeConsumer(t)
-			produceOnTwoLanes(f, workers, perPartition)
+			produceOnTwoKeys(f, perPartition)
 			f.assign(0, 1)
 
 			release, open := gate()
 			defer open()
 			started, handled := newTally(), newTally()
-			// Lanes deep enough for every record: nothing pauses.
+			// Room for every record: nothing pauses.
 			cfg := Config{Workers: workers, QueueDepth: perPartition, DrainTimeout: tt.drain}
 			p := startFakePool(t, f, cfg, HandlerFunc(func(ctx context.Context, msg *kafka.Message) error {
 				started.add(recOf(msg))
@@ -621,5 +618,51 @@ func TestPoolCloseWithoutRun(t *testing.T) {
 	}
 	if err := p.Run(context.Background()); err == nil {
 		t.Error("Run after Close started")
+	}
+}
+
+// TestPoolKeepsEveryWorkerBusy: whenever as many records of distinct keys
+// wait as there are workers, every worker holds one, however the keys hash
+// and whatever partition they come from: parallelism is bounded by the
+// workers and the keys, nothing else.
+func TestPoolKeepsEveryWorkerBusy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		workers    int
+		partitions int
+	}{
+		{"OnePartition", 8, 1},
+		{"FewerPartitionsThanWorkers", 8, 3},
+		{"ManyWorkers", 32, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeConsumer(t)
+			parts := make([]int32, tt.partitions)
+			for i := range parts {
+				parts[i] = int32(i)
+			}
+			keys := distinctKeys("user", tt.workers)
+			for i, k := range keys {
+				f.produce(parts[i%len(parts)], k)
+			}
+			f.assign(parts...)
+			release, open := gate()
+			defer open()
+			inHand := newTally()
+			p := startFakePool(t, f, Config{Workers: tt.workers, QueueDepth: 1}, HandlerFunc(func(ctx context.Context, msg *kafka.Message) error {
+				inHand.add(recOf(msg))
+				<-release
+				return nil
+			}))
+			waitFor(t, "every worker to hold a record", func() bool { return inHand.len() == tt.workers })
+			if st := p.Stats(); st.InFlight != tt.workers {
+				t.Errorf("Stats().InFlight = %d, want %d", st.InFlight, tt.workers)
+			}
+			open()
+			p.stop()
+		})
 	}
 }

@@ -132,16 +132,11 @@ func countingHandler(t *tally) Handler {
 	})
 }
 
-// keysOnLanes returns n distinct keys that a pool with workers lanes sends
-// to a lane accepted by onLane.
-func keysOnLanes(prefix string, n, workers int, onLane func(lane int) bool) []string {
-	p := &Pool{cfg: Config{Workers: workers}}
-	var keys []string
-	for i := 0; len(keys) < n; i++ {
-		k := fmt.Sprintf("%s-%d", prefix, i)
-		if onLane(p.laneOf(&kafka.Message{Key: []byte(k)})) {
-			keys = append(keys, k)
-		}
+// distinctKeys returns n distinct keys.
+func distinctKeys(prefix string, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s-%d", prefix, i)
 	}
 	return keys
 }

@@ -94,18 +94,16 @@ func TestPoolKeepsKeyOrder(t *testing.T) {
 	}
 }
 
-// TestPoolCommitsOnlyBehindDurableOutcomes holds some records back (their
-// lane blocks, so later records on that lane stay queued) while the others
-// finish out of order around them.
+// TestPoolCommitsOnlyBehindDurableOutcomes holds some records back while
+// the others, of other keys, finish out of order around them.
 func TestPoolCommitsOnlyBehindDurableOutcomes(t *testing.T) {
 	t.Parallel()
 	const partitions, perPartition, workers = 2, 20, 4
 	held := map[rec]bool{{0, 4}: true, {0, 11}: true, {1, 7}: true}
 	k := newPoolKafka(t, partitions)
-	// Held records share lane 0; the others never use it, so they all
-	// finish while the held ones wait.
-	heldKeys := keysOnLanes("held", len(held), workers, func(l int) bool { return l == 0 })
-	freeKeys := keysOnLanes("free", 10, workers, func(l int) bool { return l != 0 })
+	// Held records have keys of their own, so the others all finish while
+	// the held ones wait.
+	heldKeys, freeKeys := distinctKeys("held", len(held)), distinctKeys("free", 10)
 	var msgs []message
 	for part := range int32(partitions) {
 		for off := range int64(perPartition) {
@@ -163,8 +161,7 @@ func TestPoolRetriesFailedRecord(t *testing.T) {
 	t.Parallel()
 	const workers = 4
 	k := newPoolKafka(t, 1)
-	keys := keysOnLanes("user", 1, workers, func(l int) bool { return l == 0 })
-	others := keysOnLanes("other", 1, workers, func(l int) bool { return l != 0 })
+	keys, others := []string{"user"}, []string{"other"}
 	var msgs []message
 	for seq := range 6 {
 		msgs = append(msgs, message{key: keys[0], value: strconv.Itoa(seq)})
@@ -191,8 +188,8 @@ func TestPoolRetriesFailedRecord(t *testing.T) {
 			attempts++
 			n := attempts
 			mu.Unlock()
-			// Fails until a record of another lane went through behind it:
-			// a failing record holds back its own lane only.
+			// Fails until a record of another key went through behind it:
+			// a failing record holds back its own key only.
 			select {
 			case <-otherDone:
 				if n < 3 {
@@ -421,7 +418,7 @@ func TestPoolRebalance(t *testing.T) {
 		}
 	}
 	// Duplicates come only from records in flight at a revocation: at most
-	// the lanes' capacity at each of A's two revocations (B joining, A
+	// the pool's capacity at each of A's two revocations (B joining, A
 	// leaving).
 	if limit := 2 * workers * (depth + 1); len(dups) > limit {
 		t.Errorf("%d records handled by both pools, want at most %d (records in flight at revocation): %v", len(dups), limit, dups)
@@ -490,9 +487,9 @@ func TestPoolBackpressure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.stall = 20 * time.Millisecond // pause soon after the lanes fill
+	p.stall = 20 * time.Millisecond // pause soon after the pool fills
 	rp := runPool(t, p)
-	// The handler blocks: the lanes fill, fetching pauses, and the pool
+	// The handler blocks: the pool fills, fetching pauses, and it
 	// keeps polling without taking more records.
 	waitFor(t, "fetching to pause", func() bool { return p.Stats().Pauses > 0 })
 	time.Sleep(200 * time.Millisecond) // several paused polls; nothing may come in meanwhile
@@ -509,10 +506,10 @@ func TestPoolBackpressure(t *testing.T) {
 	if peak, limit := st.PeakInFlight, workers*(depth+1); peak > limit {
 		t.Errorf("%d records dispatched and unfinished at once, want at most %d", peak, limit)
 	}
-	// Beyond the lanes the pool holds the record that did not fit, plus at
+	// Beyond its capacity the pool holds the record that did not fit, plus at
 	// most one from each partition that delivered before it was paused.
 	if peak, limit := st.PeakBacklog, 1+partitions; peak > limit {
-		t.Errorf("%d records fetched and waiting for a lane, want at most %d", peak, limit)
+		t.Errorf("%d records fetched and waiting for room, want at most %d", peak, limit)
 	}
 	t.Logf("peak dispatched %d, peak waiting %d, paused %d times", st.PeakInFlight, st.PeakBacklog, st.Pauses)
 }

@@ -105,6 +105,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.db.Migrate(ctx); err != nil {
 		return err
 	}
+	redis.LogTo(m.logger)
 	if m.redis, err = redis.Open(ctx, cfg.Redis); err != nil {
 		return fmt.Errorf("redis (REDIS_URL): %w", err)
 	}

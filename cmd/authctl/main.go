@@ -35,6 +35,7 @@ import (
 
 	"github.com/authworker/authworker/client"
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/seal"
 )
 
 // command is one authctl command.
@@ -174,6 +175,16 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// keyEncryptionKeys reads the workers' key-encryption keys from
+// AUTH_KEY_ENCRYPTION_KEY: a list, newest first, as the workers read it.
+func keyEncryptionKeys() ([][]byte, error) {
+	keys, err := seal.ParseKeys(os.Getenv("AUTH_KEY_ENCRYPTION_KEY"))
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY %w", err)
+	}
+	return keys, nil
 }
 
 func getenv(name, def string) string {

@@ -108,7 +108,7 @@ func settings() []setting {
 			text(func(c *Config) *string { return &c.Kafka.BootstrapServers })},
 		{"HTTP_ADDR", httpapi.DefaultAddr, "address of the health, JWKS and discovery server",
 			text(func(c *Config) *string { return &c.HTTP.Addr })},
-		{"AUTH_ISSUER", "http://localhost:8080", "iss claim of access tokens and issuer of the discovery documents: an https URL (http only on a loopback host) without query or fragment",
+		{"AUTH_ISSUER", tokens.DefaultIssuer, "iss claim of access tokens and issuer of the discovery documents: an https URL (http only on a loopback host) without query or fragment",
 			text(func(c *Config) *string { return &c.Tokens.Issuer })},
 		{"AUTH_JWKS_URI", "", "jwks_uri of the discovery documents, where verifiers fetch the keys: an https URL (http only on a loopback host); default AUTH_ISSUER/.well-known/jwks.json",
 			text(func(c *Config) *string { return &c.HTTP.JWKSURI })},

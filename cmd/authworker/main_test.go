@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,27 @@ import (
 type worker struct {
 	cfg  Config
 	main *Main
+	// logs holds what the worker logged at warning level and above.
+	logs *lockedBuffer
+	stop func() // stops the worker; safe to call twice
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startWorker(t testing.TB, extraEnv ...string) *worker {
@@ -68,7 +90,8 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 		t.Fatal(err)
 	}
 	cfg.Replies.AllowedTopics = []string{cfg.Replies.DefaultTopic}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := NewMain(cfg, logger)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := m.Open(ctx); err != nil {
@@ -78,15 +101,18 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("worker stopped with %v", err)
 		}
 		m.Close()
+	})
+	t.Cleanup(func() {
+		stop()
 		deleteTopics(t, cfg.Kafka.BootstrapServers, cfg.Topics.Request, cfg.Replies.DefaultTopic, cfg.Topics.DeadLetter, cfg.Topics.Notifications, cfg.App.EventsTopic)
 	})
-	return &worker{cfg: cfg, main: m}
+	return &worker{cfg: cfg, main: m, logs: logs, stop: stop}
 }
 
 func (w *worker) client(t testing.TB) *client.Client {

@@ -2,7 +2,9 @@ package seal_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/authworker/authworker/seal"
@@ -148,5 +150,47 @@ func TestRotatingKEK(t *testing.T) {
 	}
 	if _, err := seal.NewBox(newKEK, "signing keys", []byte("short")); err == nil {
 		t.Error("NewBox accepted an older KEK of the wrong size")
+	}
+}
+
+func TestParseKeys(t *testing.T) {
+	a := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, seal.KeySize))
+	b := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, seal.KeySize))
+	short := base64.StdEncoding.EncodeToString(make([]byte, 16))
+	tests := []struct {
+		name    string
+		list    string
+		want    int    // keys, when no error
+		wantErr string // part of the error
+	}{
+		{"One", a, 1, ""},
+		{"NewestFirst", b + "," + a, 2, ""},
+		{"SpacesAroundEntries", " " + b + " , " + a + " ", 2, ""},
+		{"Empty", "", 0, "is required"},
+		{"EmptyEntry", b + ",," + a, 0, "entry 2 of 3 is empty"},
+		{"TrailingComma", b + ",", 0, "entry 2 of 2 is empty"},
+		{"NotBase64", b + ",not*base64", 0, "entry 2 of 2 is not valid base64"},
+		{"Short", short + "," + a, 0, "entry 1 of 2 must decode to 32 bytes, got 16"},
+		{"Duplicate", b + "," + a + "," + b, 0, "entry 3 of 3 repeats entry 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys, err := seal.ParseKeys(tt.list)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseKeys error = %v, want one containing %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), a[:8]) || strings.Contains(err.Error(), b[:8]) {
+					t.Errorf("error %q shows a key", err)
+				}
+				return
+			}
+			if err != nil || len(keys) != tt.want {
+				t.Fatalf("ParseKeys = %d keys, %v; want %d", len(keys), err, tt.want)
+			}
+			if tt.want == 2 && keys[0][0] != 2 {
+				t.Error("the first key listed is not the first returned")
+			}
+		})
 	}
 }

@@ -315,9 +315,10 @@ func (m *Manager) Maintain(ctx context.Context) (changed bool, err error) {
 	}
 	trusted := m.trusted(stored)
 	if len(trusted) == 0 && len(stored) > 0 {
-		// Of a misconfigured worker (every key would look forged to it) or
-		// a forger's: a key of its own would split the workers.
-		return false, errors.New("no stored signing key is trusted; the untrusted ones are logged (are the key-encryption keys those other workers use?)")
+		// Of a misconfigured worker or operator (every key would look
+		// forged to it) or a forger's: a key of its own would split the
+		// workers.
+		return false, errNoneTrusted
 	}
 	if m.plan(trusted, m.now()).empty() {
 		return false, nil

@@ -92,6 +92,11 @@ func (m *Manager) Rotate(ctx context.Context, mode RotateMode) ([]KeyStatus, err
 	err := m.store.UpdateSigningKeys(ctx, m.now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
 		now := m.now()
 		keys := m.trusted(stored)
+		if len(keys) == 0 && len(stored) > 0 {
+			// As in Maintain: keys sealed under KEKs the workers do not
+			// have would split them, and the keys they trust would stay.
+			return nil, errNoneTrusted
+		}
 		created = nil
 		var edited []domain.SigningKey
 		for _, alg := range m.cfg.algorithms() {
@@ -226,6 +231,8 @@ func (m *Manager) Retire(ctx context.Context, kid string, remove bool) ([]KeySta
 }
 
 var errNeedKey = errors.New("a key must be generated first")
+
+var errNoneTrusted = errors.New("no stored signing key is trusted; the untrusted ones are logged (are the key-encryption keys those the workers use?)")
 
 // Rewrap seals every trusted key that is sealed under an older
 // key-encryption key under the first, and returns how many it sealed.

@@ -67,6 +67,11 @@ type Config struct {
 	Logger *slog.Logger     // default discards
 }
 
+// DefaultIssuer is the issuer a deployment has when it names none (the
+// worker's AUTH_ISSUER): a worker on this machine, for development. An
+// Issuer's Config must name its issuer; this is not filled in.
+const DefaultIssuer = "http://localhost:8080"
+
 // MaxAccessTTL bounds the lifetime of access tokens: they are bearer
 // tokens that only revocation can end early.
 const MaxAccessTTL = 24 * time.Hour

@@ -41,8 +41,9 @@ type printedRequest struct {
 	Operation string     `json:"operation"` // its String form: passwords REDACTED
 }
 
-// dlq prints the dead letters of the dead-letter topic, opened with the
-// key-encryption key, one JSON object per line, oldest first per partition.
+// dlq prints the dead letters of the dead-letter topic, opened with any of
+// the key-encryption keys, one JSON object per line, oldest first per
+// partition.
 func dlq(e *env, args []string) error {
 	ctx, bootstrap, stdout := e.ctx, e.bootstrap, e.stdout
 	fs := flag.NewFlagSet("dlq", flag.ContinueOnError)
@@ -52,11 +53,11 @@ func dlq(e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	kek, err := base64.StdEncoding.DecodeString(getenv("AUTH_KEY_ENCRYPTION_KEY", ""))
-	if err != nil || len(kek) != seal.KeySize {
-		return errors.New("dlq: AUTH_KEY_ENCRYPTION_KEY must hold the workers' key-encryption key (base64 of 32 bytes)")
+	keks, err := keyEncryptionKeys()
+	if err != nil {
+		return fmt.Errorf("dlq: %w", err)
 	}
-	box, err := seal.NewBox(kek, "dead letters")
+	box, err := seal.NewBox(keks[0], "dead letters", keks[1:]...)
 	if err != nil {
 		return err
 	}

@@ -71,10 +71,15 @@ func TestDLQOpensSealedDeadLetters(t *testing.T) {
 		{"Opened", kek, nil, false, false},
 		{"Raw", kek, []string{"-raw"}, false, true},
 		{"OtherKEK", bytes.Repeat([]byte{6}, seal.KeySize), nil, true, false},
+		{"OlderInTheList", nil, nil, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("AUTH_KEY_ENCRYPTION_KEY", base64.StdEncoding.EncodeToString(tt.kek))
+			list := base64.StdEncoding.EncodeToString(tt.kek)
+			if tt.kek == nil { // a newer KEK in front: the dead letter still opens
+				list = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{6}, seal.KeySize)) + "," + base64.StdEncoding.EncodeToString(kek)
+			}
+			t.Setenv("AUTH_KEY_ENCRYPTION_KEY", list)
 			var out bytes.Buffer
 			args := append([]string{"-bootstrap", bootstrap, "dlq", "-topic", dlqTopic}, tt.args...)
 			if err := run(context.Background(), args, nil, &out); err != nil {

@@ -1,7 +1,8 @@
 // Command authctl talks to authworker the way a service does: it sends
 // requests over Kafka with the client package, verifies access tokens
-// offline against the JWKS, reads the dead-letter topic, and follows the
-// domain events the worker publishes. It is for operators and developers.
+// offline against the JWKS, reads the dead-letter topic, follows the
+// domain events the worker publishes, and manages the signing keys in
+// PostgreSQL. It is for operators and developers.
 //
 //	authctl register -email ada@example.com < password.txt
 //	authctl login -email ada@example.com < password.txt
@@ -9,6 +10,8 @@
 //	authctl users disable -user-id 0193...
 //	authctl events tail -type LoginFailed,AccountLocked
 //	authctl events tail -user 0193... -from beginning -json
+//	authctl keys list
+//	authctl keys rotate -emergency
 //
 // events tail runs until interrupted (Ctrl-C) or until -max events were
 // printed; -timeout does not bound it.
@@ -35,6 +38,7 @@ import (
 
 	"github.com/authworker/authworker/client"
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/seal"
 )
 
 // command is one authctl command.
@@ -59,6 +63,7 @@ var commands = map[string]command{
 	"users":                      {"users disable|enable|unlock|delete -user-id ID   (admin clients only)", users},
 	"verify":                     {"verify [-jwks URL] [-issuer ISS] [-audience AUD] < access token (offline, against the JWKS)", verify},
 	"dlq":                        {"dlq [-topic T] [-max N] [-raw]         (needs AUTH_KEY_ENCRYPTION_KEY)", dlq},
+	"keys":                       {"keys list [-json] | rotate [-emergency] | retire KID [-remove] | rewrap   (signing keys in PostgreSQL; needs the workers' DATABASE_URL, AUTH_KEY_ENCRYPTION_KEY and AUTH_KEY_* settings)", keys},
 	"events":                     {"events tail [-topic T] [-type TYPE[,TYPE...]] [-user ID] [-from beginning|end] [-max N] [-json]", events},
 }
 
@@ -174,6 +179,16 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// keyEncryptionKeys reads the workers' key-encryption keys from
+// AUTH_KEY_ENCRYPTION_KEY: a list, newest first, as the workers read it.
+func keyEncryptionKeys() ([][]byte, error) {
+	keys, err := seal.ParseKeys(os.Getenv("AUTH_KEY_ENCRYPTION_KEY"))
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY %w", err)
+	}
+	return keys, nil
 }
 
 func getenv(name, def string) string {

@@ -17,8 +17,8 @@ func verify(e *env, args []string) error {
 	var jwksURL string
 	var opts tokens.VerifyOptions
 	if err := flags("verify", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&jwksURL, "jwks", "http://localhost:8080/.well-known/jwks.json", "JWKS URL")
-		fs.StringVar(&opts.Issuer, "issuer", getenv("AUTH_ISSUER", "http://localhost:8080"), "expected iss")
+		fs.StringVar(&jwksURL, "jwks", tokens.DefaultIssuer+"/.well-known/jwks.json", "JWKS URL")
+		fs.StringVar(&opts.Issuer, "issuer", getenv("AUTH_ISSUER", tokens.DefaultIssuer), "expected iss")
 		fs.StringVar(&opts.Audience, "audience", getenv("AUTH_AUDIENCE", "authworker"), "expected aud")
 	}); err != nil {
 		return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,7 +108,7 @@ func settings() []setting {
 			text(func(c *Config) *string { return &c.Kafka.BootstrapServers })},
 		{"HTTP_ADDR", httpapi.DefaultAddr, "address of the health, JWKS and discovery server",
 			text(func(c *Config) *string { return &c.HTTP.Addr })},
-		{"AUTH_ISSUER", "http://localhost:8080", "iss claim of access tokens and issuer of the discovery documents: an https URL (http only on a loopback host) without query or fragment",
+		{"AUTH_ISSUER", tokens.DefaultIssuer, "iss claim of access tokens and issuer of the discovery documents: an https URL (http only on a loopback host) without query or fragment",
 			text(func(c *Config) *string { return &c.Tokens.Issuer })},
 		{"AUTH_JWKS_URI", "", "jwks_uri of the discovery documents, where verifiers fetch the keys: an https URL (http only on a loopback host); default AUTH_ISSUER/.well-known/jwks.json",
 			text(func(c *Config) *string { return &c.HTTP.JWKSURI })},
@@ -165,19 +164,13 @@ func settings() []setting {
 			duration(func(c *Config) *time.Duration { return &c.Tokens.PrePublish })},
 		{"AUTH_KEY_RELOAD_INTERVAL", formatDuration(tokens.DefaultReloadInterval), "how often each worker reloads the signing keys and applies the rotation policy; workers also reload at once when keys change (LISTEN/NOTIFY)",
 			duration(func(c *Config) *time.Duration { return &c.Tokens.ReloadInterval })},
-		{"AUTH_KEY_ENCRYPTION_KEY", "", "required: base64 of 32 random bytes that seal signing keys, stored replies and outbox records at rest (same on every worker)",
+		{"AUTH_KEY_ENCRYPTION_KEY", "", "required: key-encryption keys, base64 of 32 random bytes each, comma-separated, newest first: the first seals signing keys, stored replies, outbox records and dead letters at rest, every one opens them; the last keys the digests of requests and of throttled addresses (same list on every worker)",
 			func(c *Config, v string) error {
-				if v == "" {
-					return errors.New("is required (generate one with: head -c 32 /dev/urandom | base64)")
-				}
-				k, err := base64.StdEncoding.DecodeString(v)
+				keys, err := seal.ParseKeys(v)
 				if err != nil {
-					return errors.New("is not valid base64")
+					return err
 				}
-				if len(k) != seal.KeySize {
-					return fmt.Errorf("must decode to %d bytes, got %d", seal.KeySize, len(k))
-				}
-				c.Tokens.KeyEncryptionKey = k
+				c.Tokens.KeyEncryptionKey, c.Tokens.OlderKeyEncryptionKeys = keys[0], keys[1:]
 				return nil
 			}},
 		{"AUTH_REQUEST_TOPIC", defaultRequestTopic, "topic of requests",
@@ -284,6 +277,28 @@ func LoadConfig(environ []string) (Config, error) {
 		c.Postgres.URL = "application_name=authworker"
 	}
 	return c, errors.Join(errs...)
+}
+
+// box returns the box of purpose under the key-encryption keys: it seals
+// under the first and opens under any.
+func (c Config) box(purpose string) (*seal.Box, error) {
+	return seal.NewBox(c.Tokens.KeyEncryptionKey, purpose, c.Tokens.OlderKeyEncryptionKeys...)
+}
+
+// keyEncryptionKeys returns every key-encryption key, newest first.
+func (c Config) keyEncryptionKeys() [][]byte {
+	return append([][]byte{c.Tokens.KeyEncryptionKey}, c.Tokens.OlderKeyEncryptionKeys...)
+}
+
+// digestKey is the key-encryption key that keyed digests (of requests, and
+// of the addresses the throttles count) are derived from: the oldest
+// listed. A stored digest must be found again by every worker, and a new
+// KEK goes in front of the list on one worker after another, so the
+// digests do not change then; they change when the oldest KEK leaves the
+// list (the README's KEK rotation says what that does).
+func (c Config) digestKey() []byte {
+	keys := c.keyEncryptionKeys()
+	return keys[len(keys)-1]
 }
 
 // kafkaSettings maps KAFKA_* variables to librdkafka properties:

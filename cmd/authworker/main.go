@@ -117,7 +117,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.ensureTopics(ctx); err != nil {
 		return err
 	}
-	if m.outbox, m.relay, err = newOutbox(m.db, m.producer, cfg.Tokens.KeyEncryptionKey, postgres.OutboxRelayConfig{
+	if m.outbox, m.relay, err = newOutbox(m.db, m.producer, cfg.keyEncryptionKeys(), postgres.OutboxRelayConfig{
 		Logger: m.logger,
 	}); err != nil {
 		return fmt.Errorf("outbox (AUTH_KEY_ENCRYPTION_KEY): %w", err)
@@ -166,10 +166,11 @@ func (m *Main) Open(ctx context.Context) error {
 }
 
 // newOutbox builds the outbox that use cases enqueue to, its values sealed
-// under the key-encryption key (purpose "outbox"), and the relay that
-// publishes it through producer. cfg's publisher is set here.
-func newOutbox(db *postgres.DB, producer *producers.Producer, kek []byte, cfg postgres.OutboxRelayConfig) (*postgres.Outbox, *postgres.OutboxRelay, error) {
-	sealer, err := seal.NewBox(kek, "outbox")
+// under the first of the key-encryption keys keks (purpose "outbox") and
+// opened under any, and the relay that publishes it through producer.
+// cfg's publisher is set here.
+func newOutbox(db *postgres.DB, producer *producers.Producer, keks [][]byte, cfg postgres.OutboxRelayConfig) (*postgres.Outbox, *postgres.OutboxRelay, error) {
+	sealer, err := seal.NewBox(keks[0], "outbox", keks[1:]...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -222,7 +223,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_PASSWORD_MIN_LENGTH: %w", err)
 	}
-	throttleKeys, err := seal.NewMAC(cfg.Tokens.KeyEncryptionKey, "throttle")
+	throttleKeys, err := seal.NewMAC(cfg.digestKey(), "throttle")
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
 	}
@@ -238,11 +239,11 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_REGISTER_LIMIT/AUTH_CLIENT_REGISTER_LIMIT: %w", err)
 	}
-	sealer, err := seal.NewBox(cfg.Tokens.KeyEncryptionKey, "outcomes")
+	sealer, err := cfg.box("outcomes")
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
 	}
-	digests, err := seal.NewMAC(cfg.Tokens.KeyEncryptionKey, "requests")
+	digests, err := seal.NewMAC(cfg.digestKey(), "requests")
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
 	}
@@ -300,7 +301,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_RETRY_WINDOW, AUTH_OUTCOME_TTL, AUTH_EVENTS_TOPIC or AUTH_EVENT_SOURCE: %w", err)
 	}
-	deadSealer, err := seal.NewBox(cfg.Tokens.KeyEncryptionKey, "dead letters")
+	deadSealer, err := cfg.box("dead letters")
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_KEY_ENCRYPTION_KEY: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,27 @@ import (
 type worker struct {
 	cfg  Config
 	main *Main
+	// logs holds what the worker logged at warning level and above.
+	logs *lockedBuffer
+	stop func() // stops the worker; safe to call twice
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startWorker(t testing.TB, extraEnv ...string) *worker {
@@ -68,7 +90,8 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 		t.Fatal(err)
 	}
 	cfg.Replies.AllowedTopics = []string{cfg.Replies.DefaultTopic}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := NewMain(cfg, logger)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := m.Open(ctx); err != nil {
@@ -78,15 +101,18 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("worker stopped with %v", err)
 		}
 		m.Close()
+	})
+	t.Cleanup(func() {
+		stop()
 		deleteTopics(t, cfg.Kafka.BootstrapServers, cfg.Topics.Request, cfg.Replies.DefaultTopic, cfg.Topics.DeadLetter, cfg.Topics.Notifications, cfg.App.EventsTopic)
 	})
-	return &worker{cfg: cfg, main: m}
+	return &worker{cfg: cfg, main: m, logs: logs, stop: stop}
 }
 
 func (w *worker) client(t testing.TB) *client.Client {
@@ -299,6 +325,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	}{
 		{"MissingKEK", nil, "AUTH_KEY_ENCRYPTION_KEY"},
 		{"ShortKEK", []string{"AUTH_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 16))}, "AUTH_KEY_ENCRYPTION_KEY"},
+		{"BadOlderKEK", []string{"AUTH_KEY_ENCRYPTION_KEY=" + kekOf(1) + ",not-base64"}, "AUTH_KEY_ENCRYPTION_KEY entry 2 of 2 is not valid base64"},
+		{"KEKListedTwice", []string{"AUTH_KEY_ENCRYPTION_KEY=" + kekOf(1) + "," + kekOf(2) + "," + kekOf(1)}, "AUTH_KEY_ENCRYPTION_KEY entry 3 of 3 repeats entry 1"},
+		{"EmptyKEKEntry", []string{"AUTH_KEY_ENCRYPTION_KEY=" + kekOf(1) + ","}, "AUTH_KEY_ENCRYPTION_KEY entry 2 of 2 is empty"},
 		{"BadDuration", []string{"AUTH_ACCESS_TOKEN_TTL=soon"}, "AUTH_ACCESS_TOKEN_TTL"},
 		{"NegativeWorkers", []string{"AUTH_WORKERS=-1"}, "AUTH_WORKERS"},
 		{"BadLogLevel", []string{"LOG_LEVEL=loud"}, "LOG_LEVEL"},
@@ -323,6 +352,62 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			_, err := LoadConfig(tt.env)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("LoadConfig error = %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// kekOf is a key-encryption key of 32 bytes b, in base64 as listed in
+// AUTH_KEY_ENCRYPTION_KEY.
+func kekOf(b byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, seal.KeySize))
+}
+
+// TestKEKList: the first key of AUTH_KEY_ENCRYPTION_KEY seals, every one
+// opens, and the digests are keyed by the last, so that putting a new key
+// in front changes none.
+func TestKEKList(t *testing.T) {
+	tests := []struct {
+		name       string
+		list       string
+		first      byte
+		older      []byte
+		digestedBy byte
+	}{
+		{"One", kekOf(1), 1, nil, 1},
+		{"NewInFront", kekOf(2) + "," + kekOf(1), 2, []byte{1}, 1},
+		{"Three", kekOf(3) + ", " + kekOf(2) + " ," + kekOf(1), 3, []byte{2, 1}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadConfig([]string{"AUTH_KEY_ENCRYPTION_KEY=" + tt.list})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Tokens.KeyEncryptionKey[0] != tt.first {
+				t.Errorf("sealing key %d, want %d", cfg.Tokens.KeyEncryptionKey[0], tt.first)
+			}
+			var older []byte
+			for _, k := range cfg.Tokens.OlderKeyEncryptionKeys {
+				older = append(older, k[0])
+			}
+			if !bytes.Equal(older, tt.older) {
+				t.Errorf("older keys %v, want %v", older, tt.older)
+			}
+			if got := cfg.digestKey()[0]; got != tt.digestedBy {
+				t.Errorf("digests keyed by key %d, want %d", got, tt.digestedBy)
+			}
+			// Every box opens what the oldest key sealed.
+			old, err := seal.NewBox(bytes.Repeat([]byte{1}, seal.KeySize), "outcomes")
+			if err != nil {
+				t.Fatal(err)
+			}
+			box, err := cfg.box("outcomes")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := box.Open(old.Seal([]byte("reply"), nil), nil); err != nil {
+				t.Errorf("a value sealed under the oldest key does not open: %v", err)
 			}
 		})
 	}

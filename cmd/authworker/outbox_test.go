@@ -68,7 +68,7 @@ func newOutboxEnvOn(t testing.TB, dbURL string) *outboxEnv {
 	}
 	t.Cleanup(func() { deleteTopics(t, e.bootstrap, e.topic) })
 	// The relays' outbox: the same wiring, so the same sealing key.
-	if e.outbox, _, err = newOutbox(e.db, p, e.kek, postgres.OutboxRelayConfig{}); err != nil {
+	if e.outbox, _, err = newOutbox(e.db, p, [][]byte{e.kek}, postgres.OutboxRelayConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -94,7 +94,7 @@ type relay struct {
 
 func (e *outboxEnv) startRelay(t testing.TB, batchSize int) relay {
 	t.Helper()
-	_, r, err := newOutbox(e.db, e.producer(t), e.kek, postgres.OutboxRelayConfig{
+	_, r, err := newOutbox(e.db, e.producer(t), [][]byte{e.kek}, postgres.OutboxRelayConfig{
 		BatchSize:    batchSize,
 		PollInterval: 50 * time.Millisecond,
 		MinBackoff:   10 * time.Millisecond,

@@ -10,8 +10,11 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
@@ -96,6 +99,30 @@ class RotationIT {
     private ReplyingKafkaTemplate<String, byte[], byte[]> template;
     private final String group = "spring-interop-rotation-" + UUID.randomUUID();
 
+    /**
+     * The validator's clock: the real one, or, on a thread that checks a
+     * token at a given moment, that moment. Under load a scheduled check
+     * can run late; it reads the clock once and validates at that reading.
+     */
+    private final ThreadLocal<Instant> checkAt = new ThreadLocal<>();
+    private final Clock checkClock = new Clock() {
+        @Override
+        public ZoneId getZone() {
+            return ZoneOffset.UTC;
+        }
+
+        @Override
+        public Clock withZone(ZoneId zone) {
+            return this;
+        }
+
+        @Override
+        public Instant instant() {
+            Instant at = checkAt.get();
+            return at != null ? at : Instant.now();
+        }
+    };
+
     @BeforeAll
     void setUp() throws Exception {
         File dir = new File(System.getProperty("authworker.schemas", "../../schemas"));
@@ -156,6 +183,7 @@ class RotationIT {
         NimbusJwtDecoder decoder = NimbusJwtDecoder.withIssuerLocation(issuer).build();
         JwtTimestampValidator noSkew = new JwtTimestampValidator(Duration.ZERO);
         noSkew.setAllowEmptyExpiryClaim(false);
+        noSkew.setClock(checkClock);
         decoder.setJwtValidator(JwtValidators.createAtJwtValidator().issuer(issuer).audience("api").clientId(CLIENT_ID)
                 .validators(v -> assertNotNull(v.put("exp", noSkew), "the RFC 9068 validator checks exp"))
                 .build());
@@ -203,12 +231,16 @@ class RotationIT {
             // Just before it expires, it still verifies: its key is still
             // published, whatever took over since.
             checks.schedule(() -> {
-                if (Instant.now().isBefore(exp)) {
+                Instant at = Instant.now();
+                if (at.isBefore(exp)) {
+                    checkAt.set(at);
                     try {
                         jwt.decode(token);
                         late.incrementAndGet();
                     } catch (RuntimeException e) {
-                        failures.add("kid " + kid + " refused before its expiry: " + e);
+                        failures.add("kid " + kid + " refused at " + at + ", before its expiry: " + e);
+                    } finally {
+                        checkAt.remove();
                     }
                 }
             }, Math.max(0, Duration.between(Instant.now(), exp).toMillis() - 400), TimeUnit.MILLISECONDS);

@@ -16,21 +16,35 @@
 #        AUTH_EVENTS_TOPIC=auth.events.interop
 #        AUTH_EVENT_SOURCE=https://auth.interop.test  (ce_source of its events)
 #        AUTH_CONSUMER_GROUP=authworker-interop  HTTP_ADDR=127.0.0.1:18080
-#   4. waits for /readyz 200 (INTEROP_READY_TIMEOUT, 60 s)
-#   5. mvn -f interop/spring/pom.xml test, with the same bootstrap, topics
-#      and event source (environment), and -Dauthworker.schemas naming this
+#   4. a second bin/authworker, the rotation worker, for the JWT check
+#      (RotationIT: Spring Security's NimbusJwtDecoder follows the keys
+#      through rotations), on a database, topics, group and port of its own,
+#      signing with ES256 (Nimbus has no EdDSA) on a policy short enough to
+#      rotate twice in a test: a key signs for 6 s, published 2.5 s before,
+#      tokens live 4 s, the JWKS may be cached 1 s:
+#        AUTH_REQUEST_TOPIC=auth.request.interop.rotation
+#        AUTH_RESPONSE_TOPIC=AUTH_REPLY_TOPICS=auth.response.interop.rotation
+#        AUTH_ISSUER=http://127.0.0.1:18081  HTTP_ADDR=127.0.0.1:18081
+#        AUTH_CONSUMER_GROUP=authworker-interop-rotation  (and its own DLQ
+#        and events topics)
+#   5. waits for /readyz 200 of both (INTEROP_READY_TIMEOUT, 60 s)
+#   6. mvn -f interop/spring/pom.xml test, with the same bootstrap, topics
+#      and event source (environment), the rotation worker's issuer and
+#      topics (INTEROP_ROTATION_*), and -Dauthworker.schemas naming this
 #      checkout's schemas/ folder
 #
 # The events topic outlives the run (AUTH_EVENTS_RETENTION, 7 days), so it
 # holds earlier runs' events too; the Java consumer picks its own by user id.
 #
-# The worker is always stopped on exit; the exit status is Maven's. Safe to
-# run twice. The worker's log is .services/interop/authworker.log. The first
+# The workers are always stopped on exit; the exit status is Maven's. Safe to
+# run twice. The workers' logs are .services/interop/authworker.log and
+# authworker-rotation.log. The first
 # run downloads the Maven dependencies (Spring Kafka, kafka-clients, Avro,
 # JUnit) into ~/.m2.
 #
 # Tunables (environment): INTEROP_HTTP_ADDR (127.0.0.1:18080),
-# INTEROP_READY_TIMEOUT (60), MVN (mvn), MVN_FLAGS (-B -ntp).
+# INTEROP_ROTATION_HTTP_ADDR (127.0.0.1:18081), INTEROP_READY_TIMEOUT (60),
+# MVN (mvn), MVN_FLAGS (-B -ntp).
 
 set -Eeuo pipefail
 
@@ -40,7 +54,10 @@ cd "$ROOT"
 STATE="$ROOT/.services/interop"
 LOG="$STATE/authworker.log"
 PIDFILE="$STATE/authworker.pid"
+ROT_LOG="$STATE/authworker-rotation.log"
+ROT_PIDFILE="$STATE/authworker-rotation.pid"
 HTTP_ADDR=${INTEROP_HTTP_ADDR:-127.0.0.1:18080}
+ROT_HTTP_ADDR=${INTEROP_ROTATION_HTTP_ADDR:-127.0.0.1:18081}
 READY_TIMEOUT=${INTEROP_READY_TIMEOUT:-60}
 MVN=${MVN:-mvn}
 read -r -a MVN_FLAGS <<<"${MVN_FLAGS:--B -ntp}"
@@ -48,10 +65,11 @@ read -r -a MVN_FLAGS <<<"${MVN_FLAGS:--B -ntp}"
 log() { printf '[interop] %s\n' "$*" >&2; }
 die() { printf '[interop] ERROR: %s\n' "$*" >&2; exit 1; }
 
-show_log() {
-  if [[ -s "$LOG" ]]; then
-    printf '[interop] ---- last 40 lines of %s ----\n' "$LOG" >&2
-    tail -n 40 "$LOG" >&2 || true
+show_log() { # [log file]
+  local f=${1:-$LOG}
+  if [[ -s "$f" ]]; then
+    printf '[interop] ---- last 40 lines of %s ----\n' "$f" >&2
+    tail -n 40 "$f" >&2 || true
     printf '[interop] ----\n' >&2
   fi
 }
@@ -75,21 +93,26 @@ stop_worker() { # pid: SIGTERM, wait for the graceful shutdown, then SIGKILL
 }
 
 WORKER_PID=""
+ROT_PID=""
 DB_NAME=""
+ROT_DB_NAME=""
 ADMIN_URL=""
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
-  local rc=$?
-  if [[ -n "$WORKER_PID" ]]; then
-    log "stopping worker (pid $WORKER_PID)"
-    stop_worker "$WORKER_PID"
-    wait "$WORKER_PID" 2>/dev/null || true
-    rm -f "$PIDFILE"
-  fi
-  if [[ -n "$DB_NAME" ]]; then
-    psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS \"$DB_NAME\"" >/dev/null 2>&1 \
-      || log "could not drop database $DB_NAME"
-  fi
+  local rc=$? pid db
+  for pid in "$WORKER_PID" "$ROT_PID"; do
+    [[ -n "$pid" ]] || continue
+    log "stopping worker (pid $pid)"
+    stop_worker "$pid"
+    wait "$pid" 2>/dev/null || true
+  done
+  [[ -n "$WORKER_PID" ]] && rm -f "$PIDFILE"
+  [[ -n "$ROT_PID" ]] && rm -f "$ROT_PIDFILE"
+  for db in "$DB_NAME" "$ROT_DB_NAME"; do
+    [[ -n "$db" ]] || continue
+    psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 \
+      || log "could not drop database $db"
+  done
   exit "$rc"
 }
 trap cleanup EXIT
@@ -113,26 +136,36 @@ mkdir -p "$STATE"
 # One run at a time: runs share the worker's group, port and pid file.
 exec 8>"$STATE/lock"
 flock -n 8 || die "another scripts/interop.sh is running (lock $STATE/lock)"
-# A worker left over from an interrupted run (killed without its trap).
-if [[ -s "$PIDFILE" ]]; then
-  old=$(tr -dc '0-9' <"$PIDFILE")
+# Workers left over from an interrupted run (killed without its trap).
+for f in "$PIDFILE" "$ROT_PIDFILE"; do
+  [[ -s "$f" ]] || continue
+  old=$(tr -dc '0-9' <"$f")
   if is_our_worker "$old"; then
     log "stopping the interop worker left by an earlier run (pid $old)"
     stop_worker "$old"
   fi
-  rm -f "$PIDFILE"
-fi
+  rm -f "$f"
+done
 if curl -s -o /dev/null --max-time 2 "http://$HTTP_ADDR/healthz"; then
   die "something already serves http://$HTTP_ADDR; stop it or set INTEROP_HTTP_ADDR to a free address"
+fi
+if curl -s -o /dev/null --max-time 2 "http://$ROT_HTTP_ADDR/healthz"; then
+  die "something already serves http://$ROT_HTTP_ADDR; stop it or set INTEROP_ROTATION_HTTP_ADDR to a free address"
 fi
 
 # 3. The worker, on a database of its own and dedicated topics.
 ADMIN_URL=$DATABASE_URL
-DB_NAME="authworker_interop_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+new_db_name() { echo "authworker_interop_$1$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+db_url() { # name: the URL of database name on the server of ADMIN_URL
+  local u="${ADMIN_URL%%\?*}"
+  u="${u%/*}/$1"
+  [[ "$ADMIN_URL" == *\?* ]] && u+="?${ADMIN_URL#*\?}"
+  echo "$u"
+}
+DB_NAME=$(new_db_name "")
 psql -q "$ADMIN_URL" -c "CREATE DATABASE \"$DB_NAME\"" >/dev/null
-export DATABASE_URL="${ADMIN_URL%%\?*}"
-DATABASE_URL="${DATABASE_URL%/*}/$DB_NAME"
-[[ "$ADMIN_URL" == *\?* ]] && DATABASE_URL+="?${ADMIN_URL#*\?}"
+DATABASE_URL=$(db_url "$DB_NAME")
+export DATABASE_URL
 export AUTH_REQUEST_TOPIC=auth.request.interop
 export AUTH_RESPONSE_TOPIC=auth.response.interop
 export AUTH_REPLY_TOPICS=auth.response.interop
@@ -147,23 +180,54 @@ HTTP_ADDR="$HTTP_ADDR" \
 WORKER_PID=$!
 echo "$WORKER_PID" >"$PIDFILE"
 
-# 4. Ready?
-deadline=$(( $(date +%s) + READY_TIMEOUT ))
-until curl -sf -o /dev/null --max-time 2 "http://$HTTP_ADDR/readyz"; do
-  if ! kill -0 "$WORKER_PID" 2>/dev/null; then
-    show_log
-    die "the worker exited during start-up"
-  fi
-  if (( $(date +%s) >= deadline )); then
-    show_log
-    curl -s --max-time 2 "http://$HTTP_ADDR/readyz" >&2 || true
-    die "the worker was not ready within ${READY_TIMEOUT}s (http://$HTTP_ADDR/readyz)"
-  fi
-  sleep 0.5
-done
-log "worker ready"
+# 4. The rotation worker: ES256, a short rotation policy, everything its own.
+ROT_ISSUER="http://$ROT_HTTP_ADDR"
+ROT_REQUEST_TOPIC=auth.request.interop.rotation
+ROT_RESPONSE_TOPIC=auth.response.interop.rotation
+ROT_DB_NAME=$(new_db_name "rotation_")
+psql -q "$ADMIN_URL" -c "CREATE DATABASE \"$ROT_DB_NAME\"" >/dev/null
+log "starting the rotation worker (ES256, a key every 6 s) on $ROT_REQUEST_TOPIC -> $ROT_RESPONSE_TOPIC (http $ROT_HTTP_ADDR, log $ROT_LOG)"
+env DATABASE_URL="$(db_url "$ROT_DB_NAME")" \
+  AUTH_KEY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
+  AUTH_REQUEST_TOPIC="$ROT_REQUEST_TOPIC" \
+  AUTH_RESPONSE_TOPIC="$ROT_RESPONSE_TOPIC" AUTH_REPLY_TOPICS="$ROT_RESPONSE_TOPIC" \
+  AUTH_DLQ_TOPIC=auth.request.interop.rotation.dlq \
+  AUTH_EVENTS_TOPIC=auth.events.interop.rotation \
+  AUTH_EVENT_SOURCE=https://auth.interop.test/rotation \
+  AUTH_CONSUMER_GROUP=authworker-interop-rotation \
+  HTTP_ADDR="$ROT_HTTP_ADDR" AUTH_ISSUER="$ROT_ISSUER" AUTH_AUDIENCE=api \
+  AUTH_SIGNING_ALG=ES256 \
+  AUTH_KEY_ROTATION_PERIOD=6s AUTH_KEY_PREPUBLISH=2500ms AUTH_KEY_RELOAD_INTERVAL=1s \
+  AUTH_JWKS_MAX_AGE=1s AUTH_ACCESS_TOKEN_TTL=4s \
+  "$ROOT/bin/authworker" >"$ROT_LOG" 2>&1 </dev/null 8>&- &
+ROT_PID=$!
+echo "$ROT_PID" >"$ROT_PIDFILE"
 
-# 5. The Spring client.
+# 5. Ready?
+wait_ready() { # pid addr log
+  local pid=$1 addr=$2 wlog=$3 deadline
+  deadline=$(( $(date +%s) + READY_TIMEOUT ))
+  until curl -sf -o /dev/null --max-time 2 "http://$addr/readyz"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      show_log "$wlog"
+      die "the worker at $addr exited during start-up"
+    fi
+    if (( $(date +%s) >= deadline )); then
+      show_log "$wlog"
+      curl -s --max-time 2 "http://$addr/readyz" >&2 || true
+      die "the worker was not ready within ${READY_TIMEOUT}s (http://$addr/readyz)"
+    fi
+    sleep 0.5
+  done
+}
+wait_ready "$WORKER_PID" "$HTTP_ADDR" "$LOG"
+wait_ready "$ROT_PID" "$ROT_HTTP_ADDR" "$ROT_LOG"
+log "workers ready"
+
+# 6. The Spring client.
+export INTEROP_ROTATION_ISSUER="$ROT_ISSUER"
+export INTEROP_ROTATION_REQUEST_TOPIC="$ROT_REQUEST_TOPIC"
+export INTEROP_ROTATION_RESPONSE_TOPIC="$ROT_RESPONSE_TOPIC"
 MVN_ARGS=("${MVN_FLAGS[@]}" -f interop/spring/pom.xml "-Dauthworker.schemas=$ROOT/schemas" test)
 log "$MVN ${MVN_ARGS[*]}"
 set +e
@@ -171,9 +235,10 @@ set +e
 rc=$?
 set -e
 if (( rc == 0 )); then
-  log "PASS: Spring ReplyingKafkaTemplate <-> authworker"
+  log "PASS: Spring ReplyingKafkaTemplate <-> authworker; Spring Security's NimbusJwtDecoder through key rotations"
 else
   show_log
-  log "FAIL: mvn exited $rc (Spring output above, worker log: $LOG)"
+  show_log "$ROT_LOG"
+  log "FAIL: mvn exited $rc (Spring output above, worker logs: $LOG, $ROT_LOG)"
 fi
 exit "$rc"

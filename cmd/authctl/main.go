@@ -9,9 +9,11 @@
 //	authctl users disable -user-id 0193...
 //	authctl events tail -type LoginFailed,AccountLocked
 //	authctl events tail -user 0193... -from beginning -json
+//	authctl bench -mix login=70,introspect=20,refresh=10 -rate 20 -duration 30s
 //
 // events tail runs until interrupted (Ctrl-C) or until -max events were
-// printed; -timeout does not bound it.
+// printed, and bench for its -warmup and -duration; -timeout bounds neither
+// (in bench it bounds each request).
 //
 // Secrets (passwords, tokens, codes) are read from standard input, one per
 // line, never from flags, so that they stay out of shell history and
@@ -60,6 +62,7 @@ var commands = map[string]command{
 	"verify":                     {"verify [-jwks URL] [-issuer ISS] [-audience AUD] < access token (offline, against the JWKS)", verify},
 	"dlq":                        {"dlq [-topic T] [-max N] [-raw]         (needs AUTH_KEY_ENCRYPTION_KEY)", dlq},
 	"events":                     {"events tail [-topic T] [-type TYPE[,TYPE...]] [-user ID] [-from beginning|end] [-max N] [-json]", events},
+	"bench":                      {"bench [-mix OP=W,...] [-rate R | -concurrency N] [-warmup D] [-duration D] [-users N] [-json|-markdown] [-worker-pid PID]", bench},
 }
 
 func main() {
@@ -91,6 +94,7 @@ type env struct {
 	untimed      context.Context
 	stdin        *bufio.Reader
 	stdout       io.Writer
+	stderr       io.Writer // progress for people, never results
 	bootstrap    string
 	requestTopic string
 	replyTopic   string
@@ -135,7 +139,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		fmt.Fprint(global.Output(), "\nGlobal flags:\n")
 		global.PrintDefaults()
 	}
-	e := &env{stdout: stdout}
+	e := &env{stdout: stdout, stderr: os.Stderr}
 	global.StringVar(&e.bootstrap, "bootstrap", getenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"), "Kafka brokers")
 	global.StringVar(&e.requestTopic, "request-topic", getenv("AUTH_REQUEST_TOPIC", "auth.request"), "request topic")
 	global.StringVar(&e.replyTopic, "reply-topic", getenv("AUTH_RESPONSE_TOPIC", "auth.response"), "reply topic")

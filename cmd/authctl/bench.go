@@ -39,6 +39,7 @@ type benchConfig struct {
 	workerPID      int
 	progress       time.Duration // between progress lines; 0 for none
 	json, markdown bool
+	out            string // a file to write the JSON report to as well
 }
 
 const (
@@ -63,7 +64,8 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 		f.IntVar(&c.workerPID, "worker-pid", 0, "a worker on this machine whose memory to sample from /proc")
 		f.DurationVar(&c.progress, "progress", time.Second, "how often to print the progress line on standard error; 0 for never")
 		f.BoolVar(&c.json, "json", false, "print the report as JSON")
-		f.BoolVar(&c.markdown, "markdown", false, "print the operations as a Markdown table")
+		f.BoolVar(&c.markdown, "markdown", false, "print the report in Markdown")
+		f.StringVar(&c.out, "out", "", "also write the report as JSON to this file")
 	}); err != nil {
 		return benchConfig{}, err
 	}
@@ -147,7 +149,7 @@ func bench(e *env, args []string) error {
 	} else {
 		report.Rate, report.MaxOutstanding = cfg.rate, cfg.maxOutstanding
 	}
-	b := &bencher{c: c, timeout: e.timeout, fix: newFixture()}
+	b := &bencher{c: c, timeout: e.timeout, fix: newFixture(), waitForSession: cfg.concurrency > 0}
 	if cfg.needsUsers() {
 		fmt.Fprintf(e.stderr, "bench: registering %d accounts", cfg.users)
 		if cfg.needsSessions() {
@@ -182,6 +184,11 @@ func bench(e *env, args []string) error {
 		}
 	}
 	report.Machine.LoadAfter = loadAverage()
+	if cfg.out != "" {
+		if err := writeJSONFile(cfg.out, report); err != nil {
+			return err
+		}
+	}
 	switch {
 	case cfg.json:
 		return printJSON(e.stdout, report)
@@ -197,6 +204,9 @@ type bencher struct {
 	timeout time.Duration
 	fix     *fixture
 	clock   clock
+	// waitForSession makes a refresh wait for an idle session rather than
+	// give up at once (the closed loop).
+	waitForSession bool
 }
 
 // fixture is what the setup made for the load: accounts with one
@@ -312,22 +322,33 @@ func (b *bencher) do(ctx context.Context, op string) (status string, sent bool) 
 	return statusOf(err), true
 }
 
-// refresh rotates the refresh token of an idle session. It waits up to the
-// request timeout for one to be idle, and sends nothing when none is.
+// refresh rotates the refresh token of an idle session. In the open loop
+// it sends nothing when no session is idle (NO_SESSION: -users is too few
+// for the refresh rate times its latency), so that the wait for one is not
+// taken for the worker's latency; a closed-loop caller waits for one, up to
+// the request timeout.
 func (b *bencher) refresh(ctx context.Context) (status string, sent bool) {
 	f := b.fix
 	if f.live.Load() == 0 {
 		return statusNoSession, false
 	}
 	var token string
-	t := time.NewTimer(b.timeout)
-	defer t.Stop()
-	select {
-	case token = <-f.sessions:
-	case <-t.C:
-		return statusNoSession, false
-	case <-ctx.Done():
-		return statusNoSession, false
+	if b.waitForSession {
+		t := time.NewTimer(b.timeout)
+		defer t.Stop()
+		select {
+		case token = <-f.sessions:
+		case <-t.C:
+			return statusNoSession, false
+		case <-ctx.Done():
+			return statusNoSession, false
+		}
+	} else {
+		select {
+		case token = <-f.sessions:
+		default:
+			return statusNoSession, false
+		}
 	}
 	res, err := b.c.Refresh(ctx, token)
 	if err != nil {
@@ -439,8 +460,12 @@ func startProgress(w io.Writer, rec *recorder, clk clock, start, measureFrom tim
 				last, lastPhase = progress{}, phase
 			}
 			replies := float64((p.done-p.dropped)-(last.done-last.dropped)) / every.Seconds()
-			line := fmt.Sprintf("bench %5.1fs %s: %7.1f replies/s, %d errors, %d not sent, p50 %s p99 %s so far",
-				now.Sub(start).Seconds(), phase, replies, p.errors, p.dropped, roundLatency(p.p50), roundLatency(p.p99))
+			latencies := "no latency yet"
+			if p.done > p.dropped {
+				latencies = fmt.Sprintf("p50 %s p99 %s so far", roundLatency(p.p50), roundLatency(p.p99))
+			}
+			line := fmt.Sprintf("bench %5.1fs %s: %7.1f replies/s, %d not OK, %d not sent, %s",
+				now.Sub(start).Seconds(), phase, replies, p.errors, p.dropped, latencies)
 			last = p
 			if inPlace {
 				out.WriteString("\r" + line + "\x1b[K")
@@ -630,6 +655,18 @@ func parseProcStatus(status string) (hwm, rss int64, err error) {
 		return 0, 0, errors.New("no VmHWM and VmRSS in /proc status (a kernel thread, or not Linux)")
 	}
 	return hwm, rss, nil
+}
+
+// writeJSONFile writes v to path as indented JSON.
+func writeJSONFile(path string, v any) error {
+	var b strings.Builder
+	if err := printJSON(&b, v); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("bench: -out: %w", err)
+	}
+	return nil
 }
 
 // loadAverage returns the machine's one-minute load average, or 0 where

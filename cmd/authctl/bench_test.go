@@ -437,11 +437,18 @@ func TestReportMarkdown(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	want := []string{
+		"open loop at 20 requests/s (at most 512 outstanding), mix login=70,introspect=30, 50 users; 30s measured after 5s warm-up; timeout 10s  ",
+		"machine: 2 CPUs, load average 1.50 before, 2.25 after",
+		"",
 		"| op | sent | replies/s | OK/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | statuses |",
 		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
 		"| login | 420 | 14.0 | 13.9 | 41.5 | 80.0 | 120.2 | 180.0 | 181.0 | OK=418 UNAUTHORIZED=2 |",
 		"| introspect | 179 | 6.0 | 6.0 | 3.0 | 4.0 | 9.0 | 12.0 | 12.0 | OK=179 DROPPED=1 |",
 		"| total | 599 | 20.0 | 19.9 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | OK=597 DROPPED=1 UNAUTHORIZED=2 |",
+		"",
+		"argon2id m=19456 KiB t=2 p=1 on 2 goroutines: 70.0 hashes/s (210 in 3.0s)  ",
+		"login OK/s is 20% of the raw argon2id rate; every reply that hashed, 20%  ",
+		"worker pid 42: peak RSS (VmHWM) 200.0 MiB, largest RSS sampled during the run 150.0 MiB",
 	}
 	if !reflect.DeepEqual(lines, want) {
 		t.Errorf("markdown\n got %q\nwant %q", lines, want)

@@ -22,8 +22,9 @@ const (
 	// statusDropped: the request was due but not sent, because -max-outstanding
 	// requests were in flight already.
 	statusDropped = "DROPPED"
-	// statusNoSession: a refresh was due but no session was left to refresh
-	// (every one was ended by a failed refresh); not sent.
+	// statusNoSession: a refresh was due but no session was idle (open
+	// loop: each session has one refresh in flight at most), or none was
+	// left (each ended by a failed refresh); not sent.
 	statusNoSession = "NO_SESSION"
 	// statusInactive: Introspect answered OK, but that the token is not
 	// active.
@@ -97,7 +98,9 @@ func (r *recorder) add(op, status string, due time.Time, latency time.Duration, 
 	r.all.record(status, latency, sent)
 }
 
-// progress is a snapshot for the progress line.
+// progress is a snapshot for the progress line: requests done (sent and
+// finished, or not sent), those of them not OK (wrong passwords' expected
+// UNAUTHORIZED included) and those not sent.
 type progress struct {
 	done, errors, dropped int64
 	p50, p99              time.Duration
@@ -266,17 +269,11 @@ func (r *benchReport) fractions() *argon2Fractions {
 	return &argon2Fractions{Login: login / r.Argon2.PerSecond, Hashing: hashing / r.Argon2.PerSecond}
 }
 
-// writeTable prints the report for people: a line per operation and the
-// total, then the argon2id and memory figures.
+// writeTable prints the report for people: what was run, a line per
+// operation and the total, then the argon2id and memory figures.
 func (r *benchReport) writeTable(w io.Writer) error {
 	var b strings.Builder
-	load := fmt.Sprintf("open loop at %g requests/s (at most %d outstanding)", r.Rate, r.MaxOutstanding)
-	if r.Mode == "closed" {
-		load = fmt.Sprintf("closed loop, %d callers", r.Concurrency)
-	}
-	fmt.Fprintf(&b, "%s, mix %s, %d users; %gs measured after %gs warm-up; timeout %gs\n",
-		load, r.Mix, r.Users, r.Seconds, r.WarmupSeconds, r.TimeoutSeconds)
-	fmt.Fprintf(&b, "machine: %d CPUs, load average %.2f before, %.2f after\n\n", r.Machine.CPUs, r.Machine.LoadBefore, r.Machine.LoadAfter)
+	b.WriteString(r.summary() + "\n\n")
 	rows := [][]string{{"op", "sent", "replies/s", "OK/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "statuses"}}
 	for _, op := range append(slices.Clone(r.Ops), r.Total) {
 		l := op.Latency
@@ -286,19 +283,41 @@ func (r *benchReport) writeTable(w io.Writer) error {
 			fmt.Sprintf("%.1f", l.P999), fmt.Sprintf("%.1f", l.Max), formatStatuses(op.Statuses)})
 	}
 	writeColumns(&b, rows)
-	if a := r.Argon2; a != nil {
-		fmt.Fprintf(&b, "\nargon2id m=%d KiB t=%d p=%d on %d goroutines: %.1f hashes/s (%d in %.1fs)\n",
-			a.MemoryKiB, a.Time, a.Parallelism, a.Goroutines, a.PerSecond, a.Hashes, a.Seconds)
-	}
-	if f := r.Fractions; f != nil {
-		fmt.Fprintf(&b, "login OK/s is %.0f%% of the raw argon2id rate; every reply that hashed, %.0f%%\n", 100*f.Login, 100*f.Hashing)
-	}
-	if m := r.Worker; m != nil {
-		fmt.Fprintf(&b, "worker pid %d: peak RSS (VmHWM) %.1f MiB, largest RSS sampled during the run %.1f MiB\n",
-			m.PID, float64(m.VmHWMKiB)/1024, float64(m.MaxVmRSSKiB)/1024)
+	if f := r.footer(); f != "" {
+		b.WriteString("\n" + f + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// summary says what was run and on what, in two lines.
+func (r *benchReport) summary() string {
+	load := fmt.Sprintf("open loop at %g requests/s (at most %d outstanding)", r.Rate, r.MaxOutstanding)
+	if r.Mode == "closed" {
+		load = fmt.Sprintf("closed loop, %d callers", r.Concurrency)
+	}
+	return fmt.Sprintf("%s, mix %s, %d users; %gs measured after %gs warm-up; timeout %gs\n"+
+		"machine: %d CPUs, load average %.2f before, %.2f after",
+		load, r.Mix, r.Users, r.Seconds, r.WarmupSeconds, r.TimeoutSeconds,
+		r.Machine.CPUs, r.Machine.LoadBefore, r.Machine.LoadAfter)
+}
+
+// footer gives the argon2id and memory figures, a line each, when there
+// are any.
+func (r *benchReport) footer() string {
+	var lines []string
+	if a := r.Argon2; a != nil {
+		lines = append(lines, fmt.Sprintf("argon2id m=%d KiB t=%d p=%d on %d goroutines: %.1f hashes/s (%d in %.1fs)",
+			a.MemoryKiB, a.Time, a.Parallelism, a.Goroutines, a.PerSecond, a.Hashes, a.Seconds))
+	}
+	if f := r.Fractions; f != nil {
+		lines = append(lines, fmt.Sprintf("login OK/s is %.0f%% of the raw argon2id rate; every reply that hashed, %.0f%%", 100*f.Login, 100*f.Hashing))
+	}
+	if m := r.Worker; m != nil {
+		lines = append(lines, fmt.Sprintf("worker pid %d: peak RSS (VmHWM) %.1f MiB, largest RSS sampled during the run %.1f MiB",
+			m.PID, float64(m.VmHWMKiB)/1024, float64(m.MaxVmRSSKiB)/1024))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // writeColumns lays rows out in columns two spaces apart: the first and
@@ -326,16 +345,20 @@ func writeColumns(b *strings.Builder, rows [][]string) {
 	}
 }
 
-// writeMarkdown prints the operations' lines as a Markdown table, for the
-// README's figures.
+// writeMarkdown prints the report in Markdown, for the README's figures:
+// what was run, the operations' table, the argon2id and memory figures.
 func (r *benchReport) writeMarkdown(w io.Writer) error {
 	var b strings.Builder
+	b.WriteString(strings.ReplaceAll(r.summary(), "\n", "  \n") + "\n\n")
 	b.WriteString("| op | sent | replies/s | OK/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | statuses |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, op := range append(slices.Clone(r.Ops), r.Total) {
 		l := op.Latency
 		fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n",
 			op.Op, op.Sent, op.PerSecond, op.OKPerSecond, l.P50, l.P90, l.P99, l.P999, l.Max, formatStatuses(op.Statuses))
+	}
+	if f := r.footer(); f != "" {
+		b.WriteString("\n" + strings.ReplaceAll(f, "\n", "  \n") + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -10,12 +10,15 @@
 #      environment sets them), on a fresh database of its own (dropped on
 #      exit) with a key-encryption key made for the run, and on DEDICATED
 #      topics with its own group and port, so that a `make run` worker on
-#      the default topics neither answers these requests nor is disturbed:
-#        AUTH_REQUEST_TOPIC=auth.request.bench
-#        AUTH_RESPONSE_TOPIC=AUTH_REPLY_TOPICS=auth.response.bench
-#        AUTH_DLQ_TOPIC=auth.request.bench.dlq  AUTH_EVENTS_TOPIC=auth.events.bench
-#        AUTH_NOTIFICATIONS_TOPIC=auth.notifications.bench
-#        AUTH_CONSUMER_GROUP=authworker-bench  HTTP_ADDR=127.0.0.1:18081
+#      the default topics neither answers these requests nor is disturbed,
+#      nor is the bench of another checkout on the same machine (ID is a
+#      checksum of this checkout's path):
+#        AUTH_REQUEST_TOPIC=auth.request.bench-ID
+#        AUTH_RESPONSE_TOPIC=AUTH_REPLY_TOPICS=auth.response.bench-ID
+#        AUTH_DLQ_TOPIC=auth.request.bench-ID.dlq  AUTH_EVENTS_TOPIC=auth.events.bench-ID
+#        AUTH_NOTIFICATIONS_TOPIC=auth.notifications.bench-ID
+#        AUTH_CONSUMER_GROUP=authworker-bench-ID
+#        HTTP_ADDR=127.0.0.1:PORT, the first free port from 18090 to 18099
 #   4. waits for /readyz 200 (BENCH_READY_TIMEOUT, 60 s)
 #   5. the scenarios, each `bin/authctl bench` with -worker-pid:
 #        login-max       closed loop, 16 callers, logins only: the most
@@ -38,8 +41,8 @@
 #
 # Tunables (environment): BENCH_DURATION (20s), BENCH_WARMUP (5s), both in
 # whole seconds written Ns,
-# BENCH_USERS (50), BENCH_CHEAP_RATE (200), BENCH_HTTP_ADDR
-# (127.0.0.1:18081), BENCH_READY_TIMEOUT (60), BENCH_OUT (bench).
+# BENCH_USERS (50), BENCH_CHEAP_RATE (200), BENCH_HTTP_ADDR (a free one
+# of 127.0.0.1:18090-18099), BENCH_READY_TIMEOUT (60), BENCH_OUT (bench).
 
 set -Eeuo pipefail
 
@@ -49,7 +52,8 @@ cd "$ROOT"
 STATE="$ROOT/.services/bench"
 LOG="$STATE/authworker.log"
 PIDFILE="$STATE/authworker.pid"
-HTTP_ADDR=${BENCH_HTTP_ADDR:-127.0.0.1:18081}
+HTTP_ADDR=${BENCH_HTTP_ADDR:-}
+ID=$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)
 READY_TIMEOUT=${BENCH_READY_TIMEOUT:-60}
 DURATION=${BENCH_DURATION:-20s}
 WARMUP=${BENCH_WARMUP:-5s}
@@ -142,7 +146,14 @@ if [[ -s "$PIDFILE" ]]; then
   fi
   rm -f "$PIDFILE"
 fi
-if curl -s -o /dev/null --max-time 2 "http://$HTTP_ADDR/healthz"; then
+# serves ADDR: does anything accept connections there?
+serves() { curl -s -o /dev/null --max-time 2 "http://$1/" 2>/dev/null || [[ $? -ne 7 ]]; }
+if [[ -z "$HTTP_ADDR" ]]; then
+  for port in {18090..18099}; do
+    serves "127.0.0.1:$port" || { HTTP_ADDR="127.0.0.1:$port"; break; }
+  done
+  [[ -n "$HTTP_ADDR" ]] || die "ports 18090 to 18099 are all taken; set BENCH_HTTP_ADDR to a free address"
+elif serves "$HTTP_ADDR"; then
   die "something already serves http://$HTTP_ADDR; stop it or set BENCH_HTTP_ADDR to a free address"
 fi
 
@@ -153,15 +164,15 @@ psql -q "$ADMIN_URL" -c "CREATE DATABASE \"$DB_NAME\"" >/dev/null
 export DATABASE_URL="${ADMIN_URL%%\?*}"
 DATABASE_URL="${DATABASE_URL%/*}/$DB_NAME"
 [[ "$ADMIN_URL" == *\?* ]] && DATABASE_URL+="?${ADMIN_URL#*\?}"
-export AUTH_REQUEST_TOPIC=auth.request.bench
-export AUTH_RESPONSE_TOPIC=auth.response.bench
-export AUTH_REPLY_TOPICS=auth.response.bench
-export AUTH_DLQ_TOPIC=auth.request.bench.dlq
-export AUTH_EVENTS_TOPIC=auth.events.bench
-export AUTH_NOTIFICATIONS_TOPIC=auth.notifications.bench
+export AUTH_REQUEST_TOPIC=auth.request.bench-$ID
+export AUTH_RESPONSE_TOPIC=auth.response.bench-$ID
+export AUTH_REPLY_TOPICS=auth.response.bench-$ID
+export AUTH_DLQ_TOPIC=auth.request.bench-$ID.dlq
+export AUTH_EVENTS_TOPIC=auth.events.bench-$ID
+export AUTH_NOTIFICATIONS_TOPIC=auth.notifications.bench-$ID
 log "starting bin/authworker on $AUTH_REQUEST_TOPIC -> $AUTH_RESPONSE_TOPIC (http $HTTP_ADDR, log $LOG)"
 AUTH_KEY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
-AUTH_CONSUMER_GROUP=authworker-bench \
+AUTH_CONSUMER_GROUP="authworker-bench-$ID" \
 AUTH_EVENTS_RETENTION=1h \
 HTTP_ADDR="$HTTP_ADDR" \
   "$ROOT/bin/authworker" >"$LOG" 2>&1 </dev/null 8>&- &

@@ -366,14 +366,17 @@ func strangerIP() string {
 }
 
 // statusOf names the outcome of a request: the reply's status, TIMEOUT
-// when no reply came in time, ERROR when the request was not sent or its
-// reply not read.
+// when no reply came in time, CANCELED when the bench was interrupted,
+// ERROR when the request was not sent or its reply not read.
 func statusOf(err error) string {
 	if err == nil {
 		return "OK"
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
 		return statusTimeout // the client's, not a DEADLINE_EXCEEDED reply
+	case errors.Is(err, context.Canceled):
+		return statusCanceled
 	}
 	if de, ok := errors.AsType[*domain.Error](err); ok {
 		return string(schemas.StatusOf(de.Code))

@@ -19,6 +19,8 @@ const (
 	statusTimeout = "TIMEOUT"
 	// statusError: the request could not be sent or its reply not read.
 	statusError = "ERROR"
+	// statusCanceled: the bench was interrupted while the request waited.
+	statusCanceled = "CANCELED"
 	// statusDropped: the request was due but not sent, because -max-outstanding
 	// requests were in flight already.
 	statusDropped = "DROPPED"
@@ -226,7 +228,7 @@ func (s *opStats) report(op string, seconds float64) opReport {
 		switch status {
 		case statusTimeout:
 			r.Timeouts += n
-		case statusError:
+		case statusError, statusCanceled:
 			r.Errors += n
 		case statusDropped, statusNoSession:
 			r.NotSent += n

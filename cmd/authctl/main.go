@@ -1,7 +1,8 @@
 // Command authctl talks to authworker the way a service does: it sends
 // requests over Kafka with the client package, verifies access tokens
-// offline against the JWKS, reads the dead-letter topic, and follows the
-// domain events the worker publishes. It is for operators and developers.
+// offline against the JWKS, reads the dead-letter topic, follows the
+// domain events the worker publishes, and loads a worker to measure it
+// (bench). It is for operators and developers.
 //
 //	authctl register -email ada@example.com < password.txt
 //	authctl login -email ada@example.com < password.txt

@@ -1,5 +1,7 @@
 # authworker: `make run` starts the services and the worker; `make test`
-# starts the services and runs every test with the race detector.
+# starts the services and runs every test with the race detector; `make
+# bench` runs the standard load scenario (authctl bench) against a worker of
+# its own and writes bench/results.{md,json}.
 
 SHELL    := /bin/bash
 GO       ?= go
@@ -12,7 +14,7 @@ WITH_ENV := eval "$$($(SERVICES) env)" &&
 # machine must open the signing keys the others stored.
 KEK      := $(or $(XDG_STATE_HOME),$(HOME)/.local/state)/authworker/dev-kek
 
-.PHONY: build test lint run services services-down bench fuzz docker clean
+.PHONY: build test lint run services services-down bench bench-go fuzz docker clean
 
 build:
 	$(GO) build -trimpath -o bin/ ./cmd/...
@@ -39,7 +41,14 @@ $(KEK):
 run: services build $(KEK)
 	$(WITH_ENV) AUTH_KEY_ENCRYPTION_KEY="$${AUTH_KEY_ENCRYPTION_KEY:-$$(cat $(KEK))}" exec bin/authworker
 
-bench: services
+# The standard scenario: starts the services and a worker as `make run`
+# does (on topics, a database and a port of its own), runs authctl bench
+# against it, stops it, and writes the figures the README quotes.
+bench:
+	scripts/bench.sh
+
+# The Go benchmarks, against the real services.
+bench-go: services
 	$(WITH_ENV) $(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
 fuzz:

@@ -1,8 +1,9 @@
 // Command authctl talks to authworker the way a service does: it sends
 // requests over Kafka with the client package, verifies access tokens
 // offline against the JWKS, reads the dead-letter topic, follows the
-// domain events the worker publishes, and manages the signing keys in
-// PostgreSQL. It is for operators and developers.
+// domain events the worker publishes, manages the signing keys in
+// PostgreSQL, and loads a worker to measure it (bench). It is for
+// operators and developers.
 //
 //	authctl register -email ada@example.com < password.txt
 //	authctl login -email ada@example.com < password.txt
@@ -12,9 +13,11 @@
 //	authctl events tail -user 0193... -from beginning -json
 //	authctl keys list
 //	authctl keys rotate -emergency
+//	authctl bench -mix login=70,introspect=20,refresh=10 -rate 20 -duration 30s
 //
 // events tail runs until interrupted (Ctrl-C) or until -max events were
-// printed; -timeout does not bound it.
+// printed, and bench for its -warmup and -duration; -timeout bounds neither
+// (in bench it bounds each request).
 //
 // Secrets (passwords, tokens, codes) are read from standard input, one per
 // line, never from flags, so that they stay out of shell history and
@@ -65,6 +68,7 @@ var commands = map[string]command{
 	"dlq":                        {"dlq [-topic T] [-max N] [-raw]         (needs AUTH_KEY_ENCRYPTION_KEY)", dlq},
 	"keys":                       {"keys list [-json] | rotate [-emergency] | retire KID [-remove] | rewrap   (signing keys in PostgreSQL; needs the workers' DATABASE_URL, AUTH_KEY_ENCRYPTION_KEY and AUTH_KEY_* settings)", keys},
 	"events":                     {"events tail [-topic T] [-type TYPE[,TYPE...]] [-user ID] [-from beginning|end] [-max N] [-json]", events},
+	"bench":                      {"bench [-mix OP=W,...] [-rate R | -concurrency N] [-warmup D] [-duration D] [-users N] [-json|-markdown] [-worker-pid PID]", bench},
 }
 
 func main() {
@@ -96,6 +100,7 @@ type env struct {
 	untimed      context.Context
 	stdin        *bufio.Reader
 	stdout       io.Writer
+	stderr       io.Writer // progress for people, never results
 	bootstrap    string
 	requestTopic string
 	replyTopic   string
@@ -140,7 +145,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		fmt.Fprint(global.Output(), "\nGlobal flags:\n")
 		global.PrintDefaults()
 	}
-	e := &env{stdout: stdout}
+	e := &env{stdout: stdout, stderr: os.Stderr}
 	global.StringVar(&e.bootstrap, "bootstrap", getenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"), "Kafka brokers")
 	global.StringVar(&e.requestTopic, "request-topic", getenv("AUTH_REQUEST_TOPIC", "auth.request"), "request topic")
 	global.StringVar(&e.replyTopic, "reply-topic", getenv("AUTH_RESPONSE_TOPIC", "auth.response"), "reply topic")

@@ -26,9 +26,6 @@ import (
 	"github.com/authworker/authworker/schemas"
 )
 
-// Path is where the HTTP server serves the metrics.
-const Path = "/metrics"
-
 // namespace starts every metric name of the worker's own.
 const namespace = "authworker"
 

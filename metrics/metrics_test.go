@@ -279,7 +279,7 @@ func TestHandlerServesTheExposition(t *testing.T) {
 	m := newMetrics(t, fixedSources())
 	m.Requests().Replied("introspect", schemas.StatusOK, time.Millisecond, time.Millisecond, true)
 	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, metrics.Path, nil))
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
 		t.Fatalf("status %d, Content-Type %q; want 200 and the text format", rec.Code, rec.Header().Get("Content-Type"))
 	}

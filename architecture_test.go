@@ -51,7 +51,7 @@ func isStd(path string) bool {
 }
 
 // The adapters: each wraps one thing, and none imports another.
-var adapters = []string{"consumers", "producers", "postgres", "redis", "httpapi", "passwords", "tokens", "inmem"}
+var adapters = []string{"consumers", "producers", "postgres", "redis", "httpapi", "metrics", "passwords", "tokens", "inmem"}
 
 func TestDependencyRules(t *testing.T) {
 	pkgs := listPackages(t, "./...")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -358,5 +359,26 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("New = %v, want an error about %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestOperationNames: every operation of the schema has one name, the
+// names are the registry's, and a record the worker does not answer has
+// none.
+func TestOperationNames(t *testing.T) {
+	names := app.OperationNames()
+	seen := map[string]bool{}
+	for _, op := range schemas.Operations() {
+		name := app.OperationName(op)
+		if name == "" || seen[name] || !slices.Contains(names, name) {
+			t.Errorf("OperationName(%T) = %q, want a name of its own from %v", op, name, names)
+		}
+		seen[name] = true
+	}
+	if len(seen) != len(names) {
+		t.Errorf("%d operations in the schema, %d names", len(seen), len(names))
+	}
+	if got := app.OperationName(nil); got != "" {
+		t.Errorf("OperationName(nil) = %q, want \"\"", got)
 	}
 }

@@ -167,3 +167,26 @@ func define[W schemas.Operation, C, R any](
 
 // stored reports whether the operation's outcome is stored for replay.
 func (o *operation) stored() bool { return o.replay != notStored }
+
+// OperationNames returns the name of every operation the worker answers,
+// in registry order: the fixed set that logs and metrics name operations
+// by.
+func OperationNames() []string {
+	names := make([]string, len(registry))
+	for i, d := range registry {
+		names[i] = d.name
+	}
+	return names
+}
+
+// OperationName returns the name of op's operation, or "" when the worker
+// does not answer op.
+func OperationName(op schemas.Operation) string {
+	t := reflect.TypeOf(op)
+	for _, d := range registry {
+		if d.wire == t {
+			return d.name
+		}
+	}
+	return ""
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"log/slog"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
@@ -36,6 +37,37 @@ type DeadLetterer interface {
 	Send(ctx context.Context, msg *kafka.Message, reason, detail string) error
 }
 
+// Observer is told how records ended, for metrics; metrics.Requests
+// implements it. It is called on the record's goroutine, once the outcome
+// is durable, and must return quickly.
+type Observer interface {
+	// Replied reports a reply the broker acknowledged.
+	Replied(r Replied)
+	// DeadLettered reports a record the dead-letter topic acknowledged,
+	// with its reason (a schemas.DeadLetter* value).
+	DeadLettered(reason string)
+}
+
+// Replied describes an acknowledged reply. It holds nothing a caller
+// chose but the operation, which is one of a fixed set.
+type Replied struct {
+	// Op is the request's operation (app.OperationName), "" when the
+	// record was not decoded.
+	Op string
+	// Status is the reply's wire status.
+	Status schemas.Status
+	// Handling is the time from Handle's start to the acknowledgement,
+	// for this attempt at the record.
+	Handling time.Duration
+	// Age is the time from the record's Kafka timestamp to the
+	// acknowledgement: how long its caller waited, broker and queue
+	// included, by the clocks of the record's timestamp and of the
+	// worker. It is valid only when HasAge is set: the record had a
+	// timestamp.
+	Age    time.Duration
+	HasAge bool
+}
+
 // Requests is the Handler for auth.request: it reads where the reply goes,
 // decodes the request, has it answered, and sends the reply. Records that
 // cannot be answered go to the dead-letter topic, and are not acted on.
@@ -46,6 +78,8 @@ type Requests struct {
 	answerer Answerer
 	replies  Replier
 	dead     DeadLetterer
+	observer Observer
+	now      func() time.Time
 	logger   *slog.Logger
 }
 
@@ -90,7 +124,11 @@ type RequestsDeps struct {
 	Answerer    Answerer
 	Replies     Replier
 	DeadLetters DeadLetterer
-	Logger      *slog.Logger
+	// Observer, when set, is told of every reply and dead letter.
+	Observer Observer
+	// Now tells the time for Observer. Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // NewRequests returns the request Handler. It fails when the reply routing
@@ -104,6 +142,14 @@ func NewRequests(deps RequestsDeps) (*Requests, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	observer := deps.Observer
+	if observer == nil {
+		observer = noObserver{}
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &Requests{
 		codec:    deps.Codec,
 		routing:  routing,
@@ -111,17 +157,20 @@ func NewRequests(deps RequestsDeps) (*Requests, error) {
 		answerer: deps.Answerer,
 		replies:  deps.Replies,
 		dead:     deps.DeadLetters,
+		observer: observer,
+		now:      now,
 		logger:   logger,
 	}, nil
 }
 
 // Handle implements Handler.
 func (r *Requests) Handle(ctx context.Context, msg *kafka.Message) error {
+	start := r.now()
 	route, err := r.routing.Route(msg.Key, headers(msg.Headers))
 	if err != nil {
 		reason := schemas.DeadLetterReason(err)
 		r.logger.Warn("request cannot be answered; dead-lettered", "reason", reason, "err", err)
-		return r.dead.Send(ctx, msg, reason, err.Error())
+		return r.deadLetter(ctx, msg, reason, err.Error())
 	}
 
 	req, err := r.codec.DecodeRequest(ctx, msg.Value)
@@ -130,37 +179,69 @@ func (r *Requests) Handle(ctx context.Context, msg *kafka.Message) error {
 			return err // transient: the pool retries
 		}
 		r.logger.Warn("undecodable request; dead-lettered", "err", err)
-		if err := r.dead.Send(ctx, msg, schemas.DeadLetterUndecodable, err.Error()); err != nil {
+		if err := r.deadLetter(ctx, msg, schemas.DeadLetterUndecodable, err.Error()); err != nil {
 			return err
 		}
 		if route.CorrelationID == nil {
 			return nil // nobody could match a reply
 		}
 		// The decoder's words stay in the log and the dead letter.
-		return r.sendError(ctx, route, "", domain.Errorf(domain.CodeInvalid, "request is not a valid AuthRequest"))
+		return r.sendError(ctx, msg, start, "", route, "", domain.Errorf(domain.CodeInvalid, "request is not a valid AuthRequest"))
 	}
 
+	op := app.OperationName(req.Operation)
 	if err := r.bindings.check(topicOf(msg), req.Client.ClientID); err != nil {
 		r.logger.Warn("request from a client on a topic not bound to it", "client_id", req.Client.ClientID, "topic", topicOf(msg))
-		return r.sendError(ctx, route, req.RequestID, err)
+		return r.sendError(ctx, msg, start, op, route, req.RequestID, err)
 	}
 	rep, err := r.answerer.Answer(ctx, req, app.Origin{ReplyTopic: route.Topic, TraceParent: traceParent(msg.Headers)})
 	if err != nil {
 		return err // shutting down: no outcome yet, consumed again later
 	}
-	return r.replies.Send(ctx, route, rep.Code, rep.Value)
+	return r.reply(ctx, msg, start, op, route, rep.Code, rep.Value)
 }
 
 // sendError replies to a request that is not answered by a use case: not
 // decoded (no request id), or not allowed.
-func (r *Requests) sendError(ctx context.Context, route schemas.Route, requestID string, err error) error {
+func (r *Requests) sendError(ctx context.Context, msg *kafka.Message, start time.Time, op string, route schemas.Route, requestID string, err error) error {
 	resp := schemas.ErrorResponse(requestID, err)
 	value, encErr := r.codec.EncodeResponse(resp)
 	if encErr != nil {
 		r.logger.Error("encode error reply", "err", encErr)
 	}
-	return r.replies.Send(ctx, route, resp.Status.Code(), value)
+	return r.reply(ctx, msg, start, op, route, resp.Status.Code(), value)
 }
+
+// reply sends a reply to msg, and tells the observer once the broker has
+// it.
+func (r *Requests) reply(ctx context.Context, msg *kafka.Message, start time.Time, op string, route schemas.Route, code domain.Code, value []byte) error {
+	if err := r.replies.Send(ctx, route, code, value); err != nil {
+		return err
+	}
+	now := r.now()
+	obs := Replied{Op: op, Status: schemas.StatusOf(code), Handling: now.Sub(start)}
+	if msg.TimestampType != kafka.TimestampNotAvailable && !msg.Timestamp.IsZero() {
+		obs.Age, obs.HasAge = now.Sub(msg.Timestamp), true
+	}
+	r.observer.Replied(obs)
+	return nil
+}
+
+// deadLetter sends msg to the dead-letter topic, and tells the observer
+// once the broker has it.
+func (r *Requests) deadLetter(ctx context.Context, msg *kafka.Message, reason, detail string) error {
+	if err := r.dead.Send(ctx, msg, reason, detail); err != nil {
+		return err
+	}
+	r.observer.DeadLettered(reason)
+	return nil
+}
+
+// noObserver is the Observer of a Requests given none.
+type noObserver struct{}
+
+func (noObserver) Replied(Replied)     {}
+func (noObserver) DeadLettered(string) {}
 
 // headers yields a record's headers as key, value pairs.
 func headers(hs []kafka.Header) iter.Seq2[string, []byte] {

@@ -69,6 +69,7 @@ type fixture struct {
 	answerer *fakeAnswerer
 	replies  *fakeReplier
 	dead     *fakeDeadLetters
+	observer *fakeObserver
 	requests *consumers.Requests
 }
 
@@ -83,6 +84,7 @@ func newFixture(t *testing.T) *fixture {
 		answerer: &fakeAnswerer{reply: app.Reply{Value: []byte("reply"), Code: domain.CodeUnauthorized}},
 		replies:  &fakeReplier{},
 		dead:     &fakeDeadLetters{},
+		observer: &fakeObserver{},
 	}
 	f.requests, err = consumers.NewRequests(consumers.RequestsDeps{
 		Codec:       codec,
@@ -90,6 +92,8 @@ func newFixture(t *testing.T) *fixture {
 		Answerer:    f.answerer,
 		Replies:     f.replies,
 		DeadLetters: f.dead,
+		Observer:    f.observer,
+		Now:         f.observer.now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
-// Package httpapi is the worker's small HTTP face: liveness, readiness, the
-// JWKS that lets any service verify access tokens offline, and the
-// discovery documents that lead a verifier from the issuer to the JWKS.
+// Package httpapi is the worker's small HTTP face: liveness, readiness,
+// metrics (served by a handler it is given), the JWKS that lets any
+// service verify access tokens offline, and the discovery documents that
+// lead a verifier from the issuer to the JWKS.
 // Requests for authentication itself never come over HTTP; they come over
 // Kafka.
 //
@@ -66,7 +67,10 @@ type Config struct {
 	// a new key for this long, so it must stay below the time a key is
 	// published before it signs. Default DefaultJWKSMaxAge.
 	JWKSMaxAge time.Duration
-	Logger     *slog.Logger
+	// Metrics, when set, is served at GET MetricsPath: the worker's
+	// Prometheus metrics. httpapi knows nothing of their format.
+	Metrics http.Handler
+	Logger  *slog.Logger
 }
 
 // Defaults of Config.
@@ -74,6 +78,9 @@ const (
 	DefaultAddr       = ":8080"
 	DefaultJWKSMaxAge = 5 * time.Minute
 )
+
+// MetricsPath is where Config.Metrics is served.
+const MetricsPath = "/metrics"
 
 // Paths of the documents that do not depend on the issuer.
 const (
@@ -209,6 +216,9 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", cfg.readyz)
+	if cfg.Metrics != nil {
+		mux.Handle("GET "+MetricsPath, cfg.Metrics)
+	}
 	return &handler{
 		docs:         docs,
 		cacheControl: []string{"public, max-age=" + strconv.FormatInt(int64(cfg.JWKSMaxAge/time.Second), 10)},
@@ -264,7 +274,7 @@ func (c Config) routes() (map[string]route, error) {
 	}
 	if jwksURI.Scheme == issuer.Scheme && strings.EqualFold(jwksURI.Host, issuer.Host) && jwksURI.Path != JWKSPath {
 		if _, taken := docs[jwksURI.Path]; taken || !strings.HasPrefix(jwksURI.Path, "/") || jwksURI.Path == "/" ||
-			jwksURI.Path == "/healthz" || jwksURI.Path == "/readyz" {
+			jwksURI.Path == "/healthz" || jwksURI.Path == "/readyz" || jwksURI.Path == MetricsPath {
 			return nil, fmt.Errorf("httpapi: jwks_uri %q: its path is not free for the JWKS on the issuer's host", c.JWKSURI)
 		}
 		docs[jwksURI.Path] = route{jwkSetType, jwks.current}

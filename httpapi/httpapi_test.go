@@ -129,3 +129,47 @@ func TestMethodNotAllowed(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestMetrics: the metrics handler is served at GET /metrics when there is
+// one, and the path is not found otherwise.
+func TestMetrics(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		w.Write([]byte("authworker_up 1\n"))
+	})
+	tests := []struct {
+		name     string
+		metrics  http.Handler
+		method   string
+		wantCode int
+	}{
+		{"Served", metrics, http.MethodGet, http.StatusOK},
+		{"NotConfigured", nil, http.MethodGet, http.StatusNotFound},
+		{"PostRefused", metrics, http.MethodPost, http.StatusMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHandler(t, httpapi.Config{Metrics: tt.metrics})
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tt.method, httpapi.MetricsPath, nil))
+			if rec.Code != tt.wantCode {
+				t.Errorf("%s /metrics = %d, want %d", tt.method, rec.Code, tt.wantCode)
+			}
+			if tt.wantCode == http.StatusOK && rec.Body.String() != "authworker_up 1\n" {
+				t.Errorf("body %q, want the metrics handler's", rec.Body.String())
+			}
+		})
+	}
+}
+
+// TestJWKSURIMayNotTakeTheMetricsPath: /metrics is the metrics' path on
+// the issuer's host, never the JWKS's.
+func TestJWKSURIMayNotTakeTheMetricsPath(t *testing.T) {
+	_, err := httpapi.NewHandler(httpapi.Config{
+		Issuer: "https://auth.example.com", JWKSURI: "https://auth.example.com/metrics",
+		JWKS: func() []byte { return []byte(`{"keys":[]}`) },
+	})
+	if err == nil {
+		t.Error("a jwks_uri at /metrics on the issuer's host was accepted")
+	}
+}

@@ -25,25 +25,34 @@ const (
 // copied after first use.
 type Histogram struct {
 	counts [buckets]atomic.Uint64
+	// sum is the total of the recorded durations, in nanoseconds: metrics
+	// that export a histogram (Prometheus's) carry it beside the counts.
+	sum atomic.Uint64
 }
 
 // Record counts d; a negative d counts as zero.
 func (h *Histogram) Record(d time.Duration) {
+	d = max(d, 0)
 	h.counts[bucket(d)].Add(1)
+	h.sum.Add(uint64(d))
 }
 
-// Snapshot returns the counts so far.
+// Snapshot returns the counts so far. It is not atomic: durations recorded
+// while it is taken may be in some counts and not in others, or in the sum
+// but not the counts.
 func (h *Histogram) Snapshot() Snapshot {
 	var s Snapshot
 	for i := range h.counts {
 		s.counts[i] = h.counts[i].Load()
 	}
+	s.sum = h.sum.Load()
 	return s
 }
 
 // Snapshot is a histogram's counts at one time.
 type Snapshot struct {
 	counts [buckets]uint64
+	sum    uint64
 }
 
 // Sub returns the durations counted in s but not in earlier, a snapshot of
@@ -53,7 +62,35 @@ func (s Snapshot) Sub(earlier Snapshot) Snapshot {
 	for i := range s.counts {
 		d.counts[i] = s.counts[i] - earlier.counts[i]
 	}
+	d.sum = s.sum - earlier.sum
 	return d
+}
+
+// Sum is the total of the durations in s.
+func (s Snapshot) Sum() time.Duration {
+	return time.Duration(s.sum)
+}
+
+// CountUnder returns how many durations in s are shorter than d, counting
+// only the buckets that end at or before d. It is exact when d is a bucket
+// bound (Bound(d) == d); otherwise the durations of the bucket that holds d
+// are left out, even those shorter than d.
+func (s Snapshot) CountUnder(d time.Duration) uint64 {
+	var n uint64
+	for _, c := range s.counts[:bucket(d)] {
+		n += c
+	}
+	return n
+}
+
+// Bound returns the least bucket bound at or above d: a duration that
+// CountUnder counts exactly, at most 1/8 above d (for d of 8 µs or more).
+func Bound(d time.Duration) time.Duration {
+	i := bucket(d)
+	if lo := time.Duration(lower(i)) * time.Microsecond; lo == max(d, 0) || i == buckets-1 {
+		return lo
+	}
+	return time.Duration(lower(i+1)) * time.Microsecond
 }
 
 // Count is how many durations s holds.

@@ -97,3 +97,65 @@ func TestConcurrentRecords(t *testing.T) {
 		t.Errorf("count %d, want 80000", n)
 	}
 }
+
+// TestSumAndCountUnder: what an exporter of the histogram reads, the total
+// and the counts below bucket bounds, is exact at the bounds Bound gives.
+func TestSumAndCountUnder(t *testing.T) {
+	var h latency.Histogram
+	ds := []time.Duration{-time.Second, 500 * time.Nanosecond, 900 * time.Microsecond, time.Millisecond, 3 * time.Millisecond, 2 * time.Second}
+	for _, d := range ds {
+		h.Record(d)
+	}
+	s := h.Snapshot()
+	if got, want := s.Sum(), 500*time.Nanosecond+900*time.Microsecond+time.Millisecond+3*time.Millisecond+2*time.Second; got != want {
+		t.Errorf("sum %v, want %v (a negative duration counts as zero)", got, want)
+	}
+	tests := []struct {
+		name  string
+		under time.Duration
+		want  uint64
+	}{
+		{"Zero", 0, 0},
+		{"OneMicrosecond", time.Microsecond, 2},
+		{"BoundAboveOneMillisecond", latency.Bound(time.Millisecond), 4},
+		{"BoundAboveTwoSeconds", latency.Bound(2 * time.Second), 6},
+		{"InsideABucketLeavesItOut", 3050 * time.Microsecond, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.CountUnder(tt.under); got != tt.want {
+				t.Errorf("CountUnder(%v) = %d, want %d", tt.under, got, tt.want)
+			}
+		})
+	}
+	if got := s.Sub(s).Sum(); got != 0 {
+		t.Errorf("sum of an empty difference %v, want 0", got)
+	}
+}
+
+func TestBound(t *testing.T) {
+	tests := []struct {
+		d, want time.Duration
+	}{
+		{0, 0},
+		{-time.Second, 0},
+		{3 * time.Microsecond, 3 * time.Microsecond},
+		{1500 * time.Nanosecond, 2 * time.Microsecond},
+		{1024 * time.Microsecond, 1024 * time.Microsecond},
+		{time.Millisecond, 1024 * time.Microsecond},
+		{5 * time.Millisecond, 5120 * time.Microsecond},
+		{time.Second, 1048576 * time.Microsecond},
+	}
+	for _, tt := range tests {
+		got := latency.Bound(tt.d)
+		if got != tt.want {
+			t.Errorf("Bound(%v) = %v, want %v", tt.d, got, tt.want)
+		}
+		if got < tt.d || (tt.d >= 8*time.Microsecond && got > tt.d+tt.d/8) {
+			t.Errorf("Bound(%v) = %v, want at most 1/8 above it", tt.d, got)
+		}
+		if again := latency.Bound(got); again != got {
+			t.Errorf("Bound(Bound(%v)) = %v, want %v: a bound is its own bound", tt.d, again, got)
+		}
+	}
+}

@@ -174,6 +174,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return &DB{pool: pool}, nil
 }
 
+// PoolStat returns the state of the connection pool, for metrics. The
+// outbox relay's own connections are not in it.
+func (db *DB) PoolStat() *pgxpool.Stat { return db.pool.Stat() }
+
 // Ping checks that the database answers, for readiness probes. It returns
 // CodeUnavailable when it does not.
 func (db *DB) Ping(ctx context.Context) error {

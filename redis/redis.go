@@ -76,6 +76,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// PoolStats returns the state of the connection pool, for metrics.
+func (c *Client) PoolStats() *goredis.PoolStats { return c.rdb.PoolStats() }
+
 // Ping checks that Redis answers. It returns CodeUnavailable otherwise.
 func (c *Client) Ping(ctx context.Context) error {
 	if err := c.rdb.Ping(ctx).Err(); err != nil {

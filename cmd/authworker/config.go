@@ -106,7 +106,7 @@ func settings() []setting {
 			text(func(c *Config) *string { return &c.Redis.URL })},
 		{"KAFKA_BOOTSTRAP_SERVERS", defaultBootstrapServers, "Kafka brokers, host:port,...; every other KAFKA_* variable is passed to librdkafka (KAFKA_SECURITY_PROTOCOL -> security.protocol)",
 			text(func(c *Config) *string { return &c.Kafka.BootstrapServers })},
-		{"HTTP_ADDR", httpapi.DefaultAddr, "address of the health, JWKS and discovery server",
+		{"HTTP_ADDR", httpapi.DefaultAddr, "address of the health, metrics, JWKS and discovery server",
 			text(func(c *Config) *string { return &c.HTTP.Addr })},
 		{"AUTH_ISSUER", tokens.DefaultIssuer, "iss claim of access tokens and issuer of the discovery documents: an https URL (http only on a loopback host) without query or fragment",
 			text(func(c *Config) *string { return &c.Tokens.Issuer })},

@@ -21,6 +21,7 @@ import (
 	"github.com/authworker/authworker/app"
 	"github.com/authworker/authworker/consumers"
 	"github.com/authworker/authworker/httpapi"
+	"github.com/authworker/authworker/metrics"
 	"github.com/authworker/authworker/passwords"
 	"github.com/authworker/authworker/postgres"
 	"github.com/authworker/authworker/producers"
@@ -73,6 +74,8 @@ type Main struct {
 	producer *producers.Producer
 	issuer   *tokens.Issuer
 	pool     *consumers.Pool
+	lag      *consumers.Lag
+	metrics  *metrics.Metrics
 	http     *httpapi.Server
 }
 
@@ -91,7 +94,8 @@ const startupTimeout = 60 * time.Second
 
 // Open connects to PostgreSQL, Redis and Kafka, migrates the database,
 // creates missing topics, builds the outbox and its relay, creates the first
-// signing key, binds the HTTP port and creates the consumer, in that order:
+// signing key, builds the metrics, binds the HTTP port and creates the
+// consumer (with its lag follower), in that order:
 // what fails names its setting, and Close releases whatever was opened.
 func (m *Main) Open(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
@@ -138,12 +142,16 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("signing keys (AUTH_SIGNING_ALG, AUTH_KEY_*): %w", err)
 	}
 
+	if m.metrics, err = m.newMetrics(); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	requests, err := m.requests()
 	if err != nil {
 		return err
 	}
 	httpCfg := cfg.HTTP
 	httpCfg.JWKS = m.issuer.JWKS
+	httpCfg.Metrics = m.metrics.Handler()
 	httpCfg.Checks = []httpapi.Check{
 		{Name: "postgres", Check: m.db.Ping},
 		{Name: "redis", Check: m.redis.Ping},
@@ -159,9 +167,15 @@ func (m *Main) Open(ctx context.Context) error {
 	poolCfg.Topics = cfg.Topics.RequestTopics()
 	poolCfg.Kafka = cfg.Kafka.Settings
 	poolCfg.Logger = m.logger
-	if m.pool, err = consumers.NewPool(poolCfg, requests); err != nil {
+	consumer, lag, err := consumers.NewKafkaConsumerWithLag(poolCfg)
+	if err != nil {
 		return fmt.Errorf("kafka consumer (AUTH_WORKERS, KAFKA_*): %w", err)
 	}
+	if m.pool, err = consumers.NewPoolWithConsumer(poolCfg, consumer, requests); err != nil {
+		consumer.Close()
+		return fmt.Errorf("kafka consumer (AUTH_WORKERS): %w", err)
+	}
+	m.lag = lag
 	return nil
 }
 
@@ -312,6 +326,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		Answerer:    service,
 		Replies:     producers.NewReplies(m.producer),
 		DeadLetters: producers.NewDeadLetters(m.producer, cfg.Topics.DeadLetter, deadSealer),
+		Observer:    requestObserver{m.metrics.Requests()},
 		Logger:      m.logger,
 	})
 	if err != nil {

@@ -24,6 +24,8 @@ type BlockingHasher interface {
 
 var _ BlockingHasher = (*Hasher)(nil)
 
+var _ domain.PasswordHasher = (*Pool)(nil)
+
 // NoQueue is PoolConfig.Queue for a pool that queues nothing: a request
 // that finds every slot busy is refused at once.
 const NoQueue = -1

@@ -74,6 +74,8 @@ type Main struct {
 	issuer   *tokens.Issuer
 	pool     *consumers.Pool
 	http     *httpapi.Server
+	// hashes admits password hashing; its Stats are for /metrics.
+	hashes *passwords.Pool
 }
 
 // NewMain returns a Main for cfg.
@@ -217,6 +219,9 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_ARGON2_*: %w", err)
 	}
+	if m.hashes, err = passwords.NewPool(hasher, passwords.PoolConfig{}); err != nil {
+		return nil, err
+	}
 	policy, err := passwords.NewPolicy(cfg.Policy)
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_PASSWORD_MIN_LENGTH: %w", err)
@@ -275,7 +280,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		Outbox:        m.outbox,
 		Users:         postgres.NewUserRepository(m.db),
 		Sessions:      sessions,
-		Hasher:        hasher,
+		Hasher:        m.hashes,
 		Policy:        policy,
 		Throttle:      throttle,
 		Registrations: registrations,

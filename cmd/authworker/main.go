@@ -219,8 +219,8 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_ARGON2_*: %w", err)
 	}
-	if m.hashes, err = passwords.NewPool(hasher, passwords.PoolConfig{}); err != nil {
-		return nil, err
+	if m.hashes, err = passwords.NewPool(hasher, cfg.HashPool); err != nil {
+		return nil, fmt.Errorf("AUTH_HASH_*: %w", err)
 	}
 	policy, err := passwords.NewPolicy(cfg.Policy)
 	if err != nil {

@@ -149,7 +149,11 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hasher, err := passwords.NewHasher(passwords.HasherConfig{MemoryKiB: 64, Time: 1, AllowWeak: true})
+	argon, err := passwords.NewHasher(passwords.HasherConfig{MemoryKiB: 64, Time: 1, AllowWeak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasher, err := passwords.NewPool(argon, passwords.PoolConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ type barrierHasher struct {
 	missed  bool
 }
 
-func (h *barrierHasher) Verify(password, encoded string) (bool, bool, error) {
+func (h *barrierHasher) Verify(ctx context.Context, password, encoded string) (bool, bool, error) {
 	h.mu.Lock()
 	h.waiting++
 	if h.waiting == h.n {
@@ -77,7 +77,7 @@ func (h *barrierHasher) Verify(password, encoded string) (bool, bool, error) {
 		h.missed = true
 		h.mu.Unlock()
 	}
-	return h.PasswordHasher.Verify(password, encoded)
+	return h.PasswordHasher.Verify(ctx, password, encoded)
 }
 
 // TestLoginHoldsNoConnectionWhileHashing: with a pool of one connection,

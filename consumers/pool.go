@@ -44,12 +44,15 @@ type Config struct {
 
 	// Workers is the number of records handled at once. Records with the
 	// same key run one at a time, in order; any idle worker takes the
-	// oldest record whose key has nothing running. Default 8.
+	// oldest record whose key has nothing running. Default 32: handlers
+	// spend most of their time waiting (for the stores, the broker, a
+	// password-hashing slot), so there are many more of them than CPUs;
+	// what is CPU-bound is bounded where it runs.
 	Workers int
 	// QueueDepth is how many records may wait per worker, dispatched and
 	// not started, before the poll loop stops fetching: the pool holds at
 	// most Workers × (1 + QueueDepth) records, in hand or waiting.
-	// Default 16.
+	// Default 4.
 	QueueDepth int
 	// DrainTimeout bounds how long records in hand may take to finish when
 	// their partitions are revoked or the pool stops; then their context is
@@ -66,8 +69,8 @@ type Config struct {
 // Defaults of Config.
 const (
 	DefaultGroupID      = "authworker"
-	DefaultWorkers      = 8
-	DefaultQueueDepth   = 16
+	DefaultWorkers      = 32
+	DefaultQueueDepth   = 4
 	DefaultDrainTimeout = 15 * time.Second
 )
 

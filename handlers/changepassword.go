@@ -53,7 +53,9 @@ func NewChangePasswordHandler(deps ChangePasswordDeps) *ChangePasswordHandler {
 // throttle, as a login would be, so a stolen access token cannot be used to
 // guess the password; it gets CodeUnauthorized. A new password the policy
 // refuses gets CodeInvalid on "newPassword". Both passwords are hashed
-// outside the unit of work.
+// outside the unit of work. When the hasher refuses to check the current
+// password in time, Handle returns that refusal (CodeRateLimited or
+// CodeDeadlineExceeded) and the attempt is not counted.
 func (h *ChangePasswordHandler) Handle(ctx context.Context, cmd ChangePassword) (Done, error) {
 	claims, err := authenticate(ctx, h.deps.Tokens, h.deps.Revocations, cmd.AccessToken)
 	if err != nil {
@@ -85,10 +87,15 @@ func (h *ChangePasswordHandler) Handle(ctx context.Context, cmd ChangePassword) 
 		return Done{}, &domain.Error{Code: domain.CodeRateLimited, Message: "too many failed attempts from this source", RetryAfter: verdict.SourceRetryAfter}
 	}
 	if verdict.AccountLocked || !user.CanLogIn() {
-		h.deps.Hasher.VerifyDummy(cmd.CurrentPassword)
+		if err := h.deps.Hasher.VerifyDummy(ctx, cmd.CurrentPassword); err != nil {
+			return Done{}, h.unverified(ctx, attempt, verdict, err)
+		}
 		return Done{}, errWrongPassword()
 	}
-	match, _, err := h.deps.Hasher.Verify(cmd.CurrentPassword, user.PasswordHash())
+	match, _, err := h.deps.Hasher.Verify(ctx, cmd.CurrentPassword, user.PasswordHash())
+	if refusedHashing(err) {
+		return Done{}, h.unverified(ctx, attempt, verdict, err)
+	}
 	if err != nil {
 		h.deps.Logger.Error("unreadable password hash", "user_id", user.ID(), "err", err)
 	}
@@ -98,7 +105,7 @@ func (h *ChangePasswordHandler) Handle(ctx context.Context, cmd ChangePassword) 
 	if err := h.deps.Throttle.Succeeded(ctx, attempt); err != nil {
 		return Done{}, err
 	}
-	hash, err := h.deps.Hasher.Hash(cmd.NewPassword)
+	hash, err := h.deps.Hasher.Hash(ctx, cmd.NewPassword)
 	if err != nil {
 		return Done{}, err
 	}
@@ -128,6 +135,21 @@ func (h *ChangePasswordHandler) Handle(ctx context.Context, cmd ChangePassword) 
 		listRevoked(ctx, h.deps.Revocations, h.deps.Logger, revoked...)
 	}
 	return done, err
+}
+
+// unverified answers an attempt whose current password the hasher refused
+// to check (err): it is undecided, not failed, so its count is undone, even
+// when the request's deadline has passed.
+func (h *ChangePasswordHandler) unverified(ctx context.Context, a domain.LoginAttempt, v domain.ThrottleVerdict, err error) error {
+	if v.AccountLocked {
+		return err // refused attempts are not counted
+	}
+	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	defer stop()
+	if cerr := h.deps.Throttle.Cancel(ctx, a); cerr != nil {
+		h.deps.Logger.Warn("cancel password change attempt", "err", cerr)
+	}
+	return err
 }
 
 // errWrongPassword refuses a password change whose current password is not

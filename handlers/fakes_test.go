@@ -40,13 +40,18 @@ func (w *fakeWork) inside() bool {
 
 // fakeHasher "hashes" by prefixing, so tests can read what was stored.
 // Hashes starting with "old:" verify but ask to be rehashed. It counts the
-// hashes computed inside work's unit of work, which must be none.
+// hashes computed inside work's unit of work, which must be none. With
+// refuse set, it refuses every hash with that error, as a busy hasher does,
+// and counts the refusals; with busy set, HashIfIdle skips.
 type fakeHasher struct {
 	work         *fakeWork
+	refuse       error
+	busy         bool
 	mu           sync.Mutex
 	dummies      int
 	hashes       int
 	hashesInWork int
+	refused      int
 }
 
 func (h *fakeHasher) noteWork() {
@@ -63,7 +68,21 @@ func (h *fakeHasher) inWork() int {
 	return h.hashesInWork
 }
 
-func (h *fakeHasher) Hash(password string) (string, error) {
+// refusal returns the error a refusing hasher answers, counting it.
+func (h *fakeHasher) refusal() error {
+	if h.refuse == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.refused++
+	return h.refuse
+}
+
+func (h *fakeHasher) Hash(_ context.Context, password string) (string, error) {
+	if err := h.refusal(); err != nil {
+		return "", err
+	}
 	h.noteWork()
 	h.mu.Lock()
 	h.hashes++
@@ -71,7 +90,10 @@ func (h *fakeHasher) Hash(password string) (string, error) {
 	return "hash:" + password, nil
 }
 
-func (h *fakeHasher) Verify(password, encoded string) (bool, bool, error) {
+func (h *fakeHasher) Verify(_ context.Context, password, encoded string) (bool, bool, error) {
+	if err := h.refusal(); err != nil {
+		return false, false, err
+	}
 	h.noteWork()
 	switch {
 	case strings.HasPrefix(encoded, "hash:"):
@@ -79,20 +101,38 @@ func (h *fakeHasher) Verify(password, encoded string) (bool, bool, error) {
 	case strings.HasPrefix(encoded, "old:"):
 		return encoded == "old:"+password, encoded == "old:"+password, nil
 	}
-	return false, false, fmt.Errorf("unreadable hash")
+	return false, false, &domain.Error{Code: domain.CodeInternal, Message: "stored password hash is unreadable"}
 }
 
-func (h *fakeHasher) VerifyDummy(string) {
+func (h *fakeHasher) VerifyDummy(context.Context, string) error {
+	if err := h.refusal(); err != nil {
+		return err
+	}
 	h.noteWork()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.dummies++
+	return nil
+}
+
+func (h *fakeHasher) HashIfIdle(ctx context.Context, password string) (string, bool, error) {
+	if h.busy || h.refuse != nil {
+		return "", false, nil
+	}
+	hash, err := h.Hash(ctx, password)
+	return hash, err == nil, err
 }
 
 func (h *fakeHasher) dummyCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.dummies
+}
+
+func (h *fakeHasher) refusedCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.refused
 }
 
 // fakePolicy refuses passwords shorter than 15 bytes, and those that hold

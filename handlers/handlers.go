@@ -53,6 +53,17 @@ func Commit[R any](ctx context.Context, uow UnitOfWork, fn func(ctx context.Cont
 	return r, err
 }
 
+// refusedHashing reports whether err is a PasswordHasher's refusal to hash
+// in time (or at all, its context cancelled): nothing was hashed or
+// checked, so the use case answers with err and counts nothing.
+func refusedHashing(err error) bool {
+	switch domain.ErrorCode(err) {
+	case domain.CodeRateLimited, domain.CodeDeadlineExceeded, domain.CodeUnavailable:
+		return true
+	}
+	return false
+}
+
 // Clock returns the current time. Tests inject a fixed one.
 type Clock func() time.Time
 

@@ -124,6 +124,11 @@ func NewLoginHandler(deps LoginDeps, cfg LoginConfig) *LoginHandler {
 // dummy hash verification. A source that failed too often gets
 // CodeRateLimited with a retry-after. When the throttle or the user store is
 // down, Handle fails closed with CodeUnavailable before verifying anything.
+// When the hasher refuses to check the password in time (CodeRateLimited
+// with a retry-after, or CodeDeadlineExceeded), Handle returns that refusal
+// at once: nothing was verified, so the attempt is not counted by the
+// throttle, no LoginFailed is recorded, and, the hasher admitting unknown
+// and known accounts by one rule, the refusal tells nothing of the account.
 // With RequireVerifiedEmail, the right password for an account whose address
 // is not verified gets CodeUnauthorized on field "email" and no session.
 //
@@ -162,15 +167,22 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		return LoginResult{}, err
 	}
 	if err != nil {
-		h.deps.Hasher.VerifyDummy(cmd.Password)
+		if err := h.deps.Hasher.VerifyDummy(ctx, cmd.Password); err != nil {
+			return LoginResult{}, h.unverified(ctx, attempt, verdict, err)
+		}
 		return LoginResult{}, h.refuse(ctx, start, "", domain.LoginFailedUnknownAccount, verdict)
 	}
 	if verdict.AccountLocked {
-		h.deps.Hasher.VerifyDummy(cmd.Password)
+		if err := h.deps.Hasher.VerifyDummy(ctx, cmd.Password); err != nil {
+			return LoginResult{}, h.unverified(ctx, attempt, verdict, err)
+		}
 		return LoginResult{}, h.refuse(ctx, start, user.ID(), domain.LoginFailedLocked, verdict)
 	}
 
-	match, rehash, err := h.deps.Hasher.Verify(cmd.Password, user.PasswordHash())
+	match, rehash, err := h.deps.Hasher.Verify(ctx, cmd.Password, user.PasswordHash())
+	if refusedHashing(err) {
+		return LoginResult{}, h.unverified(ctx, attempt, verdict, err)
+	}
 	if err != nil {
 		// An unreadable stored hash is a data problem to fix, not a reason
 		// to answer differently.
@@ -191,7 +203,7 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 	}
 	var newHash string
 	if rehash {
-		newHash = h.newHash(user, cmd.Password)
+		newHash = h.newHash(ctx, user, cmd.Password)
 	}
 	s, err := h.newSession(ctx, user, cmd.Client)
 	if err != nil {
@@ -241,6 +253,22 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// unverified answers an attempt whose password the hasher refused to check
+// (err): it is undecided, not failed, so its count is undone and no
+// LoginFailed recorded, and the reply does not wait for FailureFloor, which
+// hides how long a verification takes. The count is undone even when the
+// request's deadline has passed, within cancelTimeout.
+func (h *LoginHandler) unverified(ctx context.Context, a domain.LoginAttempt, v domain.ThrottleVerdict, err error) error {
+	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	defer stop()
+	h.cancel(ctx, a, v)
+	return err
+}
+
+// cancelTimeout bounds undoing the count of an attempt the hasher refused,
+// which may be refused because its deadline has passed.
+const cancelTimeout = time.Second
+
 // cancel undoes the count of an attempt that could not be decided, so that
 // an outage locks nobody out. It is best effort: the count expires anyway.
 func (h *LoginHandler) cancel(ctx context.Context, a domain.LoginAttempt, v domain.ThrottleVerdict) {
@@ -254,12 +282,17 @@ func (h *LoginHandler) cancel(ctx context.Context, a domain.LoginAttempt, v doma
 
 // newHash hashes the password with the current parameters, to replace a hash
 // made with old ones or with a legacy algorithm. It returns "" when hashing
-// fails: the login succeeds either way, and the next one tries again.
-func (h *LoginHandler) newHash(user *domain.User, password string) string {
-	hash, err := h.deps.Hasher.Hash(password)
+// fails, or would have to wait for a busy hasher: the login succeeds either
+// way, and a later one tries again. So a rehash never delays a login nor
+// takes a hasher's slot from a request that waits for one.
+func (h *LoginHandler) newHash(ctx context.Context, user *domain.User, password string) string {
+	hash, ok, err := h.deps.Hasher.HashIfIdle(ctx, password)
 	if err != nil {
 		h.deps.Logger.Warn("rehash password", "user_id", user.ID(), "err", err)
 		return ""
+	}
+	if !ok {
+		h.deps.Logger.Debug("rehash skipped: hasher busy", "user_id", user.ID())
 	}
 	return hash
 }

@@ -319,7 +319,7 @@ type slowHasher struct {
 	clock *steppingClock
 }
 
-func (h *slowHasher) Verify(password, encoded string) (bool, bool, error) {
+func (h *slowHasher) Verify(ctx context.Context, password, encoded string) (bool, bool, error) {
 	switch {
 	case strings.HasPrefix(encoded, "old:"):
 		h.clock.advance(120 * time.Millisecond) // argon2 at 64 MiB
@@ -328,12 +328,12 @@ func (h *slowHasher) Verify(password, encoded string) (bool, bool, error) {
 	default:
 		h.clock.advance(time.Millisecond) // unreadable
 	}
-	return h.fakeHasher.Verify(password, encoded)
+	return h.fakeHasher.Verify(ctx, password, encoded)
 }
 
-func (h *slowHasher) VerifyDummy(password string) {
+func (h *slowHasher) VerifyDummy(ctx context.Context, password string) error {
 	h.clock.advance(30 * time.Millisecond)
-	h.fakeHasher.VerifyDummy(password)
+	return h.fakeHasher.VerifyDummy(ctx, password)
 }
 
 // TestLoginRefusalsTakeTheFloor: whatever is stored and whatever the

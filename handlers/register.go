@@ -67,7 +67,10 @@ func NewRegisterHandler(deps RegisterDeps, cfg RegisterConfig) *RegisterHandler 
 // address's owner of the attempt in the same unit of work; with
 // RevealConflict it returns CodeConflict instead. The password is hashed
 // before the address is checked, so both outcomes take the same time, and
-// outside the unit of work, so no transaction waits for it.
+// outside the unit of work, so no transaction waits for it. When the hasher
+// refuses to hash in time, Handle returns that refusal (CodeRateLimited
+// with a retry-after, or CodeDeadlineExceeded) and creates nothing; the
+// registration still counts against the source's limit.
 func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterResult, error) {
 	email, err := domain.ParseEmail(cmd.Email)
 	if err != nil {
@@ -83,7 +86,7 @@ func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterRes
 	if err := h.deps.Policy.Check(cmd.Password, domain.PasswordContext{Email: email}); err != nil {
 		return RegisterResult{}, err
 	}
-	hash, err := h.deps.Hasher.Hash(cmd.Password)
+	hash, err := h.deps.Hasher.Hash(ctx, cmd.Password)
 	if err != nil {
 		return RegisterResult{}, fmt.Errorf("hash password: %w", err)
 	}

@@ -111,7 +111,7 @@ func (h *ResetPasswordHandler) Handle(ctx context.Context, cmd ResetPassword) (D
 	}
 	// Hashed only for a code that matched: a stranger's guesses cost no
 	// hash.
-	hash, err := h.deps.Hasher.Hash(cmd.NewPassword)
+	hash, err := h.deps.Hasher.Hash(ctx, cmd.NewPassword)
 	if err != nil {
 		return Done{}, fmt.Errorf("hash password: %w", err)
 	}

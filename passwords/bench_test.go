@@ -1,6 +1,7 @@
 package passwords_test
 
 import (
+	"context"
 	"testing"
 	"unicode/utf8"
 
@@ -96,6 +97,53 @@ func BenchmarkNewPolicy(b *testing.B) {
 	for b.Loop() {
 		if _, err := passwords.NewPolicy(passwords.PolicyConfig{}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPoolVerify measures what admission adds to a verification:
+// the bare Hasher against the same Hasher behind a Pool, one goroutine and
+// as many as the CPUs (b.RunParallel), at a tiny memory cost where the
+// overhead shows and at the defaults.
+func BenchmarkPoolVerify(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		cfg  passwords.HasherConfig
+	}{
+		{"m=64", cheap()},
+		{"Defaults", passwords.HasherConfig{}},
+	} {
+		h := newHasher(b, c.cfg)
+		encoded := mustHash(b, h, benchPassword)
+		p, err := passwords.NewPool(h, passwords.PoolConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		verify := map[string]func() (bool, bool, error){
+			"Bare": func() (bool, bool, error) { return h.Verify(benchPassword, encoded) },
+			"Pool": func() (bool, bool, error) { return p.Verify(ctx, benchPassword, encoded) },
+		}
+		for _, how := range []string{"Bare", "Pool"} {
+			b.Run(c.name+"/"+how, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if match, _, err := verify[how](); err != nil || !match {
+						b.Fatalf("match=%v err=%v", match, err)
+					}
+				}
+			})
+			b.Run(c.name+"/"+how+"/Parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if match, _, err := verify[how](); err != nil || !match {
+							b.Errorf("match=%v err=%v", match, err)
+							return
+						}
+					}
+				})
+			})
 		}
 	}
 }

@@ -169,8 +169,8 @@ func (c HasherConfig) Validate() error {
 
 // Hasher hashes passwords with argon2id and verifies argon2id, argon2i,
 // bcrypt and PBKDF2 hashes. It is safe for concurrent use. Each hash or
-// verification holds MemoryKiB of memory while it runs, so callers bound how
-// many run at once.
+// verification holds MemoryKiB of memory while it runs, so it runs inside a
+// Pool, which bounds how many run at once and is the domain.PasswordHasher.
 type Hasher struct {
 	cfg    HasherConfig
 	params argonParams
@@ -178,8 +178,6 @@ type Hasher struct {
 	// whose key is random bytes, so no password matches it.
 	dummy string
 }
-
-var _ domain.PasswordHasher = (*Hasher)(nil)
 
 // NewHasher returns a Hasher built from cfg.
 func NewHasher(cfg HasherConfig) (*Hasher, error) {

@@ -37,6 +37,7 @@ type Config struct {
 	Pool     consumers.Config
 	App      app.Config
 	Hasher   passwords.HasherConfig
+	HashPool passwords.PoolConfig
 	Policy   passwords.PolicyConfig
 	Throttle redis.ThrottleConfig
 	Register handlers.RegisterConfig
@@ -217,6 +218,23 @@ func settings() []setting {
 			number(func(c *Config) *uint32 { return &c.Hasher.Time }, 1, math.MaxUint32)},
 		{"AUTH_ARGON2_PARALLELISM", strconv.Itoa(passwords.DefaultParallelism), "argon2id lanes",
 			number(func(c *Config) *uint8 { return &c.Hasher.Parallelism }, 1, math.MaxUint8)},
+		{"AUTH_HASH_SLOTS", "", "password hashes run at once (at most this many × AUTH_ARGON2_MEMORY_KIB of memory); default the CPUs, at most AUTH_WORKERS − 1",
+			optionalNumber(func(c *Config) *int { return &c.HashPool.Slots }, 1, 1024)},
+		{"AUTH_HASH_QUEUE", "", "requests that may wait for a hash slot; more are answered RATE_LIMITED. AUTH_HASH_SLOTS + AUTH_HASH_QUEUE must stay below AUTH_WORKERS, so cheap requests never wait behind hashes; default 2 × AUTH_HASH_SLOTS within that",
+			func(c *Config, v string) error {
+				if v == "" {
+					return nil
+				}
+				if err := number(func(c *Config) *int { return &c.HashPool.Queue }, 0, 1<<16)(c, v); err != nil {
+					return err
+				}
+				if c.HashPool.Queue == 0 {
+					c.HashPool.Queue = passwords.NoQueue
+				}
+				return nil
+			}},
+		{"AUTH_HASH_MAX_WAIT", formatDuration(passwords.DefaultMaxWait), "longest a request waits for a hash slot; a request with a deadline waits at most until the deadline less one hash",
+			duration(func(c *Config) *time.Duration { return &c.HashPool.MaxWait })},
 		{"AUTH_LOCK_AFTER", strconv.Itoa(redis.DefaultLockAfter), "consecutive failed logins from unfamiliar sources before they are locked out of the account (progressively longer); also per source",
 			number(func(c *Config) *int { return &c.Throttle.LockAfter }, 1, 100)},
 		{"AUTH_SOURCE_LIMIT", strconv.Itoa(redis.DefaultSourceLimit), "failed logins per source address (IPv4, or IPv6 /64) per 15 minutes, across accounts",
@@ -271,6 +289,9 @@ func LoadConfig(environ []string) (Config, error) {
 		errs = append(errs, fmt.Errorf("AUTH_KEY_PREPUBLISH %s must be longer than AUTH_JWKS_MAX_AGE plus AUTH_KEY_RELOAD_INTERVAL (%s): verifiers would meet tokens of keys they could not have fetched",
 			formatDuration(c.Tokens.PrePublish), formatDuration(c.HTTP.JWKSMaxAge+c.Tokens.ReloadInterval)))
 	}
+	if err := fitHashPool(&c.HashPool, c.Pool.Workers); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Postgres.URL == "" {
 		// pgx fills in host, user, password, database and TLS from libpq's
 		// PG* variables for whatever the connection string leaves out.
@@ -299,6 +320,26 @@ func (c Config) keyEncryptionKeys() [][]byte {
 func (c Config) digestKey() []byte {
 	keys := c.keyEncryptionKeys()
 	return keys[len(keys)-1]
+}
+
+// fitHashPool sizes the hash pool within the workers' handlers: requests
+// that hash, running or waiting, must never hold all of them, so that cheap
+// requests (Refresh, Introspect, replays) always find one free. What the
+// settings leave to default is fitted; explicit settings that would hold
+// every handler are refused. One handler is all a single worker has.
+func fitHashPool(p *passwords.PoolConfig, workers int) error {
+	if p.Slots == 0 {
+		p.Slots = max(1, min(passwords.DefaultSlots(), workers-1))
+	}
+	if p.Queue == 0 {
+		if p.Queue = min(passwords.DefaultQueuePerSlot*p.Slots, workers-1-p.Slots); p.Queue <= 0 {
+			p.Queue = passwords.NoQueue
+		}
+	}
+	if held := p.Slots + max(p.Queue, 0); held >= workers && held > 1 {
+		return fmt.Errorf("AUTH_HASH_SLOTS + AUTH_HASH_QUEUE (%d) must be less than AUTH_WORKERS (%d): requests waiting for hashes would hold every handler, and cheap requests would wait behind them", held, workers)
+	}
+	return nil
 }
 
 // kafkaSettings maps KAFKA_* variables to librdkafka properties:
@@ -419,6 +460,17 @@ func number[T int | uint8 | uint32](field func(*Config) *T, lo, hi int64) func(*
 		}
 		*field(c) = T(n)
 		return nil
+	}
+}
+
+// optionalNumber is number, but an empty value leaves the field zero: the
+// owning package's default.
+func optionalNumber(field func(*Config) *int, lo, hi int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		return number(field, lo, hi)(c, v)
 	}
 }
 

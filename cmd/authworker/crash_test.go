@@ -116,6 +116,11 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 		"AUTH_CONSUMER_GROUP=" + testenv.Name(t, "group"),
 		"AUTH_TOPIC_PARTITIONS=3",
 		"AUTH_WORKERS=32",
+		// The set-up registers and logs in every user at once, with no
+		// deadline to speak of: let them all wait for a hash slot.
+		"AUTH_HASH_SLOTS=2",
+		"AUTH_HASH_QUEUE=29",
+		"AUTH_HASH_MAX_WAIT=1m",
 		"LOG_LEVEL=warn",
 	}
 	for k, v := range topics {

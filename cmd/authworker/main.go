@@ -77,6 +77,8 @@ type Main struct {
 	lag      *consumers.Lag
 	metrics  *metrics.Metrics
 	http     *httpapi.Server
+	// hashes admits password hashing; its Stats are for /metrics.
+	hashes *passwords.Pool
 }
 
 // NewMain returns a Main for cfg.
@@ -233,6 +235,9 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_ARGON2_*: %w", err)
 	}
+	if m.hashes, err = passwords.NewPool(hasher, cfg.HashPool); err != nil {
+		return nil, fmt.Errorf("AUTH_HASH_*: %w", err)
+	}
 	policy, err := passwords.NewPolicy(cfg.Policy)
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_PASSWORD_MIN_LENGTH: %w", err)
@@ -291,7 +296,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		Outbox:        m.outbox,
 		Users:         postgres.NewUserRepository(m.db),
 		Sessions:      sessions,
-		Hasher:        hasher,
+		Hasher:        m.hashes,
 		Policy:        policy,
 		Throttle:      throttle,
 		Registrations: registrations,

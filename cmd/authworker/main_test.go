@@ -346,6 +346,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"JWKSURIRelative", []string{"AUTH_JWKS_URI=/.well-known/jwks.json"}, "AUTH_JWKS_URI"},
 		{"JWKSMaxAgeUnderASecond", []string{"AUTH_JWKS_MAX_AGE=500ms"}, "AUTH_JWKS_MAX_AGE"},
 		{"JWKSMaxAgeNotADuration", []string{"AUTH_JWKS_MAX_AGE=soon"}, "AUTH_JWKS_MAX_AGE"},
+		{"HashSlotsZero", []string{"AUTH_HASH_SLOTS=0"}, "AUTH_HASH_SLOTS"},
+		{"HashQueueNegative", []string{"AUTH_HASH_QUEUE=-1"}, "AUTH_HASH_QUEUE"},
+		{"HashMaxWaitNotADuration", []string{"AUTH_HASH_MAX_WAIT=soon"}, "AUTH_HASH_MAX_WAIT"},
+		{"HashesHoldEveryWorker", []string{"AUTH_WORKERS=8", "AUTH_HASH_SLOTS=4", "AUTH_HASH_QUEUE=4"}, "AUTH_WORKERS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

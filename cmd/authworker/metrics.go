@@ -9,8 +9,7 @@ import (
 
 // newMetrics builds the metrics over the parts Open has made or will have
 // made by Run: each source is read only when /metrics is scraped, which
-// the HTTP server answers from Run on. The password-hash pool's source is
-// wired where that pool is built.
+// the HTTP server answers from Run on.
 func (m *Main) newMetrics() (*metrics.Metrics, error) {
 	return metrics.New(metrics.Config{
 		Consumer: func() metrics.ConsumerStats {
@@ -30,6 +29,17 @@ func (m *Main) newMetrics() (*metrics.Metrics, error) {
 				out[i] = metrics.PartitionLag{Topic: p.Topic, Partition: p.Partition, Records: p.Records}
 			}
 			return out
+		},
+		HashPool: func() metrics.HashPoolStats {
+			if m.hashes == nil {
+				return metrics.HashPoolStats{}
+			}
+			s := m.hashes.Stats()
+			return metrics.HashPoolStats{
+				Slots: s.Slots, Busy: s.Busy, Queued: s.Queued,
+				Shed: s.Shed.TooLate + s.Shed.QueueFull + s.Shed.Overloaded + s.Shed.WaitExpired,
+				Wait: s.Wait,
+			}
 		},
 		RequestTopics: m.cfg.Topics.RequestTopics(),
 		Outbox: func() metrics.OutboxStats {

@@ -19,9 +19,17 @@ import (
 // outermost InTx's fn returns nil, and a nested InTx whose fn fails drops
 // its own, as with PostgreSQL. A message that reports a change is published
 // only if the change commits, and handler tests must be able to tell a use
-// case that failed from one that succeeded by its messages. The zero value
-// is ready for use.
+// case that failed from one that succeeded by its messages.
+//
+// Outermost transactions run one at a time, process-wide, as if
+// serializable: without rollback, two concurrent deliveries of one request
+// could otherwise each see the other's half-done writes (an account
+// created, its outcome not yet stored), which PostgreSQL's row locks and
+// isolation never show. The zero value is ready for use.
 type Transactor struct{}
+
+// serial is held by every outermost InTx.
+var serial sync.Mutex
 
 var _ domain.Transactor = Transactor{}
 
@@ -46,6 +54,10 @@ func (t *tx) afterCommit(f func()) {
 func (Transactor) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := checkContext(ctx, "database"); err != nil {
 		return err
+	}
+	if _, nested := ctx.Value(txKey{}).(*tx); !nested {
+		serial.Lock()
+		defer serial.Unlock()
 	}
 	t := &tx{}
 	if err := fn(context.WithValue(ctx, txKey{}, t)); err != nil {

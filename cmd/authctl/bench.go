@@ -276,14 +276,23 @@ func (b *bencher) setup(ctx context.Context, n int, sessions bool) error {
 func (b *bencher) setupAccount(ctx context.Context, i int, sessions bool) error {
 	f := b.fix
 	email := f.newEmail()
-	if _, err := b.c.Register(ctx, email, f.password); err != nil {
+	err := whenAdmitted(ctx, func() error {
+		_, err := b.c.Register(ctx, email, f.password)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("bench setup: register: %w", err)
 	}
 	f.emails[i] = email
 	if !sessions {
 		return nil
 	}
-	res, err := b.c.Login(ctx, email, f.password)
+	var res *client.LoginResult
+	err = whenAdmitted(ctx, func() error {
+		var err error
+		res, err = b.c.Login(ctx, email, f.password)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("bench setup: login: %w", err)
 	}
@@ -291,6 +300,27 @@ func (b *bencher) setupAccount(ctx context.Context, i int, sessions bool) error 
 	f.sessions <- res.RefreshToken
 	f.live.Add(1)
 	return nil
+}
+
+// whenAdmitted calls fn until the worker admits it: a reply RATE_LIMITED
+// (the worker's hash slots were all taken) is retried after the time it
+// asks, as a well-behaved caller does. The setup is not measured, so it
+// may wait.
+func whenAdmitted(ctx context.Context, fn func() error) error {
+	for {
+		err := fn()
+		var de *domain.Error
+		if !errors.As(err, &de) || de.Code != domain.CodeRateLimited {
+			return err
+		}
+		t := time.NewTimer(min(max(de.RetryAfter, 10*time.Millisecond), 5*time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 // do sends one op and returns its outcome, and whether it was sent at all.

@@ -492,6 +492,12 @@ func newProducer(cfg Config) (*kafka.Producer, error) {
 		"acks":               "all",
 		"linger.ms":          1,
 		"client.id":          cfg.ClientID,
+		// The Go client's channels default to a million entries each: 16
+		// MB of pointers the garbage collector scans on every cycle of the
+		// calling service. Requests are sent with their own delivery
+		// channel; only errors come through the events channel.
+		"go.produce.channel.size": 16,
+		"go.events.channel.size":  1024,
 	}
 	for k, v := range cfg.Kafka {
 		conf[k] = v

@@ -72,6 +72,13 @@ func NewProducer(cfg Config) (*Producer, error) {
 		"linger.ms":          1, // replies are latency-bound, not throughput-bound
 		"compression.type":   "lz4",
 		"client.id":          "authworker",
+		// The Go client's channels default to a million entries each: 16
+		// MB of pointers per producer that the garbage collector scans on
+		// every cycle, and argon2id's buffers make cycles frequent. Send
+		// uses neither the produce channel nor the events channel for
+		// deliveries (see watch), so a few entries do.
+		"go.produce.channel.size": 16,
+		"go.events.channel.size":  1024,
 	}
 	for k, v := range cfg.Kafka {
 		conf[k] = v

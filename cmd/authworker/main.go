@@ -72,6 +72,7 @@ type Main struct {
 	redis    *redis.Client
 	producer *producers.Producer
 	issuer   *tokens.Issuer
+	hasher   *passwords.Hasher // counts the hashes computed
 	pool     *consumers.Pool
 	http     *httpapi.Server
 }
@@ -214,6 +215,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		return nil, err
 	}
 	hasher, err := passwords.NewHasher(cfg.Hasher)
+	m.hasher = hasher
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_ARGON2_*: %w", err)
 	}

@@ -160,7 +160,7 @@ func (m *Main) Open(ctx context.Context) error {
 	poolCfg.Kafka = cfg.Kafka.Settings
 	poolCfg.Logger = m.logger
 	if m.pool, err = consumers.NewPool(poolCfg, requests); err != nil {
-		return fmt.Errorf("kafka consumer (AUTH_WORKERS, KAFKA_*): %w", err)
+		return fmt.Errorf("kafka consumer (AUTH_WORKERS, AUTH_QUEUE_DEPTH, KAFKA_*): %w", err)
 	}
 	return nil
 }
@@ -215,10 +215,10 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		return nil, err
 	}
 	hasher, err := passwords.NewHasher(cfg.Hasher)
-	m.hasher = hasher
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_ARGON2_*: %w", err)
 	}
+	m.hasher = hasher
 	policy, err := passwords.NewPolicy(cfg.Policy)
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_PASSWORD_MIN_LENGTH: %w", err)

@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -366,6 +369,143 @@ func TestMixedLoadSurvivesSIGKILL(t *testing.T) {
 		if sessions != 1 || sid != a.sessionID || tokens != 2 || !revoked {
 			t.Errorf("%s: %d sessions (first %s) with %d refresh tokens, revoked %v; want its login's session %s, rotated once (2 tokens), logged out",
 				a.email, sessions, sid, tokens, revoked, a.sessionID)
+		}
+	}
+}
+
+// TestRebalanceMidLoad: while a worker works through 400 logins, ten per
+// account sent back to back under the account's key, beside 600
+// introspections, a second worker joins the group, takes part, and leaves
+// with SIGTERM. Every request is answered, one logical reply each; each
+// account's logins take effect in the order they were sent (their
+// sessions' creation times, and their replies' offsets on the reply
+// topic, follow the requests' order); and no login opens two sessions.
+func TestRebalanceMidLoad(t *testing.T) {
+	const (
+		accounts      = 40
+		loginsPerUser = 10
+		probes        = 600
+	)
+	pw := newProcessWorker(t, "AUTH_WORKERS=8")
+	pw.start(t)
+	waitFor(t, "the first worker to be ready", func() bool { return ready(pw.httpAddr) })
+	c, err := client.New(context.Background(), client.Config{
+		BootstrapServers: pw.bootstrap, ClientID: "web", RequestTopic: pw.request, ReplyTopic: pw.reply, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+
+	emails := make([]string, accounts)
+	userIDs := make([]string, accounts)
+	var wg sync.WaitGroup
+	for i := range emails {
+		emails[i] = testenv.Unique(fmt.Sprintf("order%d-", i)) + "@example.com"
+		wg.Go(func() {
+			reg, err := c.Register(ctx, emails[i], password)
+			if err != nil {
+				t.Errorf("register %d: %v", i, err)
+				return
+			}
+			userIDs[i] = reg.UserID
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	codec, err := schemas.NewCodec(schemas.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]string{}
+	loginIDs := make([][]string, accounts) // per account, in the order sent
+	var msgs []*kafka.Message
+	for n := range loginsPerUser {
+		for i, email := range emails {
+			id := uuid.NewString()
+			ops[id], loginIDs[i] = "login", append(loginIDs[i], id)
+			msgs = append(msgs, requestMessage(t, codec, pw.request, pw.reply, email, id, nil, &schemas.Login{Email: email, Password: password}))
+		}
+		for range probes / loginsPerUser {
+			id := uuid.NewString()
+			ops[id] = "introspect"
+			msgs = append(msgs, requestMessage(t, codec, pw.request, pw.reply, "", id, nil, &schemas.Introspect{Token: fmt.Sprintf("bogus-%d", n)}))
+		}
+	}
+	replies := readReplyLog(t, pw.bootstrap, pw.reply)
+	produceAll(t, pw.bootstrap, msgs)
+
+	// The second worker logs every request it handles.
+	secondLog := filepath.Join(t.TempDir(), "second.log")
+	handled := func() int {
+		b, _ := os.ReadFile(secondLog)
+		return bytes.Count(b, []byte(`"msg":"request handled"`))
+	}
+	second := startProcess(t, append(append([]string(nil), pw.env...), "LOG_LEVEL=info", "HTTP_ADDR="+freeAddr(t)), secondLog)
+	waitFor(t, "the second worker to handle requests", func() bool { return handled() >= 50 })
+	second.stop(t, syscall.SIGTERM)
+	byTheSecond := handled()
+	answeredAtLeave := replies.answered()
+
+	ids := make([]string, 0, len(ops))
+	for id := range ops {
+		ids = append(ids, id)
+	}
+	replies.waitFor(t, ids, 5*time.Minute)
+	// Replies sent again are records a worker finished beyond an older
+	// one of their partition it had not started when the partition moved:
+	// the committed offset stops at the oldest unfinished record.
+	replayed, _, _ := checkOneLogicalReply(t, ops, repliesByRequest(t, pw.bootstrap, pw.reply))
+	t.Logf("%d requests; the second worker handled %d of them, and left when %d were answered; %d replies sent again for one delivery",
+		len(ops), byTheSecond, answeredAtLeave, replayed)
+
+	conn, err := pgx.Connect(ctx, pw.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for i, userID := range userIDs {
+		// The order each login was sent in, by the session it opened, and
+		// where its first reply landed.
+		sent := map[string]int{}
+		lastOffset, partition := kafka.Offset(-1), int32(-1)
+		for n, id := range loginIDs[i] {
+			first := replies.replies(id)[0]
+			resp := replies.decode(t, first)
+			res, ok := resp.Result.(*schemas.LoginResult)
+			if !ok {
+				t.Fatalf("account %d login %d: answered %s", i, n, resp.Status)
+			}
+			sent[res.SessionID] = n
+			if p := first.TopicPartition.Partition; n > 0 && p != partition {
+				t.Fatalf("account %d: login %d answered on partition %d, login %d on %d: replies are keyed by the request's key", i, n, p, n-1, partition)
+			}
+			partition = first.TopicPartition.Partition
+			if first.TopicPartition.Offset <= lastOffset {
+				t.Errorf("account %d: login %d answered at offset %v, before login %d's reply at %v", i, n, first.TopicPartition.Offset, n-1, lastOffset)
+			}
+			lastOffset = first.TopicPartition.Offset
+		}
+		rows, err := conn.Query(ctx, `SELECT id::text FROM sessions WHERE user_id = $1 ORDER BY created_at, id`, userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sessions) != loginsPerUser {
+			t.Errorf("account %d: %d sessions, want %d, one per login", i, len(sessions), loginsPerUser)
+		}
+		for n, sid := range sessions {
+			if got, ok := sent[sid]; !ok || got != n {
+				t.Errorf("account %d: session %d by creation time is login %d's (known: %v), want login %d's", i, n, got, ok, n)
+			}
 		}
 	}
 }

@@ -42,7 +42,10 @@ func (w *fakeWork) inside() bool {
 // Hashes starting with "old:" verify but ask to be rehashed. It counts the
 // hashes computed inside work's unit of work, which must be none.
 type fakeHasher struct {
-	work         *fakeWork
+	work *fakeWork
+	// onVerify, when set, runs in each Verify: what happens while argon2
+	// works.
+	onVerify     func()
 	mu           sync.Mutex
 	dummies      int
 	hashes       int
@@ -73,6 +76,9 @@ func (h *fakeHasher) Hash(password string) (string, error) {
 
 func (h *fakeHasher) Verify(password, encoded string) (bool, bool, error) {
 	h.noteWork()
+	if h.onVerify != nil {
+		h.onVerify()
+	}
 	switch {
 	case strings.HasPrefix(encoded, "hash:"):
 		return encoded == "hash:"+password, false, nil
@@ -111,7 +117,8 @@ func (fakePolicy) Check(password string, c domain.PasswordContext) error {
 
 // fakeThrottle counts attempts per account and source, as the real one
 // does: Begin counts an attempt it lets through, Succeeded undoes the count
-// and clears the account, Cancel undoes the count. The attempt whose count
+// and clears the account, Cancel undoes the count; the last two fail, as a
+// Redis call does, once their context has ended. The attempt whose count
 // reaches lockAfter gets lockScope as its verdict's LockedNow: the lock it
 // sets should it fail ("" sets none).
 type fakeThrottle struct {
@@ -152,7 +159,10 @@ func (t *fakeThrottle) Begin(_ context.Context, a domain.LoginAttempt) (domain.T
 	return v, nil
 }
 
-func (t *fakeThrottle) Succeeded(_ context.Context, a domain.LoginAttempt) error {
+func (t *fakeThrottle) Succeeded(ctx context.Context, a domain.LoginAttempt) error {
+	if err := ctx.Err(); err != nil {
+		return domain.Unavailable("throttle store", err)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.failures, a.Account)
@@ -160,7 +170,10 @@ func (t *fakeThrottle) Succeeded(_ context.Context, a domain.LoginAttempt) error
 	return nil
 }
 
-func (t *fakeThrottle) Cancel(_ context.Context, a domain.LoginAttempt) error {
+func (t *fakeThrottle) Cancel(ctx context.Context, a domain.LoginAttempt) error {
+	if err := ctx.Err(); err != nil {
+		return domain.Unavailable("throttle store", err)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.cancels++

@@ -61,7 +61,9 @@ type Config struct {
 
 	// Kafka holds further librdkafka settings; they override the
 	// defaults, except the offset-management ones the pool relies on.
-	// partition.assignment.strategy, if set, must be cooperative-sticky.
+	// partition.assignment.strategy, if set, must be cooperative-sticky;
+	// with group.protocol=consumer (KIP-848) it, and the session and
+	// heartbeat settings, must be left to the broker.
 	Kafka  map[string]string
 	Logger *slog.Logger
 }
@@ -99,6 +101,16 @@ func (c Config) Validate() error {
 	}
 	if err := c.validatePool(); err != nil {
 		return err
+	}
+	if c.Kafka["group.protocol"] == "consumer" {
+		// KIP-848: the broker assigns, incrementally, and owns the
+		// session; librdkafka refuses these, less clearly.
+		for _, name := range []string{"partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms", "group.protocol.type"} {
+			if _, ok := c.Kafka[name]; ok {
+				return fmt.Errorf("%s cannot be set with group.protocol=consumer (KIP-848): the broker decides it (its group.consumer.* settings; the assignor with group.remote.assignor)", name)
+			}
+		}
+		return nil
 	}
 	// The rebalance callback acknowledges assignments incrementally.
 	if s, ok := c.Kafka["partition.assignment.strategy"]; ok && s != "cooperative-sticky" {

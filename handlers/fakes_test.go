@@ -44,9 +44,12 @@ func (w *fakeWork) inside() bool {
 // refuse set, it refuses every hash with that error, as a busy hasher does,
 // and counts the refusals; with busy set, HashIfIdle skips.
 type fakeHasher struct {
-	work         *fakeWork
-	refuse       error
-	busy         bool
+	work   *fakeWork
+	refuse error
+	busy   bool
+	// onVerify, when set, runs in each Verify: what happens while argon2
+	// works.
+	onVerify     func()
 	mu           sync.Mutex
 	dummies      int
 	hashes       int
@@ -95,6 +98,9 @@ func (h *fakeHasher) Verify(_ context.Context, password, encoded string) (bool, 
 		return false, false, err
 	}
 	h.noteWork()
+	if h.onVerify != nil {
+		h.onVerify()
+	}
 	switch {
 	case strings.HasPrefix(encoded, "hash:"):
 		return encoded == "hash:"+password, false, nil
@@ -151,7 +157,8 @@ func (fakePolicy) Check(password string, c domain.PasswordContext) error {
 
 // fakeThrottle counts attempts per account and source, as the real one
 // does: Begin counts an attempt it lets through, Succeeded undoes the count
-// and clears the account, Cancel undoes the count. The attempt whose count
+// and clears the account, Cancel undoes the count; the last two fail, as a
+// Redis call does, once their context has ended. The attempt whose count
 // reaches lockAfter gets lockScope as its verdict's LockedNow: the lock it
 // sets should it fail ("" sets none).
 type fakeThrottle struct {
@@ -192,7 +199,10 @@ func (t *fakeThrottle) Begin(_ context.Context, a domain.LoginAttempt) (domain.T
 	return v, nil
 }
 
-func (t *fakeThrottle) Succeeded(_ context.Context, a domain.LoginAttempt) error {
+func (t *fakeThrottle) Succeeded(ctx context.Context, a domain.LoginAttempt) error {
+	if err := ctx.Err(); err != nil {
+		return domain.Unavailable("throttle store", err)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.failures, a.Account)
@@ -200,7 +210,10 @@ func (t *fakeThrottle) Succeeded(_ context.Context, a domain.LoginAttempt) error
 	return nil
 }
 
-func (t *fakeThrottle) Cancel(_ context.Context, a domain.LoginAttempt) error {
+func (t *fakeThrottle) Cancel(ctx context.Context, a domain.LoginAttempt) error {
+	if err := ctx.Err(); err != nil {
+		return domain.Unavailable("throttle store", err)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.cancels++

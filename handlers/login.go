@@ -194,7 +194,7 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 	case !user.CanLogIn():
 		return LoginResult{}, h.refuse(ctx, start, user.ID(), domain.LoginFailedDisabled, verdict)
 	}
-	if err := h.deps.Throttle.Succeeded(ctx, attempt); err != nil {
+	if err := settle(ctx, func(ctx context.Context) error { return h.deps.Throttle.Succeeded(ctx, attempt) }); err != nil {
 		return LoginResult{}, err
 	}
 	if h.cfg.RequireVerifiedEmail && !user.EmailVerified() {
@@ -275,9 +275,24 @@ func (h *LoginHandler) cancel(ctx context.Context, a domain.LoginAttempt, v doma
 	if v.AccountLocked {
 		return // refused attempts are not counted
 	}
-	if err := h.deps.Throttle.Cancel(ctx, a); err != nil {
+	if err := settle(ctx, func(ctx context.Context) error { return h.deps.Throttle.Cancel(ctx, a) }); err != nil {
 		h.deps.Logger.Warn("cancel login attempt", "err", err)
 	}
+}
+
+// settleTimeout bounds the throttle's bookkeeping of an attempt once the
+// request's own deadline no longer does.
+const settleTimeout = 2 * time.Second
+
+// settle runs f, the throttle's bookkeeping of an attempt that was decided
+// (or could not be), even when the request's deadline passed meanwhile, as
+// it may while argon2 runs behind a backlog: the caller then sends the
+// login again, and an attempt left reserved would count as a failure each
+// time, until the owner's right password locked the account.
+func settle(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	return f(ctx)
 }
 
 // newHash hashes the password with the current parameters, to replace a hash

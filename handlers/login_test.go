@@ -386,3 +386,41 @@ func TestLoginRefusalsTakeTheFloor(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginSettlesItsAttemptAfterTheDeadline: the request's deadline
+// passes while the password is verified (a worker behind a backlog), and
+// the caller sends the login again, under the same id, with a new
+// deadline, time after time. The attempts the throttle reserved are
+// settled all the same: the right password clears them, an undecided
+// attempt is cancelled, so the owner is never locked out by their own
+// retries.
+func TestLoginSettlesItsAttemptAfterTheDeadline(t *testing.T) {
+	t.Run("VerifiedPassword", func(t *testing.T) {
+		f := newLoginFixture(t) // locks after 3 failures
+		for range 5 {
+			ctx, cancel := context.WithCancel(context.Background())
+			f.hasher.onVerify = cancel // the deadline passes while argon2 runs
+			_, _ = f.handler.Handle(ctx, login("ada@example.com", goodPassword))
+			if n := f.throttle.failuresOf("ada@example.com"); n != 0 {
+				t.Fatalf("%d failures counted after a verified password, want none", n)
+			}
+		}
+		f.hasher.onVerify = nil
+		if _, err := f.handler.Handle(context.Background(), login("ada@example.com", goodPassword)); err != nil {
+			t.Errorf("login in time after late ones: %v, want a session", err)
+		}
+	})
+	t.Run("Undecided", func(t *testing.T) {
+		throttle := newFakeThrottle(3)
+		h := handlers.NewLoginHandler(handlers.LoginDeps{
+			Work: &fakeWork{}, Users: failingUsers{}, Hasher: &fakeHasher{}, Throttle: throttle,
+			Events: &recordingEvents{}, Now: fixedClock, Sleep: (&sleepRecorder{}).sleep,
+		}, handlers.LoginConfig{})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, _ = h.Handle(ctx, login("ada@example.com", goodPassword))
+		if throttle.cancels != 1 || throttle.failuresOf("ada@example.com") != 0 {
+			t.Errorf("cancels %d, failures %d: want the attempt cancelled", throttle.cancels, throttle.failuresOf("ada@example.com"))
+		}
+	})
+}

@@ -424,3 +424,31 @@ func TestUnreadableHashCostsAVerification(t *testing.T) {
 		}
 	}
 }
+
+func TestComputedCountsEveryDerivation(t *testing.T) {
+	h := newHasher(t, cheap())
+	long := strings.Repeat("x", passwords.DefaultMaxBytes+1)
+	encoded := mustHash(t, h, "correct password")
+	tests := []struct {
+		name string
+		do   func()
+		want uint64
+	}{
+		{"Hash", func() { _, _ = h.Hash("another password") }, 1},
+		{"VerifyMatch", func() { _, _, _ = h.Verify("correct password", encoded) }, 1},
+		{"VerifyMismatch", func() { _, _, _ = h.Verify("wrong password", encoded) }, 1},
+		{"VerifyDummy", func() { h.VerifyDummy("any password") }, 1},
+		{"UnreadableHashCostsADummy", func() { _, _, _ = h.Verify("any password", "not a hash") }, 1},
+		{"HashOverCap", func() { _, _ = h.Hash(long) }, 0},
+		{"VerifyOverCap", func() { _, _, _ = h.Verify(long, encoded) }, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.Computed()
+			tt.do()
+			if got := h.Computed() - before; got != tt.want {
+				t.Errorf("computed %d hashes, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -202,6 +202,8 @@ func settings() []setting {
 			text(func(c *Config) *string { return &c.Pool.GroupID })},
 		{"AUTH_WORKERS", strconv.Itoa(consumers.DefaultWorkers), "requests handled at once per worker process",
 			number(func(c *Config) *int { return &c.Pool.Workers }, 1, 1024)},
+		{"AUTH_QUEUE_DEPTH", strconv.Itoa(consumers.DefaultQueueDepth), "requests fetched and waiting per worker before fetching pauses: a process holds at most AUTH_WORKERS × (1 + AUTH_QUEUE_DEPTH) requests",
+			number(func(c *Config) *int { return &c.Pool.QueueDepth }, 1, 1024)},
 		{"AUTH_RETRY_WINDOW", formatDuration(app.DefaultRetryWindow), "how long a request's database steps are retried while the database is down before it is answered UNAVAILABLE",
 			duration(func(c *Config) *time.Duration { return &c.App.RetryWindow })},
 		{"AUTH_OUTCOME_TTL", formatDuration(app.DefaultOutcomeTTL), "how long replies are kept to answer redelivered and retried requests",

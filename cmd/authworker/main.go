@@ -73,6 +73,7 @@ type Main struct {
 	redis    *redis.Client
 	producer *producers.Producer
 	issuer   *tokens.Issuer
+	hasher   *passwords.Hasher // counts the hashes computed
 	pool     *consumers.Pool
 	lag      *consumers.Lag
 	metrics  *metrics.Metrics
@@ -171,11 +172,11 @@ func (m *Main) Open(ctx context.Context) error {
 	poolCfg.Logger = m.logger
 	consumer, lag, err := consumers.NewKafkaConsumerWithLag(poolCfg)
 	if err != nil {
-		return fmt.Errorf("kafka consumer (AUTH_WORKERS, KAFKA_*): %w", err)
+		return fmt.Errorf("kafka consumer (AUTH_WORKERS, AUTH_QUEUE_DEPTH, KAFKA_*): %w", err)
 	}
 	if m.pool, err = consumers.NewPoolWithConsumer(poolCfg, consumer, requests); err != nil {
 		consumer.Close()
-		return fmt.Errorf("kafka consumer (AUTH_WORKERS): %w", err)
+		return fmt.Errorf("kafka consumer (AUTH_WORKERS, AUTH_QUEUE_DEPTH): %w", err)
 	}
 	m.lag = lag
 	return nil
@@ -235,6 +236,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_ARGON2_*: %w", err)
 	}
+	m.hasher = hasher
 	if m.hashes, err = passwords.NewPool(hasher, cfg.HashPool); err != nil {
 		return nil, fmt.Errorf("AUTH_HASH_*: %w", err)
 	}

@@ -337,6 +337,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"PartitionsOverflow", []string{"AUTH_TOPIC_PARTITIONS=2147483648"}, "AUTH_TOPIC_PARTITIONS"},
 		{"LockAfterBeyondNIST", []string{"AUTH_LOCK_AFTER=101"}, "AUTH_LOCK_AFTER"},
 		{"NotANumber", []string{"AUTH_WORKERS=eight"}, "AUTH_WORKERS"},
+		{"EmptyQueue", []string{"AUTH_QUEUE_DEPTH=0"}, "AUTH_QUEUE_DEPTH"},
 		{"BindingWithoutTopic", []string{"AUTH_CLIENT_TOPICS=web"}, "AUTH_CLIENT_TOPICS"},
 		{"ClientBoundTwice", []string{"AUTH_CLIENT_TOPICS=web=a,web=b"}, "AUTH_CLIENT_TOPICS"},
 		{"IssuerNotAURL", []string{"AUTH_ISSUER=authworker"}, "AUTH_ISSUER"},

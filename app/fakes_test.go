@@ -157,6 +157,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(hasher.Close)
 	policy, err := passwords.NewPolicy(passwords.PolicyConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
+
+	fastargon2 "github.com/authworker/authworker/passwords/internal/argon2"
 )
 
 // argon2 variants this package verifies. Argon2d is not exposed by
@@ -126,7 +129,7 @@ func (h *argon2Hash) matches(password string) (bool, error) {
 	p := h.params
 	var got []byte
 	if h.variant == argon2id {
-		got = argon2.IDKey(pw, h.salt, p.time, p.memory, p.threads, uint32(len(h.key)))
+		got = idKey(pw, h.salt, p, uint32(len(h.key)))
 	} else {
 		got = argon2.Key(pw, h.salt, p.time, p.memory, p.threads, uint32(len(h.key)))
 	}
@@ -136,4 +139,17 @@ func (h *argon2Hash) matches(password string) (bool, error) {
 func (h *argon2Hash) outdated(p argonParams, saltLen, keyLen uint32) bool {
 	return h.variant != argon2id || h.params != p ||
 		len(h.salt) != int(saltLen) || len(h.key) != int(keyLen)
+}
+
+// memories keeps the block memory of argon2id hashes from one hash to the
+// next: at most one per hash running at once, which the Pool bounds. A
+// hash then neither allocates, zeroes nor faults in its MemoryKiB, and
+// leaves the garbage collector nothing to do.
+var memories = sync.Pool{New: func() any { return new(fastargon2.Memory) }}
+
+// idKey is argon2.IDKey computed in a kept memory.
+func idKey(password, salt []byte, p argonParams, keyLen uint32) []byte {
+	m := memories.Get().(*fastargon2.Memory)
+	defer memories.Put(m)
+	return m.IDKey(password, salt, p.time, p.memory, p.threads, keyLen)
 }

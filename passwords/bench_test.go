@@ -119,6 +119,7 @@ func BenchmarkPoolVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		b.Cleanup(p.Close)
 		ctx := context.Background()
 		verify := map[string]func() (bool, bool, error){
 			"Bare": func() (bool, bool, error) { return h.Verify(benchPassword, encoded) },

@@ -32,7 +32,6 @@ import (
 	"io"
 	"sync/atomic"
 
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/authworker/authworker/domain"
@@ -217,7 +216,7 @@ func (h *Hasher) Hash(password string) (string, error) {
 	}
 	p := h.params
 	h.computed.Add(1)
-	key := argon2.IDKey([]byte(normalize(password)), salt, p.time, p.memory, p.threads, h.cfg.KeyLen)
+	key := idKey([]byte(normalize(password)), salt, p, h.cfg.KeyLen)
 	return encodeArgon2(argon2id, p, salt, key), nil
 }
 

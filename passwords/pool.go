@@ -113,10 +113,20 @@ const ewmaWeight = 0.2
 // the queue because its context ended or its wait ran out is not hashed.
 // Every request is admitted by that one rule, whatever it hashes, so that
 // a refusal tells nothing of the account a password is for.
+//
+// Each slot's hashes run on a goroutine of their own, locked to an OS
+// thread whose scheduling priority is lowered (nice +10, on Linux): a hash
+// gets whatever CPU the rest of the machine leaves, so the cheap requests,
+// the stores and the broker beside it are not kept waiting behind hashes,
+// and a machine with nothing else to do still gives hashing all of it.
+// With Parallelism above 1, the lanes beyond the first run on ordinary
+// threads.
 type Pool struct {
 	inner BlockingHasher
 	cfg   PoolConfig
 	wait  latency.Histogram // of admitted requests
+	runs  []chan func()     // per slot, to its thread
+	close sync.Once
 
 	mu       sync.Mutex
 	started  []time.Time // per slot, when its hash began; zero when free
@@ -149,7 +159,42 @@ func NewPool(inner BlockingHasher, cfg PoolConfig) (*Pool, error) {
 	if cfg.Queue == NoQueue {
 		cfg.Queue = 0
 	}
-	return &Pool{inner: inner, cfg: cfg, started: make([]time.Time, cfg.Slots)}, nil
+	p := &Pool{inner: inner, cfg: cfg, started: make([]time.Time, cfg.Slots), runs: make([]chan func(), cfg.Slots)}
+	for i := range p.runs {
+		p.runs[i] = make(chan func())
+		go hashThread(p.runs[i])
+	}
+	return p, nil
+}
+
+// hashThread runs what run sends it on a thread of its own at a lower
+// priority, until Close. It never unlocks the thread: the thread ends with
+// it, its priority with it.
+func hashThread(work <-chan func()) {
+	runtime.LockOSThread()
+	lowerThreadPriority()
+	for f := range work {
+		f()
+	}
+}
+
+// run runs f on slot's thread and returns once it has.
+func (p *Pool) run(slot int, f func()) {
+	done := make(chan struct{})
+	p.runs[slot] <- func() {
+		defer close(done)
+		f()
+	}
+	<-done
+}
+
+// Close ends the pool's threads. Hashing after Close panics.
+func (p *Pool) Close() {
+	p.close.Do(func() {
+		for _, r := range p.runs {
+			close(r)
+		}
+	})
 }
 
 // Hash returns inner's hash of password once a slot is free. It returns
@@ -162,7 +207,9 @@ func (p *Pool) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer p.release(slot)
-	return p.inner.Hash(password)
+	var hash string
+	p.run(slot, func() { hash, err = p.inner.Hash(password) })
+	return hash, err
 }
 
 // Verify returns inner's verification of password against encoded once a
@@ -173,7 +220,8 @@ func (p *Pool) Verify(ctx context.Context, password, encoded string) (match, reh
 		return false, false, err
 	}
 	defer p.release(slot)
-	return p.inner.Verify(password, encoded)
+	p.run(slot, func() { match, rehash, err = p.inner.Verify(password, encoded) })
+	return match, rehash, err
 }
 
 // VerifyDummy runs inner's dummy verification once a slot is free, by the
@@ -185,7 +233,7 @@ func (p *Pool) VerifyDummy(ctx context.Context, password string) error {
 		return err
 	}
 	defer p.release(slot)
-	p.inner.VerifyDummy(password)
+	p.run(slot, func() { p.inner.VerifyDummy(password) })
 	return nil
 }
 
@@ -207,7 +255,7 @@ func (p *Pool) HashIfIdle(ctx context.Context, password string) (hash string, ok
 	p.mu.Unlock()
 	p.wait.Record(0)
 	defer p.release(slot)
-	hash, err = p.inner.Hash(password)
+	p.run(slot, func() { hash, err = p.inner.Hash(password) })
 	return hash, err == nil, err
 }
 

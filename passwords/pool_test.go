@@ -113,6 +113,7 @@ func newPool(tb testing.TB, inner passwords.BlockingHasher, cfg passwords.PoolCo
 	if err != nil {
 		tb.Fatalf("NewPool: %v", err)
 	}
+	tb.Cleanup(p.Close)
 	return p
 }
 

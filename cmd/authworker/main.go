@@ -431,6 +431,9 @@ func (m *Main) Close() {
 	if m.db != nil {
 		m.db.Close()
 	}
+	if m.hashes != nil {
+		m.hashes.Close()
+	}
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }

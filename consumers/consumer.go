@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -72,8 +73,15 @@ func newKafkaConsumer(cfg Config) (kafkaConsumer, error) {
 		"client.id":         "authworker",
 		"auto.offset.reset": "earliest", // a request sent before the first start is still answered
 	}
-	if cfg.Kafka["group.protocol"] != "consumer" { // KIP-848 groups assign on the broker, incrementally
+	classic := cfg.Kafka["group.protocol"] != "consumer"
+	if classic { // KIP-848 groups assign on the broker, incrementally
 		conf["partition.assignment.strategy"] = "cooperative-sticky"
+	}
+	if cfg.InstanceID != "" {
+		conf["group.instance.id"] = cfg.InstanceID
+		if classic { // under KIP-848 the broker owns the session
+			conf["session.timeout.ms"] = strconv.FormatInt(DefaultStaticSessionTimeout.Milliseconds(), 10)
+		}
 	}
 	for k, v := range cfg.Kafka {
 		conf[k] = v

@@ -220,6 +220,9 @@ type Pool struct {
 	peakBacklog  atomic.Int64
 	pausedLen    atomic.Int64
 	pauses       atomic.Int64
+	// joined is set by the first assignment, even an empty one: from then
+	// on the group has decided what this member serves.
+	joined atomic.Bool
 }
 
 // Stats is a snapshot of how busy a pool is, for metrics and readiness.
@@ -241,6 +244,11 @@ type Stats struct {
 	Pauses int
 	// Assigned is the number of partitions assigned to this member.
 	Assigned int
+	// Joined reports whether the group has given this member an
+	// assignment since Run started, even an empty one (every partition
+	// owned by other members): until then it serves nothing, whatever
+	// the group decides.
+	Joined bool
 }
 
 // Stats returns the pool's current load. It is safe to call at any time,
@@ -257,6 +265,7 @@ func (p *Pool) Stats() Stats {
 		Paused:       int(p.pausedLen.Load()),
 		Pauses:       int(p.pauses.Load()),
 		Assigned:     assigned,
+		Joined:       p.joined.Load(),
 	}
 }
 
@@ -620,6 +629,7 @@ func (p *Pool) assigned(partitions []kafka.TopicPartition) {
 		p.cfg.Logger.Error("assign partitions", "count", len(partitions), "err", err)
 		return
 	}
+	p.joined.Store(true)
 	p.cfg.Logger.Info("partitions assigned", "count", len(partitions))
 }
 

@@ -306,6 +306,8 @@ func TestUnanswerableRecordsGoToDeadLetters(t *testing.T) {
 
 // TestReadyz: a started worker becomes ready once the group assigned it
 // its partitions (TestReadyzWaitsForAssignment shows it is not before).
+// TestReadyz: a started worker becomes ready once the group assigned it
+// its partitions (TestReadyzWaitsForAssignment shows it is not before).
 func TestReadyz(t *testing.T) {
 	w := startWorker(t)
 	waitFor(t, "GET /readyz to answer 200", func() bool { return ready(w.main.http.Addr()) })

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"syscall"
@@ -164,4 +166,60 @@ func TestStaticMemberBackAfterSIGKILL(t *testing.T) {
 	if run.firstReply >= session/2 {
 		t.Errorf("the first request after the restart waited %v: the partitions waited for the old session (%v) to end", run.firstReply, session)
 	}
+}
+
+// readyz returns the status of the worker at addr's /readyz and its
+// checks, or 0 when it does not answer.
+func readyz(addr string) (int, map[string]string) {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var body struct{ Checks map[string]string }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.Checks
+}
+
+// TestReadyzWaitsForAssignment: a worker is ready only once the group has
+// given it its partitions. A static member killed with SIGKILL holds its
+// partitions for its session timeout; a worker started meanwhile under
+// another instance id answers /readyz 503, naming the consumer while the
+// stores answer, until the group gives up the dead member and assigns the
+// partitions to it; then 200.
+func TestReadyzWaitsForAssignment(t *testing.T) {
+	const session = 8 * time.Second
+	pw := newProcessWorker(t, fmt.Sprintf("KAFKA_SESSION_TIMEOUT_MS=%d", session.Milliseconds()))
+	first := pw.start(t)
+	waitFor(t, "the first worker to be ready", func() bool { return ready(pw.httpAddr) })
+	first.stop(t, syscall.SIGKILL)
+
+	addr := freeAddr(t)
+	start := time.Now()
+	pw.start(t, "HTTP_ADDR="+addr)
+	var unready map[string]string
+	deadline := start.Add(2 * time.Minute)
+	for {
+		status, checks := readyz(addr)
+		if status == http.StatusServiceUnavailable && checks["consumer"] == "unavailable" && unready == nil {
+			unready = checks
+		}
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d %v two minutes after start", status, checks)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(start)
+	if unready == nil {
+		t.Fatalf("/readyz was never 503 for the consumer before the dead member's session (%v) ended: ready after %v", session, took)
+	}
+	for _, store := range []string{"postgres", "redis", "kafka"} {
+		if unready[store] != "ok" {
+			t.Errorf("while waiting for an assignment, /readyz said %s: %q, want ok", store, unready[store])
+		}
+	}
+	t.Logf("ready %v after start, the dead static member's session being %v", took.Round(10*time.Millisecond), session)
 }

@@ -77,6 +77,12 @@ func newKafkaConsumer(cfg Config) (kafkaConsumer, error) {
 	if classic { // KIP-848 groups assign on the broker, incrementally
 		conf["partition.assignment.strategy"] = "cooperative-sticky"
 	}
+	// A crash re-reads what was handled since the last commit, answering
+	// it again from the stored outcomes: commit the stored offsets every
+	// second rather than librdkafka's 5 s, for a fifth of that work. A
+	// commit is one small request to the coordinator, and none is sent
+	// when no offset moved.
+	conf["auto.commit.interval.ms"] = strconv.FormatInt(DefaultCommitInterval.Milliseconds(), 10)
 	if cfg.InstanceID != "" {
 		conf["group.instance.id"] = cfg.InstanceID
 		if classic { // under KIP-848 the broker owns the session

@@ -90,6 +90,10 @@ const (
 	// few of librdkafka's 3 s heartbeats, well above the broker's least
 	// (group.min.session.timeout.ms, 6 s).
 	DefaultStaticSessionTimeout = 10 * time.Second
+	// DefaultCommitInterval is how often the offsets stored behind durable
+	// outcomes are committed (auto.commit.interval.ms), unless the Kafka
+	// settings say otherwise: what a crash replays.
+	DefaultCommitInterval = time.Second
 )
 
 func (c *Config) setDefaults() {

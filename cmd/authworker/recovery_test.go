@@ -65,10 +65,11 @@ type crashRun struct {
 
 // crashUnderLoad runs a worker with extra settings under a light load of
 // registrations (10 a second, keyed over every partition), kills it with
-// SIGKILL once 30 are answered, and starts it again at once with the same
+// SIGKILL once 60 are answered, and starts it again at once with the same
 // settings, the same HTTP port and so the same instance id. It checks that
 // every request got one logical reply and each account was created once.
 func crashUnderLoad(t *testing.T, extra ...string) crashRun {
+	const killAfter = 60 // some 6 s of load: beyond a commit at librdkafka's default 5 s
 	pw := newProcessWorker(t, extra...)
 	first := pw.start(t)
 	waitFor(t, "the worker to be ready", func() bool { return ready(pw.httpAddr) })
@@ -116,7 +117,7 @@ func crashUnderLoad(t *testing.T, extra ...string) crashRun {
 			})
 		}
 	})
-	waitFor(t, "30 registrations answered", func() bool { return k.answered.Load() >= 30 })
+	waitFor(t, "60 registrations answered", func() bool { return k.answered.Load() >= killAfter })
 	first.stop(t, syscall.SIGKILL)
 	second := pw.start(t)
 	start := time.Now()
@@ -150,7 +151,7 @@ func crashUnderLoad(t *testing.T, extra ...string) crashRun {
 		t.Errorf("%d accounts for %d registrations", accounts, len(emails))
 	}
 	t.Logf("%d registrations, %d answered before the kill; the first request after the restart answered in %v; %d replies went out again",
-		len(emails), 30, run.firstReply.Round(time.Millisecond), replayed)
+		len(emails), killAfter, run.firstReply.Round(time.Millisecond), replayed)
 	return run
 }
 
@@ -165,6 +166,23 @@ func TestStaticMemberBackAfterSIGKILL(t *testing.T) {
 	run := crashUnderLoad(t, fmt.Sprintf("KAFKA_SESSION_TIMEOUT_MS=%d", session.Milliseconds()))
 	if run.firstReply >= session/2 {
 		t.Errorf("the first request after the restart waited %v: the partitions waited for the old session (%v) to end", run.firstReply, session)
+	}
+}
+
+// TestCrashReplays measures how many requests a SIGKILL makes the
+// restarted worker answer again from their stored outcomes, with offsets
+// committed every second (the default) and every 5 s (librdkafka's). It
+// logs the figures; crashUnderLoad checks that each is one logical reply.
+func TestCrashReplays(t *testing.T) {
+	for _, tt := range []struct{ name, interval string }{{"Every1s", ""}, {"Every5s", "5000"}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var extra []string
+			if tt.interval != "" {
+				extra = append(extra, "KAFKA_AUTO_COMMIT_INTERVAL_MS="+tt.interval)
+			}
+			run := crashUnderLoad(t, extra...)
+			t.Logf("commit interval %s: %d replies went out again after the kill", tt.name, run.replayed)
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -72,8 +73,21 @@ func newKafkaConsumer(cfg Config) (kafkaConsumer, error) {
 		"client.id":         "authworker",
 		"auto.offset.reset": "earliest", // a request sent before the first start is still answered
 	}
-	if cfg.Kafka["group.protocol"] != "consumer" { // KIP-848 groups assign on the broker, incrementally
+	classic := cfg.Kafka["group.protocol"] != "consumer"
+	if classic { // KIP-848 groups assign on the broker, incrementally
 		conf["partition.assignment.strategy"] = "cooperative-sticky"
+	}
+	// A crash re-reads what was handled since the last commit, answering
+	// it again from the stored outcomes: commit the stored offsets every
+	// second rather than librdkafka's 5 s, for a fifth of that work. A
+	// commit is one small request to the coordinator, and none is sent
+	// when no offset moved.
+	conf["auto.commit.interval.ms"] = strconv.FormatInt(DefaultCommitInterval.Milliseconds(), 10)
+	if cfg.InstanceID != "" {
+		conf["group.instance.id"] = cfg.InstanceID
+		if classic { // under KIP-848 the broker owns the session
+			conf["session.timeout.ms"] = strconv.FormatInt(DefaultStaticSessionTimeout.Milliseconds(), 10)
+		}
 	}
 	for k, v := range cfg.Kafka {
 		conf[k] = v

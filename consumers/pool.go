@@ -59,6 +59,14 @@ type Config struct {
 	// cancelled. Default 15 seconds.
 	DrainTimeout time.Duration
 
+	// InstanceID makes the consumer a static member of its group
+	// (group.instance.id): a member that restarts with the same id gets
+	// its partitions back at once, without a rebalance, and one that does
+	// not come back keeps them until its session times out. Each member of
+	// a group needs an id of its own; a second member with the same id
+	// fences the first. Empty: a dynamic member.
+	InstanceID string
+
 	// Kafka holds further librdkafka settings; they override the
 	// defaults, except the offset-management ones the pool relies on.
 	// partition.assignment.strategy, if set, must be cooperative-sticky;
@@ -74,6 +82,18 @@ const (
 	DefaultWorkers      = 32
 	DefaultQueueDepth   = 4
 	DefaultDrainTimeout = 15 * time.Second
+	// DefaultStaticSessionTimeout is the session timeout of a static
+	// member under the classic protocol, unless session.timeout.ms is set:
+	// how long a member that crashed and does not come back keeps its
+	// partitions unserved. One that restarts sooner takes them back at
+	// once, and one that restarts later only rejoins, so it is short: a
+	// few of librdkafka's 3 s heartbeats, well above the broker's least
+	// (group.min.session.timeout.ms, 6 s).
+	DefaultStaticSessionTimeout = 10 * time.Second
+	// DefaultCommitInterval is how often the offsets stored behind durable
+	// outcomes are committed (auto.commit.interval.ms), unless the Kafka
+	// settings say otherwise: what a crash replays.
+	DefaultCommitInterval = time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -102,6 +122,14 @@ func (c Config) Validate() error {
 	if err := c.validatePool(); err != nil {
 		return err
 	}
+	if _, ok := c.Kafka["group.instance.id"]; ok {
+		return errors.New("group.instance.id is the pool's instance id: set that instead")
+	}
+	if c.InstanceID != "" {
+		if err := ValidateInstanceID(c.InstanceID); err != nil {
+			return fmt.Errorf("instance id %w", err)
+		}
+	}
 	if c.Kafka["group.protocol"] == "consumer" {
 		// KIP-848: the broker assigns, incrementally, and owns the
 		// session; librdkafka refuses these, less clearly.
@@ -115,6 +143,19 @@ func (c Config) Validate() error {
 	// The rebalance callback acknowledges assignments incrementally.
 	if s, ok := c.Kafka["partition.assignment.strategy"]; ok && s != "cooperative-sticky" {
 		return fmt.Errorf("partition.assignment.strategy must be cooperative-sticky, got %q", s)
+	}
+	return nil
+}
+
+// ValidateInstanceID reports whether id is a group instance id the broker
+// accepts: its rule for the names of topics and groups.
+func ValidateInstanceID(id string) error {
+	ok := len(id) > 0 && len(id) <= 249
+	for _, r := range id {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
+	}
+	if !ok {
+		return fmt.Errorf("%q must be 1 to 249 letters, digits, '.', '_' or '-'", id)
 	}
 	return nil
 }
@@ -183,6 +224,9 @@ type Pool struct {
 	peakBacklog  atomic.Int64
 	pausedLen    atomic.Int64
 	pauses       atomic.Int64
+	// joined is set by the first assignment, even an empty one: from then
+	// on the group has decided what this member serves.
+	joined atomic.Bool
 }
 
 // Stats is a snapshot of how busy a pool is, for metrics and readiness.
@@ -204,6 +248,11 @@ type Stats struct {
 	Pauses int
 	// Assigned is the number of partitions assigned to this member.
 	Assigned int
+	// Joined reports whether the group has given this member an
+	// assignment since Run started, even an empty one (every partition
+	// owned by other members): until then it serves nothing, whatever
+	// the group decides.
+	Joined bool
 }
 
 // Stats returns the pool's current load. It is safe to call at any time,
@@ -220,6 +269,7 @@ func (p *Pool) Stats() Stats {
 		Paused:       int(p.pausedLen.Load()),
 		Pauses:       int(p.pauses.Load()),
 		Assigned:     assigned,
+		Joined:       p.joined.Load(),
 	}
 }
 
@@ -583,6 +633,7 @@ func (p *Pool) assigned(partitions []kafka.TopicPartition) {
 		p.cfg.Logger.Error("assign partitions", "count", len(partitions), "err", err)
 		return
 	}
+	p.joined.Store(true)
 	p.cfg.Logger.Info("partitions assigned", "count", len(partitions))
 }
 

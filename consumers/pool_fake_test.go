@@ -666,3 +666,31 @@ func TestPoolKeepsEveryWorkerBusy(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolJoinedByAnyAssignment: a pool has joined its group once it is
+// given an assignment, even an empty one (the group gave every partition
+// to other members), and not before: readiness waits for it.
+func TestPoolJoinedByAnyAssignment(t *testing.T) {
+	tests := []struct {
+		name       string
+		partitions []int32
+	}{
+		{"Partitions", []int32{0, 1}},
+		{"NonePartitionsOwnedByOthers", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeConsumer(t)
+			rp := startFakePool(t, f, Config{Workers: 2}, HandlerFunc(func(context.Context, *kafka.Message) error { return nil }))
+			defer rp.stop()
+			if rp.Stats().Joined {
+				t.Fatal("Joined before any assignment")
+			}
+			f.assign(tt.partitions...)
+			waitFor(t, "the pool to join", func() bool { return rp.Stats().Joined })
+			if got := rp.Stats().Assigned; got != len(tt.partitions) {
+				t.Errorf("Assigned = %d, want %d", got, len(tt.partitions))
+			}
+		})
+	}
+}

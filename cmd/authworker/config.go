@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -200,6 +202,8 @@ func settings() []setting {
 			duration(func(c *Config) *time.Duration { return &c.Topics.DeadLetterRetention })},
 		{"AUTH_CONSUMER_GROUP", consumers.DefaultGroupID, "consumer group of the workers",
 			text(func(c *Config) *string { return &c.Pool.GroupID })},
+		{"AUTH_INSTANCE_ID", "", "this worker's static membership in the consumer group: a worker restarted with the same id gets its partitions back at once; unique per worker in a group (a StatefulSet's pod name); default the host name and the HTTP port (host-8080), none when the port is 0",
+			text(func(c *Config) *string { return &c.Pool.InstanceID })},
 		{"AUTH_WORKERS", strconv.Itoa(consumers.DefaultWorkers), "requests handled at once per worker process",
 			number(func(c *Config) *int { return &c.Pool.Workers }, 1, 1024)},
 		{"AUTH_QUEUE_DEPTH", strconv.Itoa(consumers.DefaultQueueDepth), "requests fetched and waiting per worker before fetching pauses: a process holds at most AUTH_WORKERS × (1 + AUTH_QUEUE_DEPTH) requests",
@@ -275,6 +279,12 @@ func LoadConfig(environ []string) (Config, error) {
 		}
 	}
 	c.Kafka.Settings = kafkaSettings(env)
+	if c.Pool.InstanceID == "" {
+		c.Pool.InstanceID = defaultInstanceID(os.Hostname, c.HTTP.Addr)
+	}
+	if err := consumers.ValidateInstanceID(c.Pool.InstanceID); c.Pool.InstanceID != "" && err != nil {
+		errs = append(errs, fmt.Errorf("AUTH_INSTANCE_ID %w (by default the host name and HTTP_ADDR's port)", err))
+	}
 	if c.App.EventSource == "" {
 		c.App.EventSource = c.Tokens.Issuer
 	}
@@ -342,6 +352,24 @@ func fitHashPool(p *passwords.PoolConfig, workers int) error {
 		return fmt.Errorf("AUTH_HASH_SLOTS + AUTH_HASH_QUEUE (%d) must be less than AUTH_WORKERS (%d): requests waiting for hashes would hold every handler, and cheap requests would wait behind them", held, workers)
 	}
 	return nil
+}
+
+// defaultInstanceID is the static group membership a worker gets unless
+// AUTH_INSTANCE_ID says otherwise: the host name, stable across restarts of
+// a pod of a StatefulSet or a systemd unit, and the HTTP port, which tells
+// apart the workers of one host (two cannot bind the same port) and stays
+// the same when one restarts. An HTTP port of 0 is drawn at each start, so
+// it gives no id: the worker is then a dynamic member.
+func defaultInstanceID(hostname func() (string, error), httpAddr string) string {
+	_, port, err := net.SplitHostPort(httpAddr)
+	if err != nil || port == "" || port == "0" {
+		return ""
+	}
+	host, err := hostname()
+	if err != nil || host == "" {
+		return ""
+	}
+	return host + "-" + port
 }
 
 // kafkaSettings maps KAFKA_* variables to librdkafka properties:

@@ -21,6 +21,7 @@ import (
 
 	"github.com/authworker/authworker/app"
 	"github.com/authworker/authworker/consumers"
+	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/httpapi"
 	"github.com/authworker/authworker/metrics"
 	"github.com/authworker/authworker/passwords"
@@ -182,6 +183,7 @@ func (m *Main) Open(ctx context.Context) error {
 		{Name: "postgres", Check: m.db.Ping},
 		{Name: "redis", Check: m.redis.Ping},
 		{Name: "kafka", Check: m.producer.Ping},
+		{Name: "consumer", Check: m.joined},
 	}
 	httpCfg.Logger = m.logger
 	if m.http, err = httpapi.Listen(httpCfg); err != nil {
@@ -202,6 +204,15 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("kafka consumer (AUTH_WORKERS, AUTH_QUEUE_DEPTH): %w", err)
 	}
 	m.lag = lag
+	return nil
+}
+
+// joined is the readiness check of the consumer: a worker serves only once
+// the group has given it its share of the partitions, which may be none.
+func (m *Main) joined(context.Context) error {
+	if m.pool == nil || !m.pool.Stats().Joined {
+		return domain.Unavailable("consumer", errors.New("no assignment from the consumer group yet"))
+	}
 	return nil
 }
 

@@ -304,17 +304,13 @@ func TestUnanswerableRecordsGoToDeadLetters(t *testing.T) {
 	}
 }
 
+// TestReadyz: a started worker becomes ready once the group assigned it
+// its partitions (TestReadyzWaitsForAssignment shows it is not before).
+// TestReadyz: a started worker becomes ready once the group assigned it
+// its partitions (TestReadyzWaitsForAssignment shows it is not before).
 func TestReadyz(t *testing.T) {
 	w := startWorker(t)
-	res, err := http.Get("http://" + w.main.http.Addr() + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		t.Errorf("GET /readyz = %d %s, want 200", res.StatusCode, body)
-	}
+	waitFor(t, "GET /readyz to answer 200", func() bool { return ready(w.main.http.Addr()) })
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {

@@ -50,7 +50,7 @@ func startWorkerProcess(t *testing.T) *workerProcess {
 		"AUTH_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)),
 		"AUTH_REQUEST_TOPIC=" + topics[0], "AUTH_RESPONSE_TOPIC=" + topics[1], "AUTH_REPLY_TOPICS=" + topics[1],
 		"AUTH_DLQ_TOPIC=" + topics[2], "AUTH_NOTIFICATIONS_TOPIC=" + topics[3], "AUTH_EVENTS_TOPIC=" + topics[4],
-		"AUTH_CONSUMER_GROUP=" + testenv.Name(t, "group"), "AUTH_TOPIC_PARTITIONS=3", "AUTH_WORKERS=4",
+		"AUTH_CONSUMER_GROUP=" + testenv.Name(t, "group"), "AUTH_TOPIC_PARTITIONS=3",
 		"LOG_LEVEL=warn",
 	}
 	var logs bytes.Buffer

@@ -57,9 +57,10 @@ type Config struct {
 // KafkaConfig is how the worker reaches Kafka.
 type KafkaConfig struct {
 	BootstrapServers string
-	// Settings are further librdkafka properties, from the KAFKA_*
-	// variables.
-	Settings map[string]string
+	// Consumer and Producer are further librdkafka properties of the
+	// consumer and of the producers, from the KAFKA_* variables (see
+	// kafkaSettings).
+	Consumer, Producer map[string]string
 }
 
 // TopicsConfig names the topics the worker reads and writes besides reply
@@ -107,7 +108,7 @@ func settings() []setting {
 			text(func(c *Config) *string { return &c.Postgres.URL })},
 		{"REDIS_URL", defaultRedisURL, "Redis URL (rediss:// for TLS)",
 			text(func(c *Config) *string { return &c.Redis.URL })},
-		{"KAFKA_BOOTSTRAP_SERVERS", defaultBootstrapServers, "Kafka brokers, host:port,...; every other KAFKA_* variable is passed to librdkafka (KAFKA_SECURITY_PROTOCOL -> security.protocol)",
+		{"KAFKA_BOOTSTRAP_SERVERS", defaultBootstrapServers, "Kafka brokers, host:port,...; every other KAFKA_* variable is passed to librdkafka (KAFKA_SECURITY_PROTOCOL -> security.protocol), to the clients that take it; KAFKA_CONSUMER_* and KAFKA_PRODUCER_* to one side only",
 			text(func(c *Config) *string { return &c.Kafka.BootstrapServers })},
 		{"HTTP_ADDR", httpapi.DefaultAddr, "address of the health, metrics, JWKS and discovery server",
 			text(func(c *Config) *string { return &c.HTTP.Addr })},
@@ -278,7 +279,7 @@ func LoadConfig(environ []string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s %w", s.name, err))
 		}
 	}
-	c.Kafka.Settings = kafkaSettings(env)
+	c.Kafka.Consumer, c.Kafka.Producer = kafkaSettings(env)
 	if c.Pool.InstanceID == "" {
 		c.Pool.InstanceID = defaultInstanceID(os.Hostname, c.HTTP.Addr)
 	}
@@ -373,19 +374,74 @@ func defaultInstanceID(hostname func() (string, error), httpAddr string) string 
 }
 
 // kafkaSettings maps KAFKA_* variables to librdkafka properties:
-// KAFKA_SASL_MECHANISM=PLAIN becomes sasl.mechanism=PLAIN. The bootstrap
-// servers have their own setting, and *_OPTS variables belong to the
-// broker's JVM scripts, not to clients.
-func kafkaSettings(env map[string]string) map[string]string {
-	out := map[string]string{}
+// KAFKA_SASL_MECHANISM=PLAIN becomes sasl.mechanism=PLAIN. A property goes
+// to the consumer and to the producers, except one librdkafka knows only
+// on one side (session.timeout.ms, linger.ms: see clientOnly), which goes
+// to that side only: librdkafka warns of a property given to a client that
+// ignores it. KAFKA_CONSUMER_* and KAFKA_PRODUCER_* go to one side only,
+// and win over KAFKA_* for it. The bootstrap servers have their own
+// setting, and *_OPTS variables belong to the broker's JVM scripts, not to
+// clients.
+func kafkaSettings(env map[string]string) (consumer, producer map[string]string) {
+	consumer, producer = map[string]string{}, map[string]string{}
+	property := func(name string) string { return strings.ReplaceAll(strings.ToLower(name), "_", ".") }
+	var sided [][2]string // applied after the shared ones, to win over them
 	for k, v := range env {
 		name, ok := strings.CutPrefix(k, "KAFKA_")
 		if !ok || k == "KAFKA_BOOTSTRAP_SERVERS" || strings.HasSuffix(k, "_OPTS") || v == "" {
 			continue
 		}
-		out[strings.ReplaceAll(strings.ToLower(name), "_", ".")] = v
+		if strings.HasPrefix(name, "CONSUMER_") || strings.HasPrefix(name, "PRODUCER_") {
+			sided = append(sided, [2]string{name, v})
+			continue
+		}
+		p := property(name)
+		switch clientOnly[p] {
+		case "consumer":
+			consumer[p] = v
+		case "producer":
+			producer[p] = v
+		default:
+			consumer[p], producer[p] = v, v
+		}
 	}
-	return out
+	for _, kv := range sided {
+		if name, ok := strings.CutPrefix(kv[0], "CONSUMER_"); ok {
+			consumer[property(name)] = kv[1]
+		} else if name, ok := strings.CutPrefix(kv[0], "PRODUCER_"); ok {
+			producer[property(name)] = kv[1]
+		}
+	}
+	return consumer, producer
+}
+
+// clientOnly names the librdkafka properties that only a consumer or only
+// a producer takes (librdkafka's CONFIGURATION.md, column C/P).
+var clientOnly = map[string]string{
+	"group.id": "consumer", "group.instance.id": "consumer", "group.protocol": "consumer",
+	"group.remote.assignor": "consumer", "group.protocol.type": "consumer",
+	"partition.assignment.strategy": "consumer", "session.timeout.ms": "consumer",
+	"heartbeat.interval.ms": "consumer", "coordinator.query.interval.ms": "consumer",
+	"max.poll.interval.ms": "consumer", "enable.auto.commit": "consumer",
+	"auto.commit.interval.ms": "consumer", "enable.auto.offset.store": "consumer",
+	"queued.min.messages": "consumer", "queued.max.messages.kbytes": "consumer",
+	"fetch.wait.max.ms": "consumer", "fetch.queue.backoff.ms": "consumer",
+	"fetch.message.max.bytes": "consumer", "max.partition.fetch.bytes": "consumer",
+	"fetch.max.bytes": "consumer", "fetch.min.bytes": "consumer", "fetch.error.backoff.ms": "consumer",
+	"isolation.level": "consumer", "enable.partition.eof": "consumer", "check.crcs": "consumer",
+	"auto.offset.reset": "consumer",
+
+	"transactional.id": "producer", "transaction.timeout.ms": "producer",
+	"enable.idempotence": "producer", "enable.gapless.guarantee": "producer",
+	"queue.buffering.max.messages": "producer", "queue.buffering.max.kbytes": "producer",
+	"queue.buffering.max.ms": "producer", "linger.ms": "producer",
+	"message.send.max.retries": "producer", "retries": "producer",
+	"queue.buffering.backpressure.threshold": "producer", "compression.codec": "producer",
+	"compression.type": "producer", "compression.level": "producer",
+	"batch.num.messages": "producer", "batch.size": "producer",
+	"delivery.report.only.error": "producer", "sticky.partitioning.linger.ms": "producer",
+	"request.required.acks": "producer", "acks": "producer", "request.timeout.ms": "producer",
+	"message.timeout.ms": "producer", "delivery.timeout.ms": "producer", "partitioner": "producer",
 }
 
 // Setting readers: each returns the set function of a setting that stores

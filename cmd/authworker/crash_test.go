@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -251,6 +252,11 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 		return conn.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n) == nil && n == 0
 	})
 	second.stop(t, syscall.SIGTERM)
+	// KAFKA_SESSION_TIMEOUT_MS is a consumer's property: given to the
+	// consumer only, it makes librdkafka warn of nothing.
+	if b, err := os.ReadFile(logPath); err != nil || bytes.Contains(b, []byte("CONFWARN")) {
+		t.Errorf("the worker log (%v) has librdkafka's configuration warnings", err)
+	}
 
 	// What committed: each session's rotations are its refresh tokens but
 	// the first.

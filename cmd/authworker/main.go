@@ -141,7 +141,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("redis (REDIS_URL): %w", err)
 	}
 	if m.producer, err = producers.NewProducer(producers.Config{
-		BootstrapServers: cfg.Kafka.BootstrapServers, Kafka: cfg.Kafka.Settings, Logger: m.logger,
+		BootstrapServers: cfg.Kafka.BootstrapServers, Kafka: cfg.Kafka.Producer, Logger: m.logger,
 	}); err != nil {
 		return fmt.Errorf("kafka (KAFKA_BOOTSTRAP_SERVERS, KAFKA_*): %w", err)
 	}
@@ -193,7 +193,7 @@ func (m *Main) Open(ctx context.Context) error {
 	poolCfg := cfg.Pool
 	poolCfg.BootstrapServers = cfg.Kafka.BootstrapServers
 	poolCfg.Topics = cfg.Topics.RequestTopics()
-	poolCfg.Kafka = cfg.Kafka.Settings
+	poolCfg.Kafka = cfg.Kafka.Consumer
 	poolCfg.Logger = m.logger
 	consumer, lag, err := consumers.NewKafkaConsumerWithLag(poolCfg)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -414,20 +415,37 @@ func TestKEKList(t *testing.T) {
 	}
 }
 
+// TestKafkaPassthrough: KAFKA_* variables reach the clients that take
+// them: shared properties both, a consumer's or a producer's own only that
+// side (librdkafka warns of a property its client ignores), and the
+// KAFKA_CONSUMER_* and KAFKA_PRODUCER_* ones their side, over KAFKA_*.
 func TestKafkaPassthrough(t *testing.T) {
 	cfg, err := LoadConfig([]string{
 		"AUTH_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 32)),
 		"KAFKA_SECURITY_PROTOCOL=SASL_SSL",
 		"KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
+		"KAFKA_SESSION_TIMEOUT_MS=6000",
+		"KAFKA_LINGER_MS=5",
+		"KAFKA_CONSUMER_CLIENT_ID=reader",
+		"KAFKA_PRODUCER_SASL_MECHANISM=PLAIN",
 		"KAFKA_HEAP_OPTS=-Xmx1g",
 		"KAFKA_BOOTSTRAP_SERVERS=broker:9093",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512"}
-	if len(cfg.Kafka.Settings) != len(want) || cfg.Kafka.Settings["security.protocol"] != want["security.protocol"] || cfg.Kafka.Settings["sasl.mechanism"] != want["sasl.mechanism"] {
-		t.Errorf("Kafka settings = %v, want %v", cfg.Kafka.Settings, want)
+	wantConsumer := map[string]string{
+		"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+		"session.timeout.ms": "6000", "client.id": "reader",
+	}
+	wantProducer := map[string]string{
+		"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "linger.ms": "5",
+	}
+	if !maps.Equal(cfg.Kafka.Consumer, wantConsumer) {
+		t.Errorf("consumer settings = %v, want %v", cfg.Kafka.Consumer, wantConsumer)
+	}
+	if !maps.Equal(cfg.Kafka.Producer, wantProducer) {
+		t.Errorf("producer settings = %v, want %v", cfg.Kafka.Producer, wantProducer)
 	}
 	if cfg.Kafka.BootstrapServers != "broker:9093" {
 		t.Errorf("bootstrap = %q, want broker:9093", cfg.Kafka.BootstrapServers)

@@ -83,6 +83,11 @@ func newKafkaConsumer(cfg Config) (kafkaConsumer, error) {
 	// commit is one small request to the coordinator, and none is sent
 	// when no offset moved.
 	conf["auto.commit.interval.ms"] = strconv.FormatInt(DefaultCommitInterval.Milliseconds(), 10)
+	// librdkafka prefetches up to 64 MiB by default, held in the worker's
+	// memory while a backlog waits; the pool takes at most Workers × (1 +
+	// QueueDepth) records (requests are a few hundred bytes each) and
+	// pauses fetching beyond, so a few MiB keep it fed.
+	conf["queued.max.messages.kbytes"] = strconv.Itoa(DefaultPrefetchKiB)
 	if cfg.InstanceID != "" {
 		conf["group.instance.id"] = cfg.InstanceID
 		if classic { // under KIP-848 the broker owns the session

@@ -94,6 +94,10 @@ const (
 	// outcomes are committed (auto.commit.interval.ms), unless the Kafka
 	// settings say otherwise: what a crash replays.
 	DefaultCommitInterval = time.Second
+	// DefaultPrefetchKiB is how much librdkafka fetches ahead of the pool
+	// (queued.max.messages.kbytes), unless the Kafka settings say
+	// otherwise: 4 MiB, some ten thousand requests.
+	DefaultPrefetchKiB = 4096
 )
 
 func (c *Config) setDefaults() {

@@ -276,7 +276,7 @@ func (b *bencher) setup(ctx context.Context, n int, sessions bool) error {
 func (b *bencher) setupAccount(ctx context.Context, i int, sessions bool) error {
 	f := b.fix
 	email := f.newEmail()
-	err := whenAdmitted(ctx, func() error {
+	err := client.RetryRateLimited(ctx, func() error {
 		_, err := b.c.Register(ctx, email, f.password)
 		return err
 	})
@@ -288,7 +288,7 @@ func (b *bencher) setupAccount(ctx context.Context, i int, sessions bool) error 
 		return nil
 	}
 	var res *client.LoginResult
-	err = whenAdmitted(ctx, func() error {
+	err = client.RetryRateLimited(ctx, func() error {
 		var err error
 		res, err = b.c.Login(ctx, email, f.password)
 		return err
@@ -300,27 +300,6 @@ func (b *bencher) setupAccount(ctx context.Context, i int, sessions bool) error 
 	f.sessions <- res.RefreshToken
 	f.live.Add(1)
 	return nil
-}
-
-// whenAdmitted calls fn until the worker admits it: a reply RATE_LIMITED
-// (the worker's hash slots were all taken) is retried after the time it
-// asks, as a well-behaved caller does. The setup is not measured, so it
-// may wait.
-func whenAdmitted(ctx context.Context, fn func() error) error {
-	for {
-		err := fn()
-		var de *domain.Error
-		if !errors.As(err, &de) || de.Code != domain.CodeRateLimited {
-			return err
-		}
-		t := time.NewTimer(min(max(de.RetryAfter, 10*time.Millisecond), 5*time.Second))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
 }
 
 // do sends one op and returns its outcome, and whether it was sent at all.

@@ -170,7 +170,7 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 			defer func() { <-admit }()
 			email := fmt.Sprintf("user%d@example.com", i)
 			var reg *client.RegisterResult
-			err := whenAdmitted(ctx, func() (err error) {
+			err := client.RetryRateLimited(ctx, func() (err error) {
 				reg, err = c.Register(ctx, email, password)
 				return err
 			})
@@ -179,7 +179,7 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 				return
 			}
 			var s *client.LoginResult
-			err = whenAdmitted(ctx, func() (err error) {
+			err = client.RetryRateLimited(ctx, func() (err error) {
 				s, err = c.Login(ctx, email, password)
 				return err
 			})

@@ -417,7 +417,7 @@ func TestRebalanceMidLoad(t *testing.T) {
 		emails[i] = testenv.Unique(fmt.Sprintf("order%d-", i)) + "@example.com"
 		wg.Go(func() {
 			var reg *client.RegisterResult
-			err := whenAdmitted(ctx, func() (err error) {
+			err := client.RetryRateLimited(ctx, func() (err error) {
 				reg, err = c.Register(ctx, emails[i], password)
 				return err
 			})

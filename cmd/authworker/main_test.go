@@ -805,23 +805,3 @@ func TestClientBoundToItsTopic(t *testing.T) {
 		t.Errorf("bound client on its own topic: %v, want answered", err)
 	}
 }
-
-// whenAdmitted calls fn until the worker admits it: a RATE_LIMITED reply
-// (every hash slot and its queue taken) is retried after the time it asks,
-// as a well-behaved caller does.
-func whenAdmitted(ctx context.Context, fn func() error) error {
-	for {
-		err := fn()
-		var de *domain.Error
-		if !errors.As(err, &de) || de.Code != domain.CodeRateLimited {
-			return err
-		}
-		t := time.NewTimer(min(max(de.RetryAfter, 10*time.Millisecond), 5*time.Second))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
-}

@@ -212,7 +212,7 @@ func TestKeyRotatedEvent(t *testing.T) {
 		t.Fatalf("events = %v, want one SigningKeyRotated", got)
 	}
 	e := events[0]
-	want := &schemas.SigningKeyRotated{Kid: created[0].ID, Algorithm: tokens.EdDSA, SignsFrom: created[0].SignFrom}
+	want := &schemas.SigningKeyRotated{Kid: created[0].ID, Algorithm: tokens.DefaultAlgorithm, SignsFrom: created[0].SignFrom}
 	if got := e.event.Payload.(*schemas.SigningKeyRotated); !got.SignsFrom.Equal(want.SignsFrom) || got.Kid != want.Kid || got.Algorithm != want.Algorithm {
 		t.Errorf("payload = %+v, want %+v", got, want)
 	}

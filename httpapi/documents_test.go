@@ -258,7 +258,7 @@ func TestJWKSPublishesPublicKeysOnly(t *testing.T) {
 func TestJWKSETagFollowsTheIssuer(t *testing.T) {
 	ctx := context.Background()
 	store := inmem.NewSigningKeyRepository()
-	cfg := tokens.Config{Issuer: "https://auth.example.com", Audience: []string{"api"}, KeyEncryptionKey: kek}
+	cfg := tokens.Config{Issuer: "https://auth.example.com", Audience: []string{"api"}, KeyEncryptionKey: kek, Algorithm: tokens.EdDSA}
 	issuer, err := tokens.NewIssuer(ctx, store, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -393,7 +393,7 @@ func TestDiscoveryDocuments(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHandler(t, httpapi.Config{Issuer: tt.issuer, JWKSURI: tt.jwksURI, JWKS: func() []byte { return []byte(testJWKS) }})
-			want := `{"issuer":"` + tt.issuer + `","jwks_uri":"` + tt.wantJWKSURI + `"}` + "\n"
+			want := `{"issuer":"` + tt.issuer + `","jwks_uri":"` + tt.wantJWKSURI + `","id_token_signing_alg_values_supported":["EdDSA"]}` + "\n"
 			for _, path := range tt.at {
 				rec := do(h, http.MethodGet, path)
 				if rec.Code != http.StatusOK || rec.Body.String() != want {
@@ -429,6 +429,46 @@ func TestDiscoveryDocuments(t *testing.T) {
 				if rec := do(h, http.MethodGet, path); rec.Code != http.StatusOK || rec.Body.String() != testJWKS {
 					t.Errorf("GET %s = %d %s, want the JWKS", path, rec.Code, rec.Body)
 				}
+			}
+		})
+	}
+}
+
+// TestDiscoveryNamesTheSigningAlgorithms: the metadata lists the
+// algorithms of the published keys, each once, and follows the key set:
+// a verifier that takes its algorithms from discovery (go-oidc) accepts
+// every token a published key signed, during an algorithm change too.
+func TestDiscoveryNamesTheSigningAlgorithms(t *testing.T) {
+	key := func(kid, alg string) string {
+		return `{"kty":"EC","crv":"P-256","x":"a","y":"b","kid":"` + kid + `","alg":"` + alg + `","use":"sig"}`
+	}
+	tests := []struct {
+		name string
+		jwks string
+		want string // the member's JSON
+	}{
+		{"One", `{"keys":[` + key("a", "ES256") + `]}`, `["ES256"]`},
+		{"SeveralSorted", `{"keys":[` + key("a", "RS256") + `,` + key("b", "ES256") + `,` + key("c", "EdDSA") + `,` + key("d", "ES256") + `]}`, `["ES256","EdDSA","RS256"]`},
+		{"None", `{"keys":[]}`, `[]`},
+	}
+	var current atomic.Pointer[[]byte]
+	h := newHandler(t, httpapi.Config{Issuer: "https://auth.example.com", JWKS: func() []byte { return *current.Load() }})
+	var lastTag string
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set := []byte(tt.jwks)
+			current.Store(&set)
+			rec := do(h, http.MethodGet, "/.well-known/openid-configuration", "If-None-Match", lastTag)
+			want := `{"issuer":"https://auth.example.com","jwks_uri":"https://auth.example.com/.well-known/jwks.json","id_token_signing_alg_values_supported":` + tt.want + "}\n"
+			if rec.Code != http.StatusOK || rec.Body.String() != want {
+				t.Fatalf("after the key set changed: %d %s, want 200 %s", rec.Code, rec.Body, want)
+			}
+			if tag := rec.Header().Get("ETag"); tag != strongTag(want) {
+				t.Errorf("ETag = %s, want the hash of the document", tag)
+			}
+			lastTag = rec.Header().Get("ETag")
+			if again := do(h, http.MethodGet, "/.well-known/oauth-authorization-server", "If-None-Match", lastTag); again.Code != http.StatusNotModified {
+				t.Errorf("RFC 8414 metadata with the OpenID document's ETag: %d, want 304 (one document)", again.Code)
 			}
 		})
 	}

@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,27 +251,14 @@ func (c Config) routes() (map[string]route, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: jwks_uri %q: %w", c.JWKSURI, err)
 	}
-	var body bytes.Buffer
-	enc := json.NewEncoder(&body)
-	enc.SetEscapeHTML(false)
-	// Only what is true of this worker: it has neither an authorization
-	// nor a token endpoint over HTTP, and issues no ID tokens, so the
-	// other members OpenID Connect Discovery requires would be false.
-	if err := enc.Encode(struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}{c.Issuer, c.JWKSURI}); err != nil {
-		return nil, fmt.Errorf("httpapi: encode metadata: %w", err)
-	}
-	metadata := newDocument(body.Bytes())
-	static := func() *document { return metadata }
 	jwks := &jwksDocuments{source: c.JWKS}
+	metadata := &metadataDocuments{issuer: c.Issuer, jwksURI: c.JWKSURI, jwks: jwks}
 
 	path := strings.TrimSuffix(issuer.Path, "/")
 	docs := map[string]route{
 		JWKSPath:                   {jwkSetType, jwks.current},
-		path + OIDCDiscoverySuffix: {jsonType, static},
-		OAuthMetadataPrefix + path: {jsonType, static},
+		path + OIDCDiscoverySuffix: {jsonType, metadata.current},
+		OAuthMetadataPrefix + path: {jsonType, metadata.current},
 	}
 	if jwksURI.Scheme == issuer.Scheme && strings.EqualFold(jwksURI.Host, issuer.Host) && jwksURI.Path != JWKSPath {
 		if _, taken := docs[jwksURI.Path]; taken || !strings.HasPrefix(jwksURI.Path, "/") || jwksURI.Path == "/" ||
@@ -322,6 +310,65 @@ func (j *jwksDocuments) current() *document {
 	d := newDocument(body)
 	j.last.Store(d)
 	return d
+}
+
+// metadataDocuments builds the discovery metadata (OpenID Connect
+// Discovery and RFC 8414 serve the same one) from the key set, once per
+// set, since it names the algorithms of the published keys.
+type metadataDocuments struct {
+	issuer, jwksURI string
+	jwks            *jwksDocuments
+	last            atomic.Pointer[metadataDocument]
+}
+
+// metadataDocument is the metadata made from one JWKS document.
+type metadataDocument struct {
+	keys, doc *document
+}
+
+func (m *metadataDocuments) current() *document {
+	keys := m.jwks.current()
+	if d := m.last.Load(); d != nil && d.keys == keys {
+		return d.doc
+	}
+	d := &metadataDocument{keys: keys, doc: newDocument(m.encode(keys.body))}
+	m.last.Store(d)
+	return d.doc
+}
+
+// encode returns the metadata for a key set. Only what is true of this
+// worker: it has neither an authorization nor a token endpoint over HTTP,
+// so the other members OpenID Connect Discovery requires would be false.
+// It issues no ID tokens either: id_token_signing_alg_values_supported
+// names the algorithms of its access tokens, every one a published key
+// may have signed, for verifiers that take the algorithms they accept from
+// it (go-oidc) and would otherwise accept RS256 alone.
+func (m *metadataDocuments) encode(jwks []byte) []byte {
+	var set struct {
+		Keys []struct {
+			Alg string `json:"alg"`
+		} `json:"keys"`
+	}
+	algs := []string{}
+	if json.Unmarshal(jwks, &set) == nil {
+		for _, k := range set.Keys {
+			if k.Alg != "" {
+				algs = append(algs, k.Alg)
+			}
+		}
+		slices.Sort(algs)
+		algs = slices.Compact(algs)
+	}
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	// A struct of strings always encodes.
+	_ = enc.Encode(struct {
+		Issuer     string   `json:"issuer"`
+		JWKSURI    string   `json:"jwks_uri"`
+		Algorithms []string `json:"id_token_signing_alg_values_supported"`
+	}{m.issuer, m.jwksURI, algs})
+	return body.Bytes()
 }
 
 // sameSlice reports whether a and b are the same bytes in memory. The last

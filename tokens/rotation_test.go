@@ -41,10 +41,10 @@ func (c *manualClock) Set(t time.Time) {
 
 // rotationConfig is a short policy: a key signs for ten hours, is
 // published an hour before, and stays published 16 minutes after (the
-// 15-minute tokens plus the clock skew).
+// 15-minute tokens plus the clock skew). Its keys are EdDSA.
 func rotationConfig(clock *manualClock) tokens.Config {
 	return tokens.Config{
-		Issuer: "https://auth.example.com", Audience: []string{"api"}, AccessTTL: 15 * time.Minute,
+		Issuer: "https://auth.example.com", Audience: []string{"api"}, AccessTTL: 15 * time.Minute, Algorithm: tokens.EdDSA,
 		KeyEncryptionKey: kek, RotationPeriod: 10 * time.Hour, PrePublish: time.Hour, Now: clock.Now,
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,16 @@ type Config struct {
 	Issuer    string        // the iss claim, e.g. "https://auth.example.com"
 	Audience  []string      // the aud claim
 	AccessTTL time.Duration // lifetime of access tokens; default 15 minutes
-	Algorithm string        // EdDSA (default), ES256 or RS256
+
+	// Algorithm signs the tokens of every client without one of its own
+	// in ClientAlgorithms: ES256 (default), EdDSA or RS256. Algorithms
+	// are kept signing besides it (each with its own current key, all
+	// published), and ClientAlgorithms chooses one per client id; an
+	// algorithm named there is kept signing too. Every one of them
+	// follows the same lifecycle, next → current → retired.
+	Algorithm        string
+	Algorithms       []string
+	ClientAlgorithms map[string]string
 
 	// KeyEncryptionKey seals private keys at rest, and
 	// OlderKeyEncryptionKeys open what earlier ones sealed, while a KEK is
@@ -79,7 +89,7 @@ const MaxAccessTTL = 24 * time.Hour
 // Defaults of Config.
 const (
 	DefaultAccessTTL      = 15 * time.Minute
-	DefaultAlgorithm      = EdDSA
+	DefaultAlgorithm      = ES256
 	DefaultRotationPeriod = 7 * 24 * time.Hour
 	DefaultPrePublish     = time.Hour
 	DefaultReloadInterval = 30 * time.Second
@@ -112,8 +122,17 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// algorithms returns the algorithms that sign, preferred first.
-func (c Config) algorithms() []string { return []string{c.Algorithm} }
+// algorithms returns the algorithms that sign: the default first, then
+// the others in order of name, each once.
+func (c Config) algorithms() []string {
+	others := slices.Clone(c.Algorithms)
+	for _, a := range c.ClientAlgorithms {
+		others = append(others, a)
+	}
+	slices.Sort(others)
+	others = slices.Compact(others)
+	return append([]string{c.Algorithm}, slices.DeleteFunc(others, func(a string) bool { return a == c.Algorithm })...)
+}
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
@@ -151,38 +170,55 @@ func (c Config) validateKeys() error {
 		// its predecessor's end.
 		return fmt.Errorf("key rotation period %v must be longer than twice the pre-publication %v", c.RotationPeriod, c.PrePublish)
 	}
-	_, err := signingMethod(c.Algorithm)
-	return err
+	for client := range c.ClientAlgorithms {
+		if client == "" {
+			return errors.New("a signing algorithm is chosen for an empty client id")
+		}
+	}
+	for _, a := range c.algorithms() {
+		if _, err := signingMethod(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Issuer signs access tokens with the current signing key and serves the
 // published key set. It is safe for concurrent use.
 type Issuer struct {
-	cfg     Config
-	keys    *Manager
-	set     atomic.Pointer[keySet]
-	refresh chan struct{} // asks Run to reload now
+	cfg        Config
+	algorithms []string          // that sign, the default first
+	clientAlgs map[string]string // client id → algorithm, for those not on the default
+	keys       *Manager
+	set        atomic.Pointer[keySet]
+	refresh    chan struct{} // asks Run to reload now
 }
 
 // keySet is an immutable snapshot of the keys, swapped whole on reload.
 type keySet struct {
-	signers  []*privateKey // that may sign, preferred first
-	verifier *Verifier     // of every published key
+	// signers are, per algorithm that signs, the keys that may sign a
+	// token asked of it, preferred first: its own, then the default
+	// algorithm's (while its first key is not yet published long
+	// enough), then any other.
+	signers  map[string][]*privateKey
+	verifier *Verifier // of every published key
 	jwks     []byte
 }
 
-// signer returns the key that signs at now: the first of the set's that
-// may. When none may (every worker was cut off from the store past the
-// current key's end, and none stored a successor), it is the last that
-// began signing, which is still published, and fresh reports false.
-func (s *keySet) signer(now time.Time) (k *privateKey, fresh bool) {
-	for _, k := range s.signers {
+// signer returns the key that signs a token of algorithm alg at now: the
+// first of alg's signers that may. When none may (every worker was cut off
+// from the store past the current key's end, and none stored a
+// successor), it is the last that began signing, which is still
+// published, and fresh reports false.
+func (s *keySet) signer(alg string, now time.Time) (k *privateKey, fresh bool) {
+	signers := s.signers[alg]
+	for _, k := range signers {
 		if k.signs(now) {
 			return k, true
 		}
 	}
 	var last *privateKey
-	for _, k := range s.signers {
+	for _, k := range signers {
 		if !now.Before(k.from) && (last == nil || k.from.After(last.from)) {
 			last = k
 		}
@@ -202,14 +238,14 @@ func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Confi
 	if err != nil {
 		return nil, err
 	}
-	i := &Issuer{cfg: cfg, keys: keys, refresh: make(chan struct{}, 1)}
+	i := &Issuer{cfg: cfg, algorithms: cfg.algorithms(), clientAlgs: maps.Clone(cfg.ClientAlgorithms), keys: keys, refresh: make(chan struct{}, 1)}
 	if _, err := keys.Maintain(ctx); err != nil {
 		return nil, err
 	}
 	if err := i.Reload(ctx); err != nil {
 		return nil, err
 	}
-	if k, fresh := i.set.Load().signer(cfg.Now()); k == nil || !fresh {
+	if k, fresh := i.set.Load().signer(cfg.Algorithm, cfg.Now()); k == nil || !fresh {
 		// Maintain left one stored: the issuer does not trust it.
 		return nil, fmt.Errorf("no trusted %s signing key; the untrusted ones are logged (is the key-encryption key the one other workers use?)", cfg.Algorithm)
 	}
@@ -227,26 +263,32 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	}
 	trusted := i.keys.trusted(stored)
 	published := &KeySet{keys: make(map[string]verifyingKey, len(trusted))}
-	set := &keySet{}
 	jwks := JWKS{Keys: []JWK{}}
-	var others []*privateKey
+	byAlg := map[string][]*privateKey{}
 	for _, t := range trusted {
 		published.keys[t.row.ID] = t.verifying
 		jwks.Keys = append(jwks.Keys, t.jwk)
-		if t.row.Algorithm == i.cfg.Algorithm {
-			set.signers = append(set.signers, t.signing)
-		} else {
-			others = append(others, t.signing)
-		}
+		byAlg[t.row.Algorithm] = append(byAlg[t.row.Algorithm], t.signing)
 	}
 	// Of keys whose signing windows overlap (a worker that was late, an
-	// operator's rotation), the newest signs; a key of the configured
-	// algorithm before any other, which signs only until one of it does
-	// (while the algorithm changes).
+	// operator's rotation), the newest signs.
 	newest := func(a, b *privateKey) int { return b.from.Compare(a.from) }
-	slices.SortStableFunc(set.signers, newest)
-	slices.SortStableFunc(others, newest)
-	set.signers = append(set.signers, others...)
+	for _, keys := range byAlg {
+		slices.SortStableFunc(keys, newest)
+	}
+	set := &keySet{signers: make(map[string][]*privateKey, len(i.algorithms))}
+	for _, alg := range i.algorithms {
+		signers := slices.Clone(byAlg[alg])
+		if alg != i.cfg.Algorithm {
+			signers = append(signers, byAlg[i.cfg.Algorithm]...)
+		}
+		for _, other := range slices.Sorted(maps.Keys(byAlg)) {
+			if other != alg && other != i.cfg.Algorithm {
+				signers = append(signers, byAlg[other]...)
+			}
+		}
+		set.signers[alg] = signers
+	}
 	set.verifier, err = NewVerifier(published, VerifyOptions{Issuer: i.cfg.Issuer, Audience: i.cfg.Audience[0], Now: i.cfg.Now})
 	if err != nil {
 		return err
@@ -302,14 +344,19 @@ func (i *Issuer) Maintain(ctx context.Context) error {
 
 var _ domain.TokenIssuer = (*Issuer)(nil)
 
-// IssueAccessToken signs an access token for c with the current key. It
+// IssueAccessToken signs an access token for c with the current key of
+// c's client's algorithm (Config.ClientAlgorithms), or of the default. It
 // returns CodeUnavailable when no key may sign, and CodeInternal when c
 // lacks the user, session or client: verifiers reject a token without them.
 func (i *Issuer) IssueAccessToken(_ context.Context, c domain.AccessClaims) (domain.AccessToken, error) {
 	if c.UserID == "" || c.SessionID == "" || c.ClientID == "" {
 		return domain.AccessToken{}, domain.Errorf(domain.CodeInternal, "access token claims need a user, a session and a client")
 	}
-	signer, fresh := i.set.Load().signer(i.cfg.Now())
+	alg, ok := i.clientAlgs[c.ClientID]
+	if !ok {
+		alg = i.cfg.Algorithm
+	}
+	signer, fresh := i.set.Load().signer(alg, i.cfg.Now())
 	if signer == nil {
 		return domain.AccessToken{}, &domain.Error{Code: domain.CodeUnavailable, Message: "no signing key available"}
 	}

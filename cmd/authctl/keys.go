@@ -74,7 +74,15 @@ func readKeySettings() (keySettings, error) {
 	} else {
 		s.tokens.KeyEncryptionKey, s.tokens.OlderKeyEncryptionKeys = keks[0], keks[1:]
 	}
+	// Every algorithm the workers sign with, so that a rotation covers
+	// each one's keys.
 	s.tokens.Algorithm = getenv("AUTH_SIGNING_ALG", tokens.DefaultAlgorithm)
+	if s.tokens.Algorithms, err = tokens.ParseAlgorithms(os.Getenv("AUTH_SIGNING_ALGS")); err != nil {
+		errs = append(errs, fmt.Errorf("AUTH_SIGNING_ALGS: %w", err))
+	}
+	if s.tokens.ClientAlgorithms, err = tokens.ParseClientAlgorithms(os.Getenv("AUTH_CLIENT_SIGNING_ALGS")); err != nil {
+		errs = append(errs, fmt.Errorf("AUTH_CLIENT_SIGNING_ALGS: %w", err))
+	}
 	for _, d := range []struct {
 		name  string
 		field *time.Duration
@@ -150,7 +158,7 @@ func newKeyManager(ctx context.Context, db *postgres.DB, s keySettings) (*keyMan
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m, err := tokens.NewManager(postgres.NewSigningKeyRepository(db), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("AUTH_SIGNING_ALG, AUTH_ACCESS_TOKEN_TTL, AUTH_KEY_*: %w", err)
+		return nil, fmt.Errorf("AUTH_SIGNING_ALG(S), AUTH_ACCESS_TOKEN_TTL, AUTH_KEY_*: %w", err)
 	}
 	return &keyManager{Manager: m, db: db}, nil
 }

@@ -40,7 +40,7 @@ type keysStore struct {
 func newKeysStore(t *testing.T) *keysStore {
 	t.Helper()
 	url := testenv.Database(t)
-	for _, name := range []string{"AUTH_SIGNING_ALG", "AUTH_ACCESS_TOKEN_TTL", "AUTH_KEY_ROTATION_PERIOD",
+	for _, name := range []string{"AUTH_SIGNING_ALG", "AUTH_SIGNING_ALGS", "AUTH_CLIENT_SIGNING_ALGS", "AUTH_ACCESS_TOKEN_TTL", "AUTH_KEY_ROTATION_PERIOD",
 		"AUTH_KEY_PREPUBLISH", "AUTH_KEY_RELOAD_INTERVAL", "AUTH_EVENTS_TOPIC", "AUTH_EVENT_SOURCE", "AUTH_ISSUER"} {
 		t.Setenv(name, "")
 	}
@@ -167,7 +167,7 @@ func TestKeysCommands(t *testing.T) {
 			return mustAuthctl(t, "keys", "list")
 		}, func(t *testing.T, s *keysStore, out string, ks []printedKey) {
 			k := find(ks, s.first)
-			if len(ks) != 1 || k == nil || k.State != domain.KeyCurrent || !k.Trusted || k.Stale || k.Algorithm != tokens.EdDSA {
+			if len(ks) != 1 || k == nil || k.State != domain.KeyCurrent || !k.Trusted || k.Stale || k.Algorithm != tokens.DefaultAlgorithm {
 				t.Errorf("keys %+v, want the first key, current, trusted and fresh", ks)
 			}
 			for _, col := range []string{"KID", "SIGNS FROM", "PUBLISHED UNTIL", s.first, "current", "trusted"} {
@@ -212,7 +212,7 @@ func TestKeysCommands(t *testing.T) {
 			if slices.Contains(s.published(t), s.first) {
 				t.Error("the store still publishes the old key")
 			}
-			for _, want := range []string{"signing key " + cur.Kid + " (EdDSA) signs from now", "Left the JWKS now: " + s.first, "stops verifying", "AUTH_JWKS_MAX_AGE", "refresh"} {
+			for _, want := range []string{"signing key " + cur.Kid + " (" + tokens.DefaultAlgorithm + ") signs from now", "Left the JWKS now: " + s.first, "stops verifying", "AUTH_JWKS_MAX_AGE", "refresh"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("output %q lacks %q", out, want)
 				}
@@ -287,6 +287,8 @@ func TestKeysErrors(t *testing.T) {
 		{"BadOlderKEK", map[string]string{"AUTH_KEY_ENCRYPTION_KEY": b64(kekB) + ",no*pe"}, []string{"keys", "list"}, "AUTH_KEY_ENCRYPTION_KEY entry 2 of 2 is not valid base64"},
 		{"BadDuration", map[string]string{"AUTH_KEY_PREPUBLISH": "soon"}, []string{"keys", "list"}, "AUTH_KEY_PREPUBLISH"},
 		{"BadRotationSettings", map[string]string{"AUTH_KEY_ROTATION_PERIOD": "90m"}, []string{"keys", "list"}, "AUTH_KEY_*"},
+		{"BadSigningAlgs", map[string]string{"AUTH_SIGNING_ALGS": "EdDSA,HS256"}, []string{"keys", "list"}, "AUTH_SIGNING_ALGS"},
+		{"BadClientSigningAlgs", map[string]string{"AUTH_CLIENT_SIGNING_ALGS": "web=none"}, []string{"keys", "list"}, "AUTH_CLIENT_SIGNING_ALGS"},
 		{"BadEventSource", map[string]string{"AUTH_EVENT_SOURCE": "not a uri"}, []string{"keys", "list"}, "AUTH_EVENT_SOURCE"},
 		{"RotateWithAnotherKEK", map[string]string{"AUTH_KEY_ENCRYPTION_KEY": b64(kekB)}, []string{"keys", "rotate", "-emergency"}, "no stored signing key is trusted"},
 		{"ScheduledRotateWithAnotherKEK", map[string]string{"AUTH_KEY_ENCRYPTION_KEY": b64(kekB)}, []string{"keys", "rotate"}, "no stored signing key is trusted"},
@@ -408,5 +410,22 @@ func TestKeysRotateEnqueuesEvent(t *testing.T) {
 	}
 	if len(types) != 1 {
 		t.Errorf("outbox rows of %s: %v, want one SigningKeyRotated (for %s)", topic, types, next.Kid)
+	}
+}
+
+// TestKeySettingsNameEveryAlgorithm: authctl keys manages the keys of
+// every algorithm the workers sign with, so that a rotation covers each.
+func TestKeySettingsNameEveryAlgorithm(t *testing.T) {
+	t.Setenv("AUTH_KEY_ENCRYPTION_KEY", b64(kekA))
+	t.Setenv("AUTH_SIGNING_ALG", "EdDSA")
+	t.Setenv("AUTH_SIGNING_ALGS", "RS256")
+	t.Setenv("AUTH_CLIENT_SIGNING_ALGS", "orders=ES256")
+	s, err := readKeySettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.tokens.Algorithm != "EdDSA" || !slices.Equal(s.tokens.Algorithms, []string{"RS256"}) || s.tokens.ClientAlgorithms["orders"] != "ES256" {
+		t.Errorf("algorithms: default %s, others %v, clients %v; want EdDSA, [RS256], orders=ES256",
+			s.tokens.Algorithm, s.tokens.Algorithms, s.tokens.ClientAlgorithms)
 	}
 }

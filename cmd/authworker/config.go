@@ -160,8 +160,18 @@ func settings() []setting {
 			number(func(c *Config) *int { return &c.CodeAccountLimit }, 1, math.MaxInt32)},
 		{"AUTH_ADMIN_CLIENTS", "", "client ids allowed to disable, enable, unlock and delete accounts (comma-separated; bind each with AUTH_CLIENT_TOPICS)",
 			list(func(c *Config) *[]string { return &c.Admin.Clients })},
-		{"AUTH_SIGNING_ALG", tokens.DefaultAlgorithm, "signing algorithm of access tokens: EdDSA, ES256 or RS256",
-			oneOf(func(c *Config) *string { return &c.Tokens.Algorithm }, tokens.EdDSA, tokens.ES256, tokens.RS256)},
+		{"AUTH_SIGNING_ALG", tokens.DefaultAlgorithm, "default signing algorithm of access tokens: ES256, EdDSA or RS256",
+			oneOf(func(c *Config) *string { return &c.Tokens.Algorithm }, tokens.ES256, tokens.EdDSA, tokens.RS256)},
+		{"AUTH_SIGNING_ALGS", "", "more signing algorithms kept current and published beside the default, comma-separated (each has its own key)",
+			func(c *Config, v string) (err error) {
+				c.Tokens.Algorithms, err = tokens.ParseAlgorithms(v)
+				return err
+			}},
+		{"AUTH_CLIENT_SIGNING_ALGS", "", "client ids given a signing algorithm other than the default, clientId=alg,... (the algorithm is kept current and published)",
+			func(c *Config, v string) (err error) {
+				c.Tokens.ClientAlgorithms, err = tokens.ParseClientAlgorithms(v)
+				return err
+			}},
 		{"AUTH_KEY_ROTATION_PERIOD", formatDuration(tokens.DefaultRotationPeriod), "how long a signing key signs before its successor takes over (7 days); longer than twice AUTH_KEY_PREPUBLISH",
 			duration(func(c *Config) *time.Duration { return &c.Tokens.RotationPeriod })},
 		{"AUTH_KEY_PREPUBLISH", formatDuration(tokens.DefaultPrePublish), "how long a new signing key is in the JWKS before it signs; longer than AUTH_JWKS_MAX_AGE plus AUTH_KEY_RELOAD_INTERVAL, so that every verifier has it before its first token",

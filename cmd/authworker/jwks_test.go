@@ -5,13 +5,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/authworker/authworker/httpapi"
 	"github.com/authworker/authworker/testenv"
+	"github.com/authworker/authworker/tokens"
 )
 
 // response is what a test keeps of an HTTP answer.
@@ -121,4 +124,117 @@ func TestJWKSSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSigningAlgorithmSettings: AUTH_SIGNING_ALG is the default,
+// AUTH_SIGNING_ALGS keeps others signing, and AUTH_CLIENT_SIGNING_ALGS
+// gives a client its own.
+func TestSigningAlgorithmSettings(t *testing.T) {
+	kek := "AUTH_KEY_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 32))
+	tests := []struct {
+		name    string
+		env     []string
+		def     string
+		others  []string
+		clients map[string]string
+	}{
+		{"Defaults", nil, tokens.ES256, nil, nil},
+		{"EdDSADefault", []string{"AUTH_SIGNING_ALG=EdDSA"}, tokens.EdDSA, nil, nil},
+		{"Several", []string{"AUTH_SIGNING_ALGS= EdDSA , RS256", "AUTH_CLIENT_SIGNING_ALGS=billing-go=EdDSA, orders-spring = RS256"},
+			tokens.ES256, []string{tokens.EdDSA, tokens.RS256}, map[string]string{"billing-go": tokens.EdDSA, "orders-spring": tokens.RS256}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadConfig(append(tt.env, kek))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Tokens.Algorithm != tt.def || !slices.Equal(cfg.Tokens.Algorithms, tt.others) || !maps.Equal(cfg.Tokens.ClientAlgorithms, tt.clients) {
+				t.Errorf("algorithms: default %s, others %v, clients %v; want %s, %v, %v",
+					cfg.Tokens.Algorithm, cfg.Tokens.Algorithms, cfg.Tokens.ClientAlgorithms, tt.def, tt.others, tt.clients)
+			}
+		})
+	}
+}
+
+// TestClientSigningAlgorithms: a worker told to give two clients their own
+// algorithms signs each client's tokens, refreshed ones too, with its
+// algorithm and everyone else's with the default; the discovery document
+// names the three, and a verifier of the JWKS accepts every token.
+func TestClientSigningAlgorithms(t *testing.T) {
+	w := startWorker(t, "AUTH_CLIENT_SIGNING_ALGS=billing-go=EdDSA,orders-spring=RS256")
+	ctx := context.Background()
+	base := "http://" + w.main.http.Addr()
+
+	res, err := http.Get(base + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		Algorithms []string `json:"id_token_signing_alg_values_supported"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&meta)
+	res.Body.Close()
+	if err != nil || !slices.Equal(meta.Algorithms, []string{tokens.ES256, tokens.EdDSA, tokens.RS256}) {
+		t.Fatalf("discovery names algorithms %v (%v), want ES256, EdDSA and RS256", meta.Algorithms, err)
+	}
+	keys, err := tokens.NewRemoteKeySet(ctx, base+httpapi.JWKSPath, tokens.RemoteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(keys.Close)
+	verifier, err := tokens.NewRemoteVerifier(keys, tokens.VerifyOptions{Issuer: "https://auth.test", Audience: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	email := testenv.Unique("algs") + "@example.com"
+	if _, err := w.client(t).Register(ctx, email, password); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ client, alg string }{
+		{"web", tokens.ES256},
+		{"billing-go", tokens.EdDSA},
+		{"orders-spring", tokens.RS256},
+	} {
+		t.Run(tt.client, func(t *testing.T) {
+			c := w.clientAs(t, tt.client)
+			login, err := c.Login(ctx, email, password)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refreshed, err := c.Refresh(ctx, login.RefreshToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, token := range map[string]string{"login": login.AccessToken, "refresh": refreshed.AccessToken} {
+				if alg := headerAlg(t, token); alg != tt.alg {
+					t.Errorf("%s: token signed with %s, want %s", what, alg, tt.alg)
+				}
+				claims, err := verifier.Verify(token)
+				if err != nil {
+					t.Errorf("%s: the JWKS does not verify the %s token: %v", what, tt.alg, err)
+				} else if claims.ClientID != tt.client {
+					t.Errorf("%s: client_id %q, want %q", what, claims.ClientID, tt.client)
+				}
+			}
+		})
+	}
+}
+
+// headerAlg returns the alg of a JWT's header.
+func headerAlg(t *testing.T, token string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Alg
 }

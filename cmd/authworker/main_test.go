@@ -3,7 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -174,7 +175,7 @@ func TestRegisterLoginAndVerifyWithJWKS(t *testing.T) {
 			t.Errorf("token header %v, want kid %q and typ at+jwt", tok.Header, key.Kid)
 		}
 		return key.public, nil
-	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer("https://auth.test"), jwt.WithAudience("api"), jwt.WithExpirationRequired())
+	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer("https://auth.test"), jwt.WithAudience("api"), jwt.WithExpirationRequired())
 	if err != nil || !tok.Valid {
 		t.Fatalf("access token does not verify with the JWKS: %v", err)
 	}
@@ -329,6 +330,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"NegativeWorkers", []string{"AUTH_WORKERS=-1"}, "AUTH_WORKERS"},
 		{"BadLogLevel", []string{"LOG_LEVEL=loud"}, "LOG_LEVEL"},
 		{"UnknownAlgorithm", []string{"AUTH_SIGNING_ALG=HS256"}, "AUTH_SIGNING_ALG"},
+		{"UnknownExtraAlgorithm", []string{"AUTH_SIGNING_ALGS=EdDSA,none"}, "AUTH_SIGNING_ALGS"},
+		{"UnknownClientAlgorithm", []string{"AUTH_CLIENT_SIGNING_ALGS=web=PS256"}, "AUTH_CLIENT_SIGNING_ALGS"},
+		{"ClientAlgorithmWithoutAlgorithm", []string{"AUTH_CLIENT_SIGNING_ALGS=web"}, "AUTH_CLIENT_SIGNING_ALGS"},
+		{"ClientGivenTwoAlgorithms", []string{"AUTH_CLIENT_SIGNING_ALGS=web=EdDSA,web=RS256"}, "AUTH_CLIENT_SIGNING_ALGS"},
 		{"ParallelismOverflows", []string{"AUTH_ARGON2_PARALLELISM=256"}, "AUTH_ARGON2_PARALLELISM"},
 		{"MemoryOverflows", []string{"AUTH_ARGON2_MEMORY_KIB=4294967296"}, "AUTH_ARGON2_MEMORY_KIB"},
 		{"PartitionsOverflow", []string{"AUTH_TOPIC_PARTITIONS=2147483648"}, "AUTH_TOPIC_PARTITIONS"},
@@ -456,7 +461,7 @@ func TestKafkaPassthrough(t *testing.T) {
 
 type jwk struct {
 	Kid    string
-	public ed25519.PublicKey
+	public *ecdsa.PublicKey
 }
 
 func fetchJWK(t *testing.T, url string) jwk {
@@ -468,20 +473,25 @@ func fetchJWK(t *testing.T, url string) jwk {
 	defer res.Body.Close()
 	var set struct {
 		Keys []struct {
-			Kty, Crv, X, Kid, Alg, Use string
+			Kty, Crv, X, Y, Kid, Alg, Use string
 		} `json:"keys"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
 		t.Fatal(err)
 	}
-	if len(set.Keys) != 1 || set.Keys[0].Kty != "OKP" || set.Keys[0].Crv != "Ed25519" || set.Keys[0].Alg != "EdDSA" {
-		t.Fatalf("JWKS = %+v, want one Ed25519 key", set)
+	if len(set.Keys) != 1 || set.Keys[0].Kty != "EC" || set.Keys[0].Crv != "P-256" || set.Keys[0].Alg != "ES256" {
+		t.Fatalf("JWKS = %+v, want one P-256 key (the default ES256)", set)
 	}
-	x, err := base64.RawURLEncoding.DecodeString(set.Keys[0].X)
+	x, errX := base64.RawURLEncoding.DecodeString(set.Keys[0].X)
+	y, errY := base64.RawURLEncoding.DecodeString(set.Keys[0].Y)
+	if errX != nil || errY != nil || len(x) != 32 || len(y) != 32 {
+		t.Fatalf("JWKS key coordinates do not decode to 32 bytes each: %v %v", errX, errY)
+	}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return jwk{Kid: set.Keys[0].Kid, public: ed25519.PublicKey(x)}
+	return jwk{Kid: set.Keys[0].Kid, public: pub}
 }
 
 func encodeRequest(t *testing.T, codec *schemas.Codec, op schemas.Operation) []byte {

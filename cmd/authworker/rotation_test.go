@@ -763,8 +763,8 @@ func (r *rotationRig) checkAnnouncements(t *testing.T, issued []issuedToken, wat
 			t.Fatal(err)
 		}
 		p := ev.Payload.(*schemas.SigningKeyRotated)
-		if p.Algorithm != tokens.EdDSA || ev.UserID != nil {
-			t.Errorf("SigningKeyRotated %+v for user %v, want EdDSA and no user", p, ev.UserID)
+		if p.Algorithm != tokens.DefaultAlgorithm || ev.UserID != nil {
+			t.Errorf("SigningKeyRotated %+v for user %v, want %s and no user", p, ev.UserID, tokens.DefaultAlgorithm)
 		}
 		if _, dup := got[p.Kid]; !dup {
 			got[p.Kid] = scheduledKey{kid: p.Kid, signsFrom: p.SignsFrom, emergency: p.Kid == em.kid}

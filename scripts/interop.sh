@@ -104,6 +104,9 @@ NPM=${NPM:-npm}
 # The recipes of the README's "Verifying tokens" run once for each (client
 # id, algorithm) pair: the worker signs the tokens asked for under that
 # client id with that algorithm, and the tests check the alg they get.
+# Today the recipes worker signs everything with ES256; a pair of another
+# algorithm needs its client id given that algorithm in the worker's
+# settings too.
 RECIPE_PAIRS=("recipes-es256=ES256")
 # The algorithms each recipe verifies: a pair of another algorithm is not
 # run through it, and the run says so. Nimbus (so Spring) has no EdDSA

@@ -69,8 +69,8 @@
 # authworker-rotation.log and authworker-recipes.log. The first run
 # downloads the Maven dependencies (Spring Kafka, kafka-clients, Avro,
 # JUnit, Spring Boot) into ~/.m2, the Go modules of interop/go, the Python
-# packages and jose (npm); later runs take about a minute and a half more
-# for the recipes than the Spring check alone.
+# packages and jose (npm); with those cached, the recipes add about half a
+# minute to a run.
 #
 # Tunables (environment): INTEROP_HTTP_ADDR (127.0.0.1:18080),
 # INTEROP_ROTATION_HTTP_ADDR (127.0.0.1:18081), INTEROP_RECIPES_HTTP_ADDR

@@ -60,8 +60,10 @@ docker:
 clean:
 	rm -rf bin
 
-# A real Spring ReplyingKafkaTemplate against a real worker (interop/spring);
-# starts the services and its own worker on dedicated topics.
+# A real Spring ReplyingKafkaTemplate against a real worker (interop/spring),
+# and the README's "Verifying tokens" recipes (interop/java, go, python,
+# node) against another; starts the services and workers of its own on
+# dedicated topics. Needs Maven, Go, Python 3 with venv, Node.js and npm.
 .PHONY: interop
 interop:
 	scripts/interop.sh

@@ -35,6 +35,8 @@
 #        AUTH_RESPONSE_TOPIC=AUTH_REPLY_TOPICS=auth.response.interop.recipes
 #        AUTH_ISSUER=http://127.0.0.1:18082  HTTP_ADDR=127.0.0.1:18082
 #        AUTH_AUDIENCE=api  AUTH_ACCESS_TOKEN_TTL=10s
+#        AUTH_CLIENT_SIGNING_ALGS=recipes-eddsa=EdDSA,recipes-rs256=RS256
+#      (the default algorithm, ES256, for every other client)
 #   6. waits for /readyz 200 of all three (INTEROP_READY_TIMEOUT, 60 s);
 #      then, for each (client id, algorithm) pair of RECIPE_PAIRS,
 #      registers a user with bin/authctl and logs in once, keeping that
@@ -104,10 +106,10 @@ NPM=${NPM:-npm}
 # The recipes of the README's "Verifying tokens" run once for each (client
 # id, algorithm) pair: the worker signs the tokens asked for under that
 # client id with that algorithm, and the tests check the alg they get.
-# Today the recipes worker signs everything with ES256; a pair of another
-# algorithm needs its client id given that algorithm in the worker's
-# settings too.
-RECIPE_PAIRS=("recipes-es256=ES256")
+# The default client gets the default algorithm (ES256); the others are
+# given theirs by the worker's AUTH_CLIENT_SIGNING_ALGS, built from this
+# list.
+RECIPE_PAIRS=("recipes-es256=ES256" "recipes-eddsa=EdDSA" "recipes-rs256=RS256")
 # The algorithms each recipe verifies: a pair of another algorithm is not
 # run through it, and the run says so. Nimbus (so Spring) has no EdDSA
 # without extra code (README).
@@ -281,7 +283,8 @@ REC_RESPONSE_TOPIC=auth.response.interop.recipes
 REC_DB_NAME=$(new_db_name "recipes_")
 psql -q "$ADMIN_URL" -c "CREATE DATABASE \"$REC_DB_NAME\"" >/dev/null
 log "starting the recipes worker (tokens live ${RECIPE_TTL}s) on $REC_REQUEST_TOPIC -> $REC_RESPONSE_TOPIC (http $REC_HTTP_ADDR, log $REC_LOG)"
-# AUTH_SIGNING_ALG: until ES256 is the default
+# Every pair but the first (the default, ES256) names its algorithm.
+client_algs=$(IFS=,; echo "${RECIPE_PAIRS[*]:1}")
 env DATABASE_URL="$(db_url "$REC_DB_NAME")" \
   AUTH_KEY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
   AUTH_REQUEST_TOPIC="$REC_REQUEST_TOPIC" \
@@ -291,7 +294,7 @@ env DATABASE_URL="$(db_url "$REC_DB_NAME")" \
   AUTH_EVENT_SOURCE=https://auth.interop.test/recipes \
   AUTH_CONSUMER_GROUP=authworker-interop-recipes \
   HTTP_ADDR="$REC_HTTP_ADDR" AUTH_ISSUER="$REC_ISSUER" AUTH_AUDIENCE=api \
-  AUTH_SIGNING_ALG=ES256 \
+  AUTH_CLIENT_SIGNING_ALGS="$client_algs" \
   AUTH_ACCESS_TOKEN_TTL="${RECIPE_TTL}s" \
   "$ROOT/bin/authworker" >"$REC_LOG" 2>&1 </dev/null 8>&- &
 REC_PID=$!

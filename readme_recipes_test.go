@@ -18,6 +18,7 @@ var recipeFiles = []string{
 	"interop/java/src/main/java/authworker/recipes/NimbusAccessTokenVerifier.java",
 	"interop/go/authworker.go",
 	"interop/go/keyfunc.go",
+	"interop/go/oidc.go",
 	"interop/python/verify_token.py",
 	"interop/node/verify-token.js",
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/authworker/authworker/domain"
@@ -126,6 +127,9 @@ type recipe struct {
 	is func(err error, want string) bool
 }
 
+// oidcReasons are what go-oidc says of each refusal.
+var oidcReasons = map[string]string{"audience": "expected audience", "signature": "failed to verify signature", "unsigned": "malformed jwt"}
+
 var reasons = map[string]error{"expired": jwt.ErrTokenExpired, "audience": jwt.ErrTokenInvalidAudience, "signature": jwt.ErrTokenSignatureInvalid, "unsigned": jwt.ErrTokenSignatureInvalid}
 
 // ownReasons are the causes the project's verifier gives (tokens/verify.go).
@@ -170,6 +174,30 @@ func recipesUnderTest() []recipe {
 				}
 			},
 			is: func(err error, want string) bool { return errors.Is(err, reasons[want]) },
+		},
+		{
+			name:   "go-oidc",
+			leeway: true,
+			build: func(t *testing.T, audience string, leeway time.Duration) func(string) (string, error) {
+				v, err := recipes.NewOIDCVerifier(t.Context(), env(t, "INTEROP_ISSUER"), audience, leeway)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return func(token string) (string, error) {
+					idt, err := v.Verify(context.Background(), token)
+					if err != nil {
+						return "", err
+					}
+					return idt.Subject, nil
+				}
+			},
+			is: func(err error, want string) bool {
+				if want == "expired" {
+					var expired *oidc.TokenExpiredError
+					return errors.As(err, &expired)
+				}
+				return strings.Contains(err.Error(), oidcReasons[want])
+			},
 		},
 	}
 }

@@ -122,8 +122,9 @@ func (s *Store) Suspect() {
 // CodeUnavailable when the store does not answer.
 func (s *Store) Check(ctx context.Context) error {
 	err := s.cfg.Ping(ctx)
-	if err != nil && ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
-		// The caller went away: that says nothing of the store.
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// The caller went away: that says nothing of the store. A ping
+		// that ran out of time does: the store is too slow to use.
 		return err
 	}
 	s.record(err)

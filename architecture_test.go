@@ -63,6 +63,11 @@ func TestDependencyRules(t *testing.T) {
 		{"domain", oneOf(), "the domain imports the standard library only"},
 		{"handlers", oneOf("domain"), "use cases import the domain only: no adapter, no Kafka, no wire types"},
 		{"app", oneOf("domain", "handlers", "schemas"), "the application service knows the wire types but no adapter and no Kafka"},
+		{"health", oneOf("domain"), "the stores' health knows the domain's errors and pings it is given, no adapter"},
+		{"kafkalog", func(imp string) bool {
+			return oneOf()(imp) || strings.HasPrefix(imp, "github.com/confluentinc/confluent-kafka-go/")
+		},
+			"the Kafka clients' log forwarder knows the Kafka client and slog, nothing of the worker"},
 		{"schemas", func(imp string) bool { return oneOf("domain")(imp) || strings.HasPrefix(imp, "github.com/hamba/avro/") },
 			"the wire contract is the domain's errors and Avro, nothing else"},
 		{"client", func(imp string) bool {

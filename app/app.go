@@ -162,6 +162,7 @@ type Service struct {
 	newID    handlers.IDGenerator
 	cfg      Config
 	ops      map[reflect.Type]*operation
+	health   map[Store]StoreHealth
 }
 
 // New builds the Service and, from deps, the use case of every operation
@@ -184,6 +185,7 @@ func New(deps Deps, cfg Config) (*Service, error) {
 		newID:    deps.NewID,
 		cfg:      cfg,
 		ops:      map[reflect.Type]*operation{},
+		health:   deps.Health,
 	}
 	work := unitOfWork{s}
 	deps.events = recorder{logger: cfg.Logger}
@@ -215,15 +217,22 @@ func (s *Service) Answer(ctx context.Context, req *schemas.Request, origin Origi
 	if err != nil {
 		return Reply{}, err
 	}
+	if rep.Code == domain.CodeUnavailable && !c.refused {
+		s.suspect(c.needs)
+	}
 	s.cfg.Logger.Info("request handled", "op", c.op.name, "request_id", req.RequestID,
 		"client_id", req.Client.ClientID, "code", codeName(rep.Code), "replayed", rep.Replayed,
 		"duration_ms", s.cfg.Now().Sub(start).Milliseconds())
 	return rep, nil
 }
 
-// answer runs c's operation under the replay, deadline and finality rules.
+// answer runs c's operation under the store-health, replay, deadline and
+// finality rules.
 func (s *Service) answer(ctx context.Context, c *call) (Reply, error) {
 	if c.op.replay == stored {
+		if err := s.closed(needsPostgres); err != nil {
+			return s.refuse(c, err), nil
+		}
 		rep, found, err := s.replay(ctx, c)
 		if err != nil {
 			return s.failure(ctx, c, err)
@@ -232,9 +241,13 @@ func (s *Service) answer(ctx context.Context, c *call) (Reply, error) {
 			return rep, nil
 		}
 	}
+	if err := s.closed(c.needs); err != nil {
+		return s.refuse(c, err), nil
+	}
 	if c.req.Deadline != nil && !s.cfg.Now().Before(*c.req.Deadline) {
 		return s.noOutcome(ctx, c, domain.Errorf(domain.CodeDeadlineExceeded, "deadline passed before the request was read"))
 	}
+	c.running = true
 	result, err := c.op.handle(withCall(ctx, c), c.req)
 	if c.answered != nil {
 		return *c.answered, nil // stored with the use case's writes, or by another delivery
@@ -253,6 +266,34 @@ func (s *Service) answer(ctx context.Context, c *call) (Reply, error) {
 		return s.failure(ctx, c, err)
 	}
 	return stored, nil
+}
+
+// closed returns the UNAVAILABLE error of the first of stores known to be
+// down, with the retry-after that suits a store pinged every fraction of a
+// second; nil when none is.
+func (s *Service) closed(stores []Store) error {
+	for _, st := range stores {
+		if h := s.health[st]; h != nil && h.Down() {
+			return &domain.Error{Code: domain.CodeUnavailable, Message: string(st) + " unavailable", RetryAfter: DefaultUnavailableRetryAfter}
+		}
+	}
+	return nil
+}
+
+// refuse answers c with err, a store known down, before anything ran.
+func (s *Service) refuse(c *call, err error) Reply {
+	c.refused = true
+	return s.errorReply(c.req.RequestID, err)
+}
+
+// suspect has the health of stores checked, after a request found one of
+// them unavailable.
+func (s *Service) suspect(stores []Store) {
+	for _, st := range stores {
+		if h := s.health[st]; h != nil {
+			h.Suspect()
+		}
+	}
 }
 
 // noOutcome answers a request whose use case reached no outcome, with err.

@@ -35,6 +35,14 @@ type call struct {
 	// are committed to the outbox.
 	events    []domain.Event
 	published int
+	// needs are the stores the request needs.
+	needs []Store
+	// running is set once the use case started: its work (a hash, a
+	// rotation) is done or under way, and worth retrying its writes for.
+	running bool
+	// refused is set when the request was answered UNAVAILABLE because a
+	// store it needs is known down, before anything ran.
+	refused bool
 }
 
 func (s *Service) newCall(req *schemas.Request, origin Origin) (*call, error) {
@@ -70,6 +78,7 @@ func (s *Service) newCall(req *schemas.Request, origin Origin) (*call, error) {
 		origin: origin,
 		ad:     append([]byte(key.ClientID+"\x00"+key.RequestID+"\x00"), digest...),
 		until:  until,
+		needs:  op.needs(req),
 	}, nil
 }
 

@@ -13,7 +13,7 @@ import (
 // use case in package handlers, an entry here, and a method in package
 // client.
 var registry = []definition{
-	define("register", stored,
+	define("register", stored, always[handlers.Register](needsBoth),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Register, handlers.RegisterResult] {
 			return handlers.NewRegisterHandler(handlers.RegisterDeps{
 				Work: work, Users: d.Users, Policy: d.Policy, Hasher: d.Hasher, Limiter: d.Registrations,
@@ -27,7 +27,7 @@ var registry = []definition{
 			return &schemas.RegisterResult{UserID: string(r.UserID)}
 		},
 	),
-	define("login", stored,
+	define("login", stored, always[handlers.Login](needsBoth),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Login, handlers.LoginResult] {
 			return handlers.NewLoginHandler(handlers.LoginDeps{
 				Work: work, Users: d.Users, Sessions: d.Sessions, Hasher: d.Hasher, Throttle: d.Throttle,
@@ -39,7 +39,7 @@ var registry = []definition{
 		},
 		loginResult,
 	),
-	define("refresh", storedLookupOnConflict,
+	define("refresh", storedLookupOnConflict, always[handlers.Refresh](needsBoth),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Refresh, handlers.LoginResult] {
 			return handlers.NewRefreshHandler(handlers.RefreshDeps{
 				Work: work, Sessions: d.Sessions, Throttle: d.Throttle, Tokens: d.Tokens,
@@ -51,7 +51,7 @@ var registry = []definition{
 		},
 		loginResult,
 	),
-	define("logout", stored,
+	define("logout", stored, always[handlers.Logout](needsPostgres),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Logout, handlers.Done] {
 			return handlers.NewLogoutHandler(logoutDeps(d, work))
 		},
@@ -60,7 +60,7 @@ var registry = []definition{
 		},
 		done,
 	),
-	define("logout_all", stored,
+	define("logout_all", stored, always[handlers.LogoutAll](needsBoth),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.LogoutAll, handlers.Done] {
 			return handlers.NewLogoutAllHandler(logoutDeps(d, work))
 		},
@@ -69,7 +69,7 @@ var registry = []definition{
 		},
 		done,
 	),
-	define("introspect", notStored,
+	define("introspect", notStored, introspectNeeds,
 		func(d Deps, _ handlers.UnitOfWork) handlers.Handler[handlers.Introspect, handlers.IntrospectResult] {
 			return handlers.NewIntrospectHandler(handlers.IntrospectDeps{
 				Sessions: d.Sessions, Tokens: d.Tokens, Revocations: d.Revocations, Now: d.Now,
@@ -80,7 +80,7 @@ var registry = []definition{
 		},
 		introspectResult,
 	),
-	define("change_password", stored,
+	define("change_password", stored, always[handlers.ChangePassword](needsBoth),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.ChangePassword, handlers.Done] {
 			return handlers.NewChangePasswordHandler(handlers.ChangePasswordDeps{
 				Work: work, Users: d.Users, Sessions: d.Sessions, Tokens: d.Tokens, Revocations: d.Revocations,
@@ -93,7 +93,7 @@ var registry = []definition{
 		},
 		done,
 	),
-	define("request_password_reset", stored,
+	define("request_password_reset", stored, always[handlers.RequestPasswordReset](needsBoth),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.RequestPasswordReset, handlers.Done] {
 			return handlers.NewRequestPasswordResetHandler(codeRequestDeps(d, work), handlers.RequestPasswordResetConfig{
 				CodeTTL: d.CodeConfig.ResetTTL, Floor: d.CodeConfig.Floor,
@@ -104,7 +104,7 @@ var registry = []definition{
 		},
 		done,
 	),
-	define("reset_password", stored,
+	define("reset_password", stored, always[handlers.ResetPassword](needsPostgres),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.ResetPassword, handlers.Done] {
 			return handlers.NewResetPasswordHandler(handlers.ResetPasswordDeps{
 				Work: work, Users: d.Users, Codes: d.Codes, Sessions: d.Sessions, Revocations: d.Revocations,
@@ -117,7 +117,7 @@ var registry = []definition{
 		},
 		done,
 	),
-	define("request_email_verification", stored,
+	define("request_email_verification", stored, always[handlers.RequestEmailVerification](needsBoth),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.RequestEmailVerification, handlers.Done] {
 			return handlers.NewRequestEmailVerificationHandler(codeRequestDeps(d, work), handlers.RequestEmailVerificationConfig{
 				CodeTTL: d.CodeConfig.VerificationTTL, Floor: d.CodeConfig.Floor,
@@ -128,7 +128,7 @@ var registry = []definition{
 		},
 		done,
 	),
-	define("verify_email", stored,
+	define("verify_email", stored, always[handlers.VerifyEmail](needsPostgres),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.VerifyEmail, handlers.Done] {
 			return handlers.NewVerifyEmailHandler(handlers.VerifyEmailDeps{
 				Work: work, Users: d.Users, Codes: d.Codes, Events: d.events, Now: d.Now,
@@ -139,7 +139,7 @@ var registry = []definition{
 		},
 		done,
 	),
-	define("disable_user", stored,
+	define("disable_user", stored, always[handlers.DisableUser](needsPostgres),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.DisableUser, handlers.Done] {
 			return handlers.NewDisableUserHandler(adminDeps(d, work), d.AdminConfig)
 		},
@@ -148,7 +148,7 @@ var registry = []definition{
 		},
 		done,
 	),
-	define("enable_user", stored,
+	define("enable_user", stored, always[handlers.EnableUser](needsPostgres),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.EnableUser, handlers.Done] {
 			return handlers.NewEnableUserHandler(adminDeps(d, work), d.AdminConfig)
 		},
@@ -157,7 +157,7 @@ var registry = []definition{
 		},
 		done,
 	),
-	define("unlock_user", stored,
+	define("unlock_user", stored, always[handlers.UnlockUser](needsBoth),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.UnlockUser, handlers.Done] {
 			return handlers.NewUnlockUserHandler(adminDeps(d, work), d.AdminConfig)
 		},
@@ -166,7 +166,7 @@ var registry = []definition{
 		},
 		done,
 	),
-	define("delete_user", stored,
+	define("delete_user", stored, always[handlers.DeleteUser](needsPostgres),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.DeleteUser, handlers.Done] {
 			return handlers.NewDeleteUserHandler(adminDeps(d, work), d.AdminConfig)
 		},
@@ -175,6 +175,19 @@ var registry = []definition{
 		},
 		done,
 	),
+}
+
+// introspectNeeds is what an introspection needs: an access token's
+// revocation is checked in Redis, a refresh token is looked up in
+// PostgreSQL, and a token of neither shape is inactive without a lookup.
+func introspectNeeds(cmd handlers.Introspect) []Store {
+	switch cmd.Kind() {
+	case handlers.TokenTypeAccess:
+		return needsRedis
+	case handlers.TokenTypeRefresh:
+		return needsPostgres
+	}
+	return nil
 }
 
 // Result conversions shared by several operations.

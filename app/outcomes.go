@@ -25,15 +25,24 @@ var errReused = &domain.Error{Code: domain.CodeConflict, Field: "requestId", Mes
 // errRaced means another delivery of the request stored its outcome first.
 var errRaced = errors.New("outcome stored by another delivery")
 
-// retry runs step until it succeeds, fails for a reason other than an
-// unavailable store, or c's retry window would end during the next
-// backoff. It returns step's last error.
+// retry runs step, which touches the database only, until it succeeds,
+// fails for a reason other than an unavailable store, or c's retry window
+// would end during the next backoff. It returns step's last error. The
+// first failure has the database's health checked, so that new requests
+// are refused at once while it is down; a request whose use case has not
+// started yet is then refused too, having nothing to keep, while one whose
+// use case ran (a password hashed, say) keeps retrying its writes within
+// its window.
 func (s *Service) retry(ctx context.Context, c *call, what string, step func() error) error {
 	backoff := firstBackoff
 	for {
 		err := step()
 		if err == nil || domain.ErrorCode(err) != domain.CodeUnavailable || ctx.Err() != nil ||
 			s.cfg.Now().Add(backoff).After(c.until) {
+			return err
+		}
+		s.suspect(needsPostgres)
+		if !c.running && s.closed(needsPostgres) != nil {
 			return err
 		}
 		s.cfg.Logger.Warn("store unavailable, retrying", "step", what, "request_id", c.req.RequestID, "backoff", backoff, "err", err)

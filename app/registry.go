@@ -50,6 +50,12 @@ type Deps struct {
 	Random         io.Reader // crypto/rand in production
 	Logger         *slog.Logger
 
+	// Health is what is known of each store's health: a request whose
+	// operation needs a store known to be down is answered UNAVAILABLE at
+	// once. A store missing here is taken as up. health.Store implements
+	// StoreHealth.
+	Health map[Store]StoreHealth
+
 	// events is the Service's recorder, set by New.
 	events domain.Events
 }
@@ -95,6 +101,41 @@ func isNil(v any) bool {
 	return false
 }
 
+// Store names a store that operations need.
+type Store string
+
+// The stores.
+const (
+	// Postgres is the source of truth: accounts, sessions, codes, stored
+	// outcomes and the outbox.
+	Postgres Store = "postgres"
+	// Redis holds the login throttle, the rate limits and the revocation
+	// list.
+	Redis Store = "redis"
+)
+
+// StoreHealth is what the Service knows of one store's health.
+type StoreHealth interface {
+	// Down reports whether the store is known to be down.
+	Down() bool
+	// Suspect says that a request found the store unavailable: its health
+	// is to be checked now. It must not block.
+	Suspect()
+}
+
+// Sets of stores an operation needs; shared, never changed.
+var (
+	needsPostgres = []Store{Postgres}
+	needsRedis    = []Store{Redis}
+	needsBoth     = []Store{Postgres, Redis}
+)
+
+// always is the needs of an operation that needs the same stores whatever
+// its command.
+func always[C any](stores []Store) func(C) []Store {
+	return func(C) []Store { return stores }
+}
+
 // replay says whether an operation's outcome is stored, so that a request
 // delivered again is answered from it, and when it is looked up.
 type replay int
@@ -122,6 +163,9 @@ const (
 type operation struct {
 	name   string
 	replay replay
+	// needs returns the stores a request needs, as far as the request
+	// tells: a store it only writes to best effort is not among them.
+	needs func(req *schemas.Request) []Store
 	// handle converts the request to the use case's command and runs it.
 	handle func(ctx context.Context, req *schemas.Request) (any, error)
 	// result converts the use case's result to the wire.
@@ -138,11 +182,13 @@ type definition struct {
 
 // define is a registry entry for the operation whose wire record is W:
 // its name (in logs and metrics), whether its outcome is stored for replay,
-// how to build its use case, and how to convert its record to the use
-// case's command C and the use case's result R to the wire.
+// which stores its command C needs, how to build its use case, and how to
+// convert its record to the command and the use case's result R to the
+// wire.
 func define[W schemas.Operation, C, R any](
 	name string,
 	replayed replay,
+	needs func(C) []Store,
 	useCase func(Deps, handlers.UnitOfWork) handlers.Handler[C, R],
 	command func(W, domain.Client) C,
 	result func(R) schemas.Result,
@@ -155,6 +201,9 @@ func define[W schemas.Operation, C, R any](
 			return operation{
 				name:   name,
 				replay: replayed,
+				needs: func(req *schemas.Request) []Store {
+					return needs(command(req.Operation.(W), domain.Client{}))
+				},
 				handle: func(ctx context.Context, req *schemas.Request) (any, error) {
 					c := callOf(ctx)
 					return uc.Handle(ctx, command(req.Operation.(W), c.client))

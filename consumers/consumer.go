@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/authworker/authworker/kafkalog"
 )
 
 // Consumer is what the pool needs of a Kafka consumer in a consumer group;
@@ -53,8 +55,20 @@ type Consumer interface {
 }
 
 // kafkaConsumer adapts *kafka.Consumer to Consumer: its rebalance callback
-// is given the consumer, which the pool does not need.
-type kafkaConsumer struct{ *kafka.Consumer }
+// is given the consumer, which the pool does not need. Its librdkafka log
+// lines go to the pool's logger through logs.
+type kafkaConsumer struct {
+	*kafka.Consumer
+	logs *kafkalog.Forwarder
+}
+
+// Close implements Consumer, and stops forwarding the client's log lines
+// once it is closed.
+func (c kafkaConsumer) Close() error {
+	err := c.Consumer.Close()
+	c.logs.Close()
+	return err
+}
 
 var _ Consumer = kafkaConsumer{}
 
@@ -107,9 +121,11 @@ func newKafkaConsumer(cfg Config) (kafkaConsumer, error) {
 	// The pool polls, and acknowledges rebalances in its callback.
 	conf["go.events.channel.enable"] = false
 	conf["go.application.rebalance.enable"] = false
+	logs := kafkalog.Forward(conf, cfg.Logger)
 	c, err := kafka.NewConsumer(&conf)
 	if err != nil {
+		logs.Close()
 		return kafkaConsumer{}, fmt.Errorf("create kafka consumer: %w", err)
 	}
-	return kafkaConsumer{c}, nil
+	return kafkaConsumer{c, logs}, nil
 }

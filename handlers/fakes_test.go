@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -169,6 +170,9 @@ type fakeThrottle struct {
 	sources   map[string]int
 	cancels   int
 	down      bool
+	// succeedDown fails Succeeded, as Redis going down during the hash
+	// does.
+	succeedDown bool
 }
 
 func newFakeThrottle(lockAfter int) *fakeThrottle {
@@ -202,6 +206,9 @@ func (t *fakeThrottle) Begin(_ context.Context, a domain.LoginAttempt) (domain.T
 func (t *fakeThrottle) Succeeded(ctx context.Context, a domain.LoginAttempt) error {
 	if err := ctx.Err(); err != nil {
 		return domain.Unavailable("throttle store", err)
+	}
+	if t.succeedDown {
+		return domain.Unavailable("throttle store", errors.New("connection refused"))
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -65,16 +65,29 @@ func NewIntrospectHandler(deps IntrospectDeps) *IntrospectHandler {
 // revocation cannot be checked. It never fails for a bad token: that is an
 // inactive one.
 func (h *IntrospectHandler) Handle(ctx context.Context, cmd Introspect) (IntrospectResult, error) {
-	if looksLikeJWT(cmd.Token) && cmd.TokenTypeHint != TokenTypeRefresh {
+	switch cmd.Kind() {
+	case TokenTypeAccess:
 		return h.access(ctx, cmd.Token)
-	}
-	if domain.WellFormedRefreshToken(cmd.Token) {
+	case TokenTypeRefresh:
 		return h.refresh(ctx, cmd.Token)
 	}
-	if looksLikeJWT(cmd.Token) {
-		return h.access(ctx, cmd.Token)
-	}
 	return IntrospectResult{}, nil
+}
+
+// Kind returns the kind of token cmd's token is looked up as, by its shape
+// and the hint: TokenTypeAccess (verified, then checked against the
+// revocation list), TokenTypeRefresh (looked up among the stored refresh
+// tokens), or "" for a token of neither shape, inactive without a lookup.
+func (cmd Introspect) Kind() string {
+	switch {
+	case looksLikeJWT(cmd.Token) && cmd.TokenTypeHint != TokenTypeRefresh:
+		return TokenTypeAccess
+	case domain.WellFormedRefreshToken(cmd.Token):
+		return TokenTypeRefresh
+	case looksLikeJWT(cmd.Token):
+		return TokenTypeAccess
+	}
+	return ""
 }
 
 func (h *IntrospectHandler) access(ctx context.Context, token string) (IntrospectResult, error) {

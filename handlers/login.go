@@ -124,6 +124,9 @@ func NewLoginHandler(deps LoginDeps, cfg LoginConfig) *LoginHandler {
 // dummy hash verification. A source that failed too often gets
 // CodeRateLimited with a retry-after. When the throttle or the user store is
 // down, Handle fails closed with CodeUnavailable before verifying anything.
+// When the throttle cannot clear the attempt after the password verified
+// (Redis went down meanwhile), the login still succeeds: a caller's retry
+// would hash the password again, and the attempt's count expires anyway.
 // When the hasher refuses to check the password in time (CodeRateLimited
 // with a retry-after, or CodeDeadlineExceeded), Handle returns that refusal
 // at once: nothing was verified, so the attempt is not counted by the
@@ -195,7 +198,10 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		return LoginResult{}, h.refuse(ctx, start, user.ID(), domain.LoginFailedDisabled, verdict)
 	}
 	if err := settle(ctx, func(ctx context.Context) error { return h.deps.Throttle.Succeeded(ctx, attempt) }); err != nil {
-		return LoginResult{}, err
+		// The password is verified: failing the login now would only make
+		// its caller's retry hash it again. The attempt stays counted as a
+		// failure until the throttle's window forgets it.
+		h.deps.Logger.Warn("clear a verified login's attempt", "user_id", user.ID(), "err", err)
 	}
 	if h.cfg.RequireVerifiedEmail && !user.EmailVerified() {
 		h.failed(ctx, user.ID(), domain.LoginFailedEmailNotVerified)

@@ -235,6 +235,26 @@ func TestLoginUserStoreDown(t *testing.T) {
 	}
 }
 
+// TestLoginThrottleDownAfterVerification: Redis went down while the
+// password was checked, so the throttle cannot clear the attempt. The
+// password is verified: the login opens its session (and its outcome is
+// stored), instead of failing UNAVAILABLE and making its caller's retry
+// hash the password again. The attempt stays counted until it expires.
+func TestLoginThrottleDownAfterVerification(t *testing.T) {
+	f := newLoginFixture(t)
+	f.throttle.succeedDown = true
+	res, err := f.handler.Handle(context.Background(), login("ada@example.com", goodPassword))
+	if err != nil {
+		t.Fatalf("login: %v, want a session", err)
+	}
+	if _, err := f.sessions.Session(context.Background(), res.SessionID); err != nil {
+		t.Errorf("session %s not stored: %v", res.SessionID, err)
+	}
+	if f.work.calls != 1 {
+		t.Errorf("%d units of work, want 1", f.work.calls)
+	}
+}
+
 func TestLoginRehashesOldHash(t *testing.T) {
 	f := newLoginFixture(t)
 	if _, err := f.handler.Handle(context.Background(), login("olga@example.com", goodPassword)); err != nil {

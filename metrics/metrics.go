@@ -50,6 +50,17 @@ type Config struct {
 	Postgres func() PostgresStats
 	// Redis reports the Redis connection pool (go-redis PoolStats).
 	Redis func() RedisStats
+	// Stores reports what is known of each store's health (health.Store).
+	Stores func() []StoreStats
+}
+
+// StoreStats is what is known of one store's health.
+type StoreStats struct {
+	Name string // a fixed name: "postgres", "redis"
+	// Down is set while the store is known to be down.
+	Down bool
+	// Downs counts the times it was found down.
+	Downs uint64
 }
 
 // ConsumerStats is the consumer pool's load.

@@ -60,6 +60,9 @@ func fixedSources() metrics.Config {
 		Redis: func() metrics.RedisStats {
 			return metrics.RedisStats{Hits: 90, Misses: 10, Timeouts: 1, Waits: 3, WaitDuration: 250 * time.Millisecond, Total: 4, Idle: 3, Stale: 2}
 		},
+		Stores: func() []metrics.StoreStats {
+			return []metrics.StoreStats{{Name: "postgres", Downs: 1}, {Name: "redis", Down: true, Downs: 3}}
+		},
 	}
 }
 
@@ -141,6 +144,14 @@ authworker_redis_idle_connections 3
 # HELP authworker_redis_stale_connections_total Redis connections removed from the pool as stale.
 # TYPE authworker_redis_stale_connections_total counter
 authworker_redis_stale_connections_total 2
+# HELP authworker_store_down 1 while a store is known to be down: requests that need it are answered UNAVAILABLE at once.
+# TYPE authworker_store_down gauge
+authworker_store_down{store="postgres"} 0
+authworker_store_down{store="redis"} 1
+# HELP authworker_store_downs_total Times a store was found down.
+# TYPE authworker_store_downs_total counter
+authworker_store_downs_total{store="postgres"} 1
+authworker_store_downs_total{store="redis"} 3
 `
 	names := []string{
 		"authworker_consumer_in_flight", "authworker_consumer_backlog", "authworker_consumer_paused_partitions",
@@ -151,6 +162,7 @@ authworker_redis_stale_connections_total 2
 		"authworker_postgres_empty_acquires_total", "authworker_postgres_canceled_acquires_total",
 		"authworker_redis_hits_total", "authworker_redis_timeouts_total", "authworker_redis_wait_seconds_total",
 		"authworker_redis_idle_connections", "authworker_redis_stale_connections_total",
+		"authworker_store_down", "authworker_store_downs_total",
 	}
 	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), names...); err != nil {
 		t.Error(err)
@@ -232,8 +244,8 @@ authworker_dead_letters_total{reason="undecodable"} 1
 
 // TestNoLabelFromRequestData: whatever strings reach the metrics, every
 // label value is from a fixed set: operation names or "unknown", Status
-// symbols, dead-letter reasons or "other", the configured request topics
-// and partition numbers.
+// symbols, dead-letter reasons or "other", the configured request topics,
+// partition numbers and store names.
 func TestNoLabelFromRequestData(t *testing.T) {
 	cfg := fixedSources()
 	m := newMetrics(t, cfg)
@@ -249,6 +261,7 @@ func TestNoLabelFromRequestData(t *testing.T) {
 		"reason":    {schemas.DeadLetterUndecodable, schemas.DeadLetterBadReplyHeaders, schemas.DeadLetterReplyTopicNotAllowed, "other"},
 		"topic":     cfg.RequestTopics,
 		"partition": {"0", "1", "2", "3", "4", "5"},
+		"store":     {string(app.Postgres), string(app.Redis)},
 		"le":        nil, // bucket bounds, numbers
 	}
 	fams, err := m.Gatherer().Gather()

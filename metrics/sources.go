@@ -40,6 +40,8 @@ type sources struct {
 	pgAcquired, pgIdle, pgTotal, pgMax, pgAcquires, pgAcquireSeconds, pgEmpty, pgEmptyWait, pgCanceled *prometheus.Desc
 
 	redisHits, redisMisses, redisTimeouts, redisWaits, redisWaitSeconds, redisTotal, redisIdle, redisStale *prometheus.Desc
+
+	storeDown, storeDowns *prometheus.Desc
 }
 
 func newSources(cfg Config) *sources {
@@ -93,6 +95,9 @@ func newSources(cfg Config) *sources {
 		redisTotal:       desc("redis_connections", "Redis connections in the pool."),
 		redisIdle:        desc("redis_idle_connections", "Idle Redis connections in the pool."),
 		redisStale:       desc("redis_stale_connections_total", "Redis connections removed from the pool as stale."),
+
+		storeDown:  desc("store_down", "1 while a store is known to be down: requests that need it are answered UNAVAILABLE at once.", "store"),
+		storeDowns: desc("store_downs_total", "Times a store was found down.", "store"),
 	}
 }
 
@@ -104,6 +109,7 @@ func (s *sources) Describe(ch chan<- *prometheus.Desc) {
 		s.outboxPublished, s.outboxBatches, s.outboxFailed, s.outboxSessions, s.outboxShards, s.outboxLastLag, s.outboxLag,
 		s.pgAcquired, s.pgIdle, s.pgTotal, s.pgMax, s.pgAcquires, s.pgAcquireSeconds, s.pgEmpty, s.pgEmptyWait, s.pgCanceled,
 		s.redisHits, s.redisMisses, s.redisTimeouts, s.redisWaits, s.redisWaitSeconds, s.redisTotal, s.redisIdle, s.redisStale,
+		s.storeDown, s.storeDowns,
 	} {
 		ch <- d
 	}
@@ -114,8 +120,8 @@ func (s *sources) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
 	if s.cfg.Consumer != nil {
 		c := s.cfg.Consumer()
@@ -172,6 +178,16 @@ func (s *sources) Collect(ch chan<- prometheus.Metric) {
 		gauge(s.redisTotal, float64(r.Total))
 		gauge(s.redisIdle, float64(r.Idle))
 		counter(s.redisStale, float64(r.Stale))
+	}
+	if s.cfg.Stores != nil {
+		for _, st := range s.cfg.Stores() {
+			down := 0.0
+			if st.Down {
+				down = 1
+			}
+			gauge(s.storeDown, down, st.Name)
+			counter(s.storeDowns, float64(st.Downs), st.Name)
+		}
 	}
 }
 

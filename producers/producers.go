@@ -18,6 +18,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/kafkalog"
 )
 
 // Config configures a Producer.
@@ -56,6 +57,7 @@ type Producer struct {
 	cfg       Config
 	closeOnce sync.Once
 	done      chan struct{}
+	logs      *kafkalog.Forwarder
 }
 
 // NewProducer connects a producer. It does not wait for the brokers: the
@@ -83,11 +85,13 @@ func NewProducer(cfg Config) (*Producer, error) {
 	for k, v := range cfg.Kafka {
 		conf[k] = v
 	}
+	logs := kafkalog.Forward(conf, cfg.Logger)
 	p, err := kafka.NewProducer(&conf)
 	if err != nil {
+		logs.Close()
 		return nil, fmt.Errorf("create kafka producer: %w", err)
 	}
-	pr := &Producer{p: p, cfg: cfg, done: make(chan struct{})}
+	pr := &Producer{p: p, cfg: cfg, done: make(chan struct{}), logs: logs}
 	go pr.watch()
 	return pr, nil
 }
@@ -244,6 +248,7 @@ func (p *Producer) Close() {
 		}
 		p.p.Close()
 		<-p.done
+		p.logs.Close()
 	})
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/authworker/authworker/app"
 	"github.com/authworker/authworker/consumers"
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/health"
 	"github.com/authworker/authworker/httpapi"
 	"github.com/authworker/authworker/metrics"
 	"github.com/authworker/authworker/passwords"
@@ -104,6 +105,10 @@ type Main struct {
 	http     *httpapi.Server
 	// hashes admits password hashing; its Stats are for /metrics.
 	hashes *passwords.Pool
+
+	// pgHealth and redisHealth are what is known of the stores' health:
+	// /readyz's checks and the gate of the requests that need them.
+	pgHealth, redisHealth *health.Store
 }
 
 // NewMain returns a Main for cfg.
@@ -139,6 +144,12 @@ func (m *Main) Open(ctx context.Context) error {
 	redis.LogTo(m.logger)
 	if m.redis, err = redis.Open(ctx, cfg.Redis); err != nil {
 		return fmt.Errorf("redis (REDIS_URL): %w", err)
+	}
+	if m.pgHealth, err = health.New(health.Config{Name: string(app.Postgres), Ping: m.db.Ping, Logger: m.logger}); err != nil {
+		return err
+	}
+	if m.redisHealth, err = health.New(health.Config{Name: string(app.Redis), Ping: m.redis.Ping, Logger: m.logger}); err != nil {
+		return err
 	}
 	if m.producer, err = producers.NewProducer(producers.Config{
 		BootstrapServers: cfg.Kafka.BootstrapServers, Kafka: cfg.Kafka.Producer, Logger: m.logger,
@@ -180,8 +191,8 @@ func (m *Main) Open(ctx context.Context) error {
 	httpCfg.JWKS = m.issuer.JWKS
 	httpCfg.Metrics = m.metrics.Handler()
 	httpCfg.Checks = []httpapi.Check{
-		{Name: "postgres", Check: m.db.Ping},
-		{Name: "redis", Check: m.redis.Ping},
+		{Name: m.pgHealth.Name(), Check: m.pgHealth.Check},
+		{Name: m.redisHealth.Name(), Check: m.redisHealth.Check},
 		{Name: "kafka", Check: m.producer.Ping},
 		{Name: "consumer", Check: m.joined},
 	}
@@ -352,6 +363,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		Now:            time.Now,
 		Random:         rand.Reader,
 		Logger:         m.logger,
+		Health:         map[app.Store]app.StoreHealth{app.Postgres: m.pgHealth, app.Redis: m.redisHealth},
 	}, appCfg)
 	if err != nil {
 		return nil, fmt.Errorf("AUTH_RETRY_WINDOW, AUTH_OUTCOME_TTL, AUTH_EVENTS_TOPIC or AUTH_EVENT_SOURCE: %w", err)
@@ -394,6 +406,8 @@ func (m *Main) Run(ctx context.Context) error {
 	wg.Go(func() { m.purgeOutcomes(ctx) })
 	wg.Go(func() { m.relay.Run(ctx) })
 	wg.Go(func() { m.revoked.Run(ctx) })
+	wg.Go(func() { m.pgHealth.Run(ctx) })
+	wg.Go(func() { m.redisHealth.Run(ctx) })
 	wg.Wait()
 	m.logger.Info("authworker stopped")
 	return errors.Join(errs...)

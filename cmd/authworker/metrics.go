@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/authworker/authworker/consumers"
+	"github.com/authworker/authworker/health"
 	"github.com/authworker/authworker/metrics"
 )
 
@@ -56,6 +57,15 @@ func (m *Main) newMetrics() (*metrics.Metrics, error) {
 				Acquires: s.AcquireCount(), EmptyAcquires: s.EmptyAcquireCount(), CanceledAcquires: s.CanceledAcquireCount(),
 				AcquireDuration: s.AcquireDuration(), EmptyAcquireWait: s.EmptyAcquireWaitTime(),
 			}
+		},
+		Stores: func() []metrics.StoreStats {
+			var out []metrics.StoreStats
+			for _, h := range []*health.Store{m.pgHealth, m.redisHealth} {
+				if h != nil {
+					out = append(out, metrics.StoreStats{Name: h.Name(), Down: h.Down(), Downs: h.Downs()})
+				}
+			}
+			return out
 		},
 		Redis: func() metrics.RedisStats {
 			s := m.redis.PoolStats()

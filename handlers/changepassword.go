@@ -102,8 +102,10 @@ func (h *ChangePasswordHandler) Handle(ctx context.Context, cmd ChangePassword) 
 	if !match {
 		return Done{}, errWrongPassword()
 	}
-	if err := h.deps.Throttle.Succeeded(ctx, attempt); err != nil {
-		return Done{}, err
+	if err := settle(ctx, func(ctx context.Context) error { return h.deps.Throttle.Succeeded(ctx, attempt) }); err != nil {
+		// The current password is verified: failing now would only make
+		// the caller's retry hash it again (as Login does).
+		h.deps.Logger.Warn("clear a verified password change's attempt", "user_id", user.ID(), "err", err)
 	}
 	hash, err := h.deps.Hasher.Hash(ctx, cmd.NewPassword)
 	if err != nil {

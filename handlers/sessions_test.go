@@ -415,6 +415,26 @@ func TestChangePassword(t *testing.T) {
 	}
 }
 
+// TestChangePasswordThrottleDownAfterVerification: Redis went down while
+// the current password was checked, so the throttle cannot clear the
+// attempt. The password is verified: the change goes through instead of
+// failing UNAVAILABLE and making its caller's retry hash both passwords
+// again.
+func TestChangePasswordThrottleDownAfterVerification(t *testing.T) {
+	const newPassword = "a brand new long passphrase"
+	f := newSessionFixture(t)
+	s := f.open(t)
+	f.throttle.succeedDown = true
+	if _, err := f.change.Handle(context.Background(), handlers.ChangePassword{
+		AccessToken: s.AccessToken.Token, CurrentPassword: goodPassword, NewPassword: newPassword,
+	}); err != nil {
+		t.Fatalf("change password: %v, want it changed", err)
+	}
+	if u, _ := f.users.UserByID(context.Background(), adaID); u.PasswordHash() != "hash:"+newPassword {
+		t.Errorf("stored hash %q, want the new password's", u.PasswordHash())
+	}
+}
+
 func TestChangePasswordRefused(t *testing.T) {
 	tests := []struct {
 		name      string

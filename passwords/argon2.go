@@ -142,14 +142,36 @@ func (h *argon2Hash) outdated(p argonParams, saltLen, keyLen uint32) bool {
 }
 
 // memories keeps the block memory of argon2id hashes from one hash to the
-// next: at most one per hash running at once, which the Pool bounds. A
-// hash then neither allocates, zeroes nor faults in its MemoryKiB, and
-// leaves the garbage collector nothing to do.
-var memories = sync.Pool{New: func() any { return new(fastargon2.Memory) }}
+// next: as many as hashes ever ran at once, which the Pool bounds to its
+// slots. A hash then neither allocates, zeroes nor faults in its
+// MemoryKiB. Not a sync.Pool: that keeps an unstealable one per P and
+// drops the rest at each collection, so that two hash slots held up to
+// five memories.
+var memories struct {
+	sync.Mutex
+	free []*fastargon2.Memory
+}
+
+func getMemory() *fastargon2.Memory {
+	memories.Lock()
+	defer memories.Unlock()
+	if n := len(memories.free); n > 0 {
+		m := memories.free[n-1]
+		memories.free = memories.free[:n-1]
+		return m
+	}
+	return new(fastargon2.Memory)
+}
+
+func putMemory(m *fastargon2.Memory) {
+	memories.Lock()
+	defer memories.Unlock()
+	memories.free = append(memories.free, m)
+}
 
 // idKey is argon2.IDKey computed in a kept memory.
 func idKey(password, salt []byte, p argonParams, keyLen uint32) []byte {
-	m := memories.Get().(*fastargon2.Memory)
-	defer memories.Put(m)
+	m := getMemory()
+	defer putMemory(m)
 	return m.IDKey(password, salt, p.time, p.memory, p.threads, keyLen)
 }

@@ -275,9 +275,13 @@ func TestVerifyHostileParams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var err error
+			computed := h.Computed()
 			bytes := allocated(func() { _, _, err = h.Verify("password", tt.encoded) })
 			if !errors.Is(err, passwords.ErrMalformedHash) {
 				t.Fatalf("got error %v, want %v", err, passwords.ErrMalformedHash)
+			}
+			if n := h.Computed() - computed; n != 1 {
+				t.Errorf("%d hashes computed to refuse the hash, want the dummy verification alone", n)
 			}
 			if bytes > 1<<20 {
 				t.Errorf("allocated %d bytes to refuse the hash, want under 1 MiB", bytes)
@@ -309,25 +313,27 @@ func TestOverCap(t *testing.T) {
 		}
 	})
 	t.Run("VerifyFalseWithoutHashing", func(t *testing.T) {
-		// Verifying against a 256 MiB hash would allocate 256 MiB; refusing
-		// the password first allocates next to nothing.
-		var match, rehash bool
-		var err error
-		bytes := allocated(func() { match, rehash, err = h.Verify(long, refArgon2idM262144) })
+		// Verifying against a 256 MiB hash would take 256 MiB; the
+		// password is refused first.
+		before := h.Computed()
+		match, rehash, err := h.Verify(long, refArgon2idM262144)
 		if match || rehash || err != nil {
 			t.Errorf("got match=%v rehash=%v err=%v, want false, false, nil", match, rehash, err)
 		}
-		if bytes > 1<<20 {
-			t.Errorf("allocated %d bytes, want under 1 MiB: the password was hashed", bytes)
+		if n := h.Computed() - before; n != 0 {
+			t.Errorf("%d hashes computed, want none: the password was hashed", n)
 		}
 	})
 	t.Run("VerifyDummyWithoutHashing", func(t *testing.T) {
 		big := newHasher(t, passwords.HasherConfig{MemoryKiB: 65536, Time: 1, MaxBytes: 300, AllowWeak: true})
-		if bytes := allocated(func() { big.VerifyDummy(long) }); bytes > 1<<20 {
-			t.Errorf("allocated %d bytes, want under 1 MiB", bytes)
+		before := big.Computed()
+		big.VerifyDummy(long)
+		if n := big.Computed() - before; n != 0 {
+			t.Errorf("%d hashes computed for an over-long password, want none", n)
 		}
-		if bytes := allocated(func() { big.VerifyDummy("short") }); bytes < 64<<20 {
-			t.Errorf("allocated %d bytes, want the 64 MiB of a real verification", bytes)
+		big.VerifyDummy("short")
+		if n := big.Computed() - before; n != 1 {
+			t.Errorf("%d hashes computed for a dummy verification, want the one of a real verification", n)
 		}
 	})
 }

@@ -1,7 +1,11 @@
 package passwords
 
 import (
+	"context"
 	"math"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/trustelem/zxcvbn"
@@ -90,4 +94,72 @@ func TestContextWords(t *testing.T) {
 	if got := contextWords("authworker", ""); len(got) != 1 || got[0] != "authworker" {
 		t.Errorf("without an address: got %q, want the service name only", got)
 	}
+}
+
+// TestPoolKeepsOneMemoryPerSlot: through a Pool, however many callers
+// hash and however often the collector runs, the argon2id memories kept
+// are as many as the slots: the bound on hashing memory the README gives.
+func TestPoolKeepsOneMemoryPerSlot(t *testing.T) {
+	dropMemories()
+	h, err := NewHasher(HasherConfig{MemoryKiB: 1024, Time: 1, AllowWeak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const slots = 2
+	p, err := NewPool(h, PoolConfig{Slots: slots, Queue: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			for range 5 {
+				if _, err := p.Hash(context.Background(), "a long enough passphrase"); err != nil {
+					t.Error(err)
+				}
+				if i%4 == 0 {
+					runtime.GC()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	memories.Lock()
+	kept := len(memories.free)
+	memories.Unlock()
+	if kept < 1 || kept > slots {
+		t.Errorf("%d memories kept after 80 hashes on %d slots, want 1 to %d", kept, slots, slots)
+	}
+}
+
+// TestHostileHashNeverSizesTheMemory: a stored argon2 hash whose
+// parameters ask for more memory than the worker's is refused before it
+// is computed: no kept memory grows past the configured cost (the dummy
+// verification that equalises the time uses the configured one).
+func TestHostileHashNeverSizesTheMemory(t *testing.T) {
+	const kib = 256
+	dropMemories()
+	h, err := NewHasher(HasherConfig{MemoryKiB: kib, Time: 1, AllowWeak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "$" + strings.Repeat("A", 43)
+	for _, params := range []string{"m=4194304,t=1,p=1", "m=262144,t=16,p=1", "m=65536,t=1,p=255"} {
+		h.Verify("password", "$argon2id$v=19$"+params+"$c29tZXNhbHRzb21lc2FsdA"+key)
+	}
+	memories.Lock()
+	defer memories.Unlock()
+	for _, m := range memories.free {
+		if m.Blocks() > kib {
+			t.Errorf("a kept memory holds %d KiB, want at most the configured %d", m.Blocks(), kib)
+		}
+	}
+}
+
+// dropMemories forgets the memories earlier tests kept.
+func dropMemories() {
+	memories.Lock()
+	defer memories.Unlock()
+	memories.free = nil
 }

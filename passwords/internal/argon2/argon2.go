@@ -8,7 +8,8 @@
 //
 //   - the block memory is the caller's, reused from hash to hash (Memory):
 //     a hash neither allocates nor zeroes its m KiB, the kernel does not
-//     fault them in again, and the garbage collector has nothing to do;
+//     fault them in again, and the garbage collector has nothing to do; on
+//     Linux it lies outside the Go heap, in huge pages (blocks_linux.go);
 //     the first pass writes every block instead of XORing into zeroed
 //     memory, which computes the same blocks;
 //   - a single lane is computed on the calling goroutine instead of a new
@@ -20,6 +21,7 @@ package argon2
 
 import (
 	"encoding/binary"
+	"runtime"
 	"sync"
 
 	"golang.org/x/crypto/blake2b"
@@ -38,7 +40,7 @@ const (
 // to the next. The zero value is ready to use; it is not safe for
 // concurrent use.
 type Memory struct {
-	blocks []block
+	mem *blocks
 }
 
 // IDKey derives a key from the password, salt and cost parameters using
@@ -50,7 +52,12 @@ func (m *Memory) IDKey(password, salt []byte, time, memory uint32, threads uint8
 }
 
 // Blocks reports how many 1 KiB blocks m holds.
-func (m *Memory) Blocks() int { return len(m.blocks) }
+func (m *Memory) Blocks() int {
+	if m.mem == nil {
+		return 0
+	}
+	return len(m.mem.b)
+}
 
 func (m *Memory) deriveKey(mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
 	if time < 1 {
@@ -65,13 +72,15 @@ func (m *Memory) deriveKey(mode int, password, salt, secret, data []byte, time, 
 	if memory < 2*syncPoints*uint32(threads) {
 		memory = 2 * syncPoints * uint32(threads)
 	}
-	if uint32(len(m.blocks)) < memory {
-		m.blocks = make([]block, memory)
+	if uint32(m.Blocks()) < memory {
+		m.mem = newBlocks(int(memory)) // the smaller blocks go back when collected
 	}
-	B := m.blocks[:memory]
+	B := m.mem.b[:memory]
 	initBlocks(B, &h0, memory, uint32(threads))
 	processBlocks(B, time, memory, uint32(threads), mode)
-	return extractKey(B, memory, uint32(threads), keyLen)
+	key := extractKey(B, memory, uint32(threads), keyLen)
+	runtime.KeepAlive(m.mem) // B is not a reference the collector sees
+	return key
 }
 
 const (

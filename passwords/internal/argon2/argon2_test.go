@@ -56,9 +56,9 @@ func TestMemoryKeptAndGrown(t *testing.T) {
 	if m.Blocks() != 64 {
 		t.Fatalf("%d blocks after a 64 KiB hash, want 64", m.Blocks())
 	}
-	first := &m.blocks[0]
+	first := &m.mem.b[0]
 	m.IDKey([]byte("p"), []byte("saltsalt"), 1, 32, 1, 32)
-	if m.Blocks() != 64 || &m.blocks[0] != first {
+	if m.Blocks() != 64 || &m.mem.b[0] != first {
 		t.Error("a smaller hash reallocated the memory")
 	}
 	m.IDKey([]byte("p"), []byte("saltsalt"), 1, 128, 1, 32)

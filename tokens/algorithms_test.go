@@ -242,3 +242,40 @@ func TestEmergencyRotationCoversEveryAlgorithm(t *testing.T) {
 		}
 	}
 }
+
+// TestEmergencyRotationCoversKeysBeyondItsSettings: an operator whose
+// settings name fewer algorithms than the workers sign with (authctl run
+// from a shell without AUTH_CLIENT_SIGNING_ALGS) still replaces every key
+// that signs, and takes every old key out of the JWKS: a leaked key of an
+// algorithm it was not told of must not keep signing.
+func TestEmergencyRotationCoversKeysBeyondItsSettings(t *testing.T) {
+	ctx := context.Background()
+	clock := newManualClock()
+	store := inmem.NewSigningKeyRepository()
+	workers := rotationConfig(clock)
+	workers.Algorithm = tokens.ES256
+	workers.ClientAlgorithms = map[string]string{"billing-go": tokens.EdDSA}
+	i := startIssuer(t, store, workers)
+	_, oldEd, _ := issueFor(t, i, "billing-go")
+
+	operator := rotationConfig(clock)
+	operator.Algorithm = tokens.ES256 // knows nothing of EdDSA
+	m, err := tokens.NewManager(store, operator)
+	must(t, err)
+	created, err := m.Rotate(ctx, tokens.Emergency)
+	must(t, err)
+	algs := map[string]bool{}
+	for _, k := range created {
+		algs[k.Algorithm] = true
+	}
+	if !algs[tokens.ES256] || !algs[tokens.EdDSA] || len(created) != 2 {
+		t.Fatalf("created %v, want a new ES256 and a new EdDSA key", created)
+	}
+	must(t, i.Reload(ctx))
+	if _, kid, _ := issueFor(t, i, "billing-go"); kid == oldEd {
+		t.Error("the EdDSA key the operator did not name still signs after an emergency rotation")
+	}
+	if _, ok := publishedAlgs(t, i.JWKS())[oldEd]; ok {
+		t.Error("the old EdDSA key is still published after an emergency rotation")
+	}
+}

@@ -60,9 +60,9 @@ const (
 	// until then and stays published until its tokens have expired. No
 	// verifier notices.
 	Scheduled RotateMode = iota
-	// Emergency is for a key that may have leaked: a new key signs at
-	// once, and every other key of the configured algorithms leaves the
-	// JWKS at once, so that the tokens they signed (and any forged with
+	// Emergency is for a key that may have leaked: a new key of each
+	// algorithm in use signs at once, and every other key leaves the JWKS
+	// at once, so that the tokens they signed (and any forged with
 	// them) stop verifying: at the workers as soon as they reload (they
 	// are notified), at remote verifiers when they next fetch the JWKS
 	// (at the latest after its max-age; at once for those that fetch on
@@ -73,73 +73,109 @@ const (
 
 // Rotate rotates the keys of every configured algorithm now, and returns
 // the keys it created. A scheduled rotation when a successor is already
-// published creates none, and moves nothing.
+// published creates none, and moves nothing. An emergency rotation also
+// covers what the store holds beyond the configured algorithms (as when
+// the operator's settings name fewer than the workers'): every algorithm
+// with a key that signs gets a new key, and every other key leaves the
+// JWKS, so that no leaked key signs on for want of a setting.
 func (m *Manager) Rotate(ctx context.Context, mode RotateMode) ([]KeyStatus, error) {
 	drawn := map[string]generated{}
-	for _, alg := range m.cfg.algorithms() {
-		g, err := m.generate(alg)
-		if err != nil {
-			return nil, err
-		}
-		drawn[alg] = g
-	}
 	defer func() {
 		for _, g := range drawn {
 			clear(g.der)
 		}
 	}()
-	var created []domain.SigningKey
-	err := m.store.UpdateSigningKeys(ctx, m.now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
-		now := m.now()
-		keys := m.trusted(stored)
-		if len(keys) == 0 && len(stored) > 0 {
-			// As in Maintain: keys sealed under KEKs the workers do not
-			// have would split them, and the keys they trust would stay.
-			return nil, errNoneTrusted
+	draw := func(algs []string) error {
+		for _, alg := range algs {
+			if _, ok := drawn[alg]; ok {
+				continue
+			}
+			g, err := m.generate(alg)
+			if err != nil {
+				return err
+			}
+			drawn[alg] = g
 		}
-		created = nil
-		var edited []domain.SigningKey
-		for _, alg := range m.cfg.algorithms() {
-			signFrom := now
-			if mode == Scheduled {
-				if next := slices.ContainsFunc(keys, func(k trustedKey) bool {
-					return k.row.Algorithm == alg && k.row.State(now) == domain.KeyNext
-				}); next {
-					continue
-				}
-				signFrom = now.Add(m.policy.PrePublish)
+		return nil
+	}
+	if err := draw(m.cfg.algorithms()); err != nil {
+		return nil, err
+	}
+	for {
+		var created []domain.SigningKey
+		var algs []string
+		err := m.store.UpdateSigningKeys(ctx, m.now(), func(ctx context.Context, stored []domain.SigningKey) ([]domain.SigningKey, error) {
+			now := m.now()
+			keys := m.trusted(stored)
+			if len(keys) == 0 && len(stored) > 0 {
+				// As in Maintain: keys sealed under KEKs the workers do not
+				// have would split them, and the keys they trust would stay.
+				return nil, errNoneTrusted
 			}
-			for _, k := range keys {
-				r := k.row
-				if r.Algorithm != alg {
-					continue
+			created = nil
+			algs = m.cfg.algorithms()
+			if mode == Emergency {
+				for _, k := range keys {
+					if k.row.Signs(now) && !slices.Contains(algs, k.row.Algorithm) {
+						algs = append(algs, k.row.Algorithm)
+					}
 				}
-				switch {
-				case mode == Emergency:
+				if slices.ContainsFunc(algs, func(a string) bool { _, ok := drawn[a]; return !ok }) {
+					return nil, errNeedKey
+				}
+			}
+			var edited []domain.SigningKey
+			for _, alg := range algs {
+				signFrom := now
+				if mode == Scheduled {
+					if next := slices.ContainsFunc(keys, func(k trustedKey) bool {
+						return k.row.Algorithm == alg && k.row.State(now) == domain.KeyNext
+					}); next {
+						continue
+					}
+					signFrom = now.Add(m.policy.PrePublish)
+				}
+				for _, k := range keys {
+					r := k.row
+					if r.Algorithm != alg || mode == Emergency {
+						continue
+					}
+					if r.Signs(now) {
+						m.policy.End(&r, signFrom)
+						edited = append(edited, r)
+					}
+				}
+				k, err := m.create(ctx, drawn[alg], now, signFrom)
+				if err != nil {
+					return nil, err
+				}
+				created = append(created, k)
+			}
+			if mode == Emergency {
+				for _, k := range keys {
+					r := k.row
 					r.SignUntil, r.PublishUntil = minTime(r.SignUntil, now), now
-				case r.Signs(now):
-					m.policy.End(&r, signFrom)
-				default:
-					continue
+					edited = append(edited, r)
 				}
-				edited = append(edited, r)
 			}
-			k, err := m.create(ctx, drawn[alg], now, signFrom)
+			out, err := m.apply(keys, edited)
 			if err != nil {
 				return nil, err
 			}
-			created = append(created, k)
+			return append(out, created...), nil
+		})
+		if errors.Is(err, errNeedKey) {
+			// Generate outside the lock, and start again.
+			if err := draw(algs); err != nil {
+				return nil, err
+			}
+			continue
 		}
-		out, err := m.apply(keys, edited)
 		if err != nil {
 			return nil, err
 		}
-		return append(out, created...), nil
-	})
-	if err != nil {
-		return nil, err
+		return m.statuses(created), nil
 	}
-	return m.statuses(created), nil
 }
 
 // minTime returns the earlier of a and b, zero meaning "not decided"

@@ -279,3 +279,71 @@ func TestEmergencyRotationCoversKeysBeyondItsSettings(t *testing.T) {
 		t.Error("the old EdDSA key is still published after an emergency rotation")
 	}
 }
+
+// TestUnnamedAlgorithmKeepsTheOneSigning: a deployment that names no
+// algorithm keeps signing with the one its current key has (an upgrade
+// from an EdDSA default changes nothing its verifiers see, some of which
+// may accept EdDSA alone); a new deployment gets ES256.
+func TestUnnamedAlgorithmKeepsTheOneSigning(t *testing.T) {
+	clock := newManualClock()
+	store := inmem.NewSigningKeyRepository()
+	before := rotationConfig(clock) // EdDSA, named
+	startIssuer(t, store, before)
+
+	cfg := rotationConfig(clock)
+	cfg.Algorithm = ""
+	i := startIssuer(t, store, cfg)
+	if alg, _, _ := issueFor(t, i, "web"); alg != tokens.EdDSA {
+		t.Errorf("an issuer naming no algorithm signs with %s, want EdDSA, the algorithm of the key signing", alg)
+	}
+	if algs := publishedAlgs(t, i.JWKS()); len(algs) != 1 {
+		t.Errorf("JWKS = %v, want the EdDSA key alone: no ES256 key is made", algs)
+	}
+	if got, err := tokens.InheritedAlgorithm(context.Background(), inmem.NewSigningKeyRepository(), clock.Now(), nil); err != nil || got != tokens.ES256 {
+		t.Errorf("InheritedAlgorithm of an empty store = %s, %v; want ES256", got, err)
+	}
+
+	// A client given RS256 later: its key, newer, is not the default's.
+	cfg.ClientAlgorithms = map[string]string{"orders-spring": tokens.RS256}
+	startIssuer(t, store, cfg)            // publishes the RS256 key
+	clock.Set(clock.Now().Add(time.Hour)) // which signs now
+	i = startIssuer(t, store, cfg)
+	if alg, _, _ := issueFor(t, i, "web"); alg != tokens.EdDSA {
+		t.Errorf("with a client's RS256 key signing, other clients get %s, want EdDSA still", alg)
+	}
+	if alg, _, _ := issueFor(t, i, "orders-spring"); alg != tokens.RS256 {
+		t.Errorf("the RS256 client gets %s", alg)
+	}
+}
+
+// TestInheritedAlgorithm: which algorithm a deployment naming none signs
+// with, by what signs now.
+func TestInheritedAlgorithm(t *testing.T) {
+	clock := newManualClock()
+	tests := []struct {
+		name    string
+		signing []string // algorithms of issuers started on the store, in order
+		others  []string
+		want    string
+	}{
+		{"NewDeployment", nil, nil, tokens.ES256},
+		{"EdDSABefore", []string{tokens.EdDSA}, nil, tokens.EdDSA},
+		{"EdDSAWithAClientsRS256", []string{tokens.EdDSA, tokens.RS256}, []string{tokens.RS256}, tokens.EdDSA},
+		{"ES256WithAClientsEdDSA", []string{tokens.EdDSA, tokens.ES256}, []string{tokens.EdDSA}, tokens.ES256},
+		{"OnlyClientAlgorithmsSign", []string{tokens.EdDSA}, []string{tokens.EdDSA}, tokens.EdDSA},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := inmem.NewSigningKeyRepository()
+			for _, alg := range tt.signing {
+				cfg := rotationConfig(clock)
+				cfg.Algorithm = alg
+				startIssuer(t, store, cfg) // the first key of each signs at once
+			}
+			got, err := tokens.InheritedAlgorithm(context.Background(), store, clock.Now().Add(time.Hour), tt.others)
+			if err != nil || got != tt.want {
+				t.Errorf("InheritedAlgorithm = %s, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}

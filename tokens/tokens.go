@@ -38,7 +38,9 @@ type Config struct {
 	AccessTTL time.Duration // lifetime of access tokens; default 15 minutes
 
 	// Algorithm signs the tokens of every client without one of its own
-	// in ClientAlgorithms: ES256 (default), EdDSA or RS256. Algorithms
+	// in ClientAlgorithms: ES256, EdDSA or RS256. NewIssuer fills it in
+	// when empty with InheritedAlgorithm: the algorithm of the key
+	// signing, or ES256 for a new deployment. Algorithms
 	// are kept signing besides it (each with its own current key, all
 	// published), and ClientAlgorithms chooses one per client id; an
 	// algorithm named there is kept signing too. Every one of them
@@ -125,10 +127,7 @@ func (c *Config) setDefaults() {
 // algorithms returns the algorithms that sign: the default first, then
 // the others in order of name, each once.
 func (c Config) algorithms() []string {
-	others := slices.Clone(c.Algorithms)
-	for _, a := range c.ClientAlgorithms {
-		others = append(others, a)
-	}
+	others := c.OtherAlgorithms()
 	slices.Sort(others)
 	others = slices.Compact(others)
 	return append([]string{c.Algorithm}, slices.DeleteFunc(others, func(a string) bool { return a == c.Algorithm })...)
@@ -230,6 +229,17 @@ func (s *keySet) signer(alg string, now time.Time) (k *privateKey, fresh bool) {
 // policy first, so that on first start it creates the signing key, and
 // then loads the keys every worker shares.
 func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Config) (*Issuer, error) {
+	if cfg.Algorithm == "" {
+		now := time.Now
+		if cfg.Now != nil {
+			now = cfg.Now
+		}
+		alg, err := InheritedAlgorithm(ctx, store, now(), cfg.OtherAlgorithms())
+		if err != nil {
+			return nil, err
+		}
+		cfg.Algorithm = alg
+	}
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -250,6 +260,50 @@ func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Confi
 		return nil, fmt.Errorf("no trusted %s signing key; the untrusted ones are logged (is the key-encryption key the one other workers use?)", cfg.Algorithm)
 	}
 	return i, nil
+}
+
+// InheritedAlgorithm is the default algorithm of a deployment whose
+// settings name none: the algorithm its current keys sign with, so that
+// an upgrade from a version with another default changes nothing
+// verifiers see (some accept one algorithm alone). Of the algorithms of
+// the keys that sign at now, those named only for some clients (others:
+// Config.Algorithms and the values of Config.ClientAlgorithms) do not
+// count, unless nothing else signs; DefaultAlgorithm wins when it is
+// among the rest, else the algorithm of the newest key. DefaultAlgorithm
+// when no key signs (a new deployment).
+func InheritedAlgorithm(ctx context.Context, store domain.SigningKeyRepository, now time.Time, others []string) (string, error) {
+	stored, err := store.SigningKeys(ctx, now)
+	if err != nil {
+		return "", err
+	}
+	var signing, unnamed []domain.SigningKey
+	for _, k := range stored {
+		if _, err := signingMethod(k.Algorithm); err != nil || !k.Signs(now) {
+			continue
+		}
+		signing = append(signing, k)
+		if !slices.Contains(others, k.Algorithm) {
+			unnamed = append(unnamed, k)
+		}
+	}
+	if len(unnamed) > 0 {
+		signing = unnamed
+	}
+	if len(signing) == 0 || slices.ContainsFunc(signing, func(k domain.SigningKey) bool { return k.Algorithm == DefaultAlgorithm }) {
+		return DefaultAlgorithm, nil
+	}
+	newest := slices.MaxFunc(signing, func(a, b domain.SigningKey) int { return a.SignFrom.Compare(b.SignFrom) })
+	return newest.Algorithm, nil
+}
+
+// OtherAlgorithms returns the algorithms c names besides the default: for every
+// signer, and per client.
+func (c Config) OtherAlgorithms() []string {
+	others := slices.Clone(c.Algorithms)
+	for _, a := range c.ClientAlgorithms {
+		others = append(others, a)
+	}
+	return others
 }
 
 // Reload loads the keys from the store and swaps them in. A stored key that

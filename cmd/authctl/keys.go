@@ -76,7 +76,7 @@ func readKeySettings() (keySettings, error) {
 	}
 	// Every algorithm the workers sign with, so that a rotation covers
 	// each one's keys.
-	s.tokens.Algorithm = getenv("AUTH_SIGNING_ALG", tokens.DefaultAlgorithm)
+	s.tokens.Algorithm = os.Getenv("AUTH_SIGNING_ALG") // unset: as the workers, by the key signing
 	if s.tokens.Algorithms, err = tokens.ParseAlgorithms(os.Getenv("AUTH_SIGNING_ALGS")); err != nil {
 		errs = append(errs, fmt.Errorf("AUTH_SIGNING_ALGS: %w", err))
 	}
@@ -152,6 +152,13 @@ func newKeyManager(ctx context.Context, db *postgres.DB, s keySettings) (*keyMan
 		return nil, fmt.Errorf("AUTH_EVENTS_TOPIC or AUTH_EVENT_SOURCE: %w", err)
 	}
 	cfg := s.tokens
+	if cfg.Algorithm == "" {
+		alg, err := tokens.InheritedAlgorithm(ctx, postgres.NewSigningKeyRepository(db), time.Now(), cfg.OtherAlgorithms())
+		if err != nil {
+			return nil, err
+		}
+		cfg.Algorithm = alg
+	}
 	cfg.OnKeyCreated = events.KeyCreated
 	// Keys that do not open are shown by list; the manager's log says the
 	// same on standard error, for the other commands.

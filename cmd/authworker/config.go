@@ -160,8 +160,13 @@ func settings() []setting {
 			number(func(c *Config) *int { return &c.CodeAccountLimit }, 1, math.MaxInt32)},
 		{"AUTH_ADMIN_CLIENTS", "", "client ids allowed to disable, enable, unlock and delete accounts (comma-separated; bind each with AUTH_CLIENT_TOPICS)",
 			list(func(c *Config) *[]string { return &c.Admin.Clients })},
-		{"AUTH_SIGNING_ALG", tokens.DefaultAlgorithm, "default signing algorithm of access tokens: ES256, EdDSA or RS256",
-			oneOf(func(c *Config) *string { return &c.Tokens.Algorithm }, tokens.ES256, tokens.EdDSA, tokens.RS256)},
+		{"AUTH_SIGNING_ALG", "", "default signing algorithm of access tokens: ES256, EdDSA or RS256; unset, the algorithm the current key signs with (ES256 for a new deployment)",
+			func(c *Config, v string) error {
+				if v == "" {
+					return nil // tokens.InheritedAlgorithm, at start
+				}
+				return oneOf(func(c *Config) *string { return &c.Tokens.Algorithm }, tokens.ES256, tokens.EdDSA, tokens.RS256)(c, v)
+			}},
 		{"AUTH_SIGNING_ALGS", "", "more signing algorithms kept current and published beside the default, comma-separated (each has its own key)",
 			func(c *Config, v string) (err error) {
 				c.Tokens.Algorithms, err = tokens.ParseAlgorithms(v)

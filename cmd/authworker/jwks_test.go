@@ -138,9 +138,9 @@ func TestSigningAlgorithmSettings(t *testing.T) {
 		others  []string
 		clients map[string]string
 	}{
-		{"Defaults", nil, tokens.ES256, nil, nil},
+		{"Defaults", nil, "", nil, nil}, // the key signing decides (tokens.InheritedAlgorithm)
 		{"EdDSADefault", []string{"AUTH_SIGNING_ALG=EdDSA"}, tokens.EdDSA, nil, nil},
-		{"Several", []string{"AUTH_SIGNING_ALGS= EdDSA , RS256", "AUTH_CLIENT_SIGNING_ALGS=billing-go=EdDSA, orders-spring = RS256"},
+		{"Several", []string{"AUTH_SIGNING_ALG=ES256", "AUTH_SIGNING_ALGS= EdDSA , RS256", "AUTH_CLIENT_SIGNING_ALGS=billing-go=EdDSA, orders-spring = RS256"},
 			tokens.ES256, []string{tokens.EdDSA, tokens.RS256}, map[string]string{"billing-go": tokens.EdDSA, "orders-spring": tokens.RS256}},
 	}
 	for _, tt := range tests {

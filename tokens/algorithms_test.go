@@ -347,3 +347,32 @@ func TestInheritedAlgorithm(t *testing.T) {
 		})
 	}
 }
+
+// TestClientKeepsItsAlgorithmWhenLate: when a client's algorithm has no
+// key left whose window holds now (every worker that signs with it was
+// cut off from the store past its key's end), that client's tokens stay
+// of its algorithm, signed by its last key, still published, rather than
+// of another its verifiers may refuse.
+func TestClientKeepsItsAlgorithmWhenLate(t *testing.T) {
+	ctx := context.Background()
+	clock := newManualClock()
+	t0 := clock.Now()
+	store := inmem.NewSigningKeyRepository()
+	cfg := rotationConfig(clock)
+	cfg.Algorithm = tokens.ES256
+	cfg.ClientAlgorithms = map[string]string{"billing-go": tokens.EdDSA}
+	late := startIssuer(t, store, cfg)
+	_, firstEd, _ := issueFor(t, late, "billing-go")
+
+	esOnly := rotationConfig(clock)
+	esOnly.Algorithm = tokens.ES256
+	other := startIssuer(t, store, esOnly)
+	clock.Set(t0.Add(8 * time.Hour))
+	must(t, other.Maintain(ctx)) // an ES256 successor; no EdDSA one
+
+	clock.Set(t0.Add(10*time.Hour + 5*time.Minute)) // past the EdDSA key's end
+	must(t, late.Reload(ctx))
+	if alg, kid, _ := issueFor(t, late, "billing-go"); alg != tokens.EdDSA || kid != firstEd {
+		t.Errorf("billing-go got a %s token of %s, want EdDSA from its last key %s", alg, kid, firstEd)
+	}
+}

@@ -199,30 +199,59 @@ type keySet struct {
 	// token asked of it, preferred first: its own, then the default
 	// algorithm's (while its first key is not yet published long
 	// enough), then any other.
-	signers  map[string][]*privateKey
+	signers  map[string]signers
 	verifier *Verifier // of every published key
 	jwks     []byte
 }
 
+// signers are the keys that may sign a token of one algorithm, newest
+// first: its own, and those that sign in its place until its first key
+// may (the default algorithm's, then any other), as when the algorithm
+// was just enabled.
+type signers struct {
+	own, stand []*privateKey
+}
+
 // signer returns the key that signs a token of algorithm alg at now: the
-// first of alg's signers that may. When none may (every worker was cut off
-// from the store past the current key's end, and none stored a
-// successor), it is the last that began signing, which is still
-// published, and fresh reports false.
+// newest of alg's own that may. When none may: if one of them began
+// signing (every worker was cut off from the store past the current key's
+// end, and none stored a successor), the last that did, still published,
+// and fresh reports false, so that the token stays of alg, which its
+// verifiers may require; else a stand-in that may, or the last to begin.
 func (s *keySet) signer(alg string, now time.Time) (k *privateKey, fresh bool) {
-	signers := s.signers[alg]
-	for _, k := range signers {
+	ks := s.signers[alg]
+	if k := mayNow(ks.own, now); k != nil {
+		return k, true
+	}
+	if k := lastBegun(ks.own, now); k != nil {
+		return k, false
+	}
+	if k := mayNow(ks.stand, now); k != nil {
+		return k, true
+	}
+	return lastBegun(ks.stand, now), false
+}
+
+// mayNow returns the first of keys that may sign at now, or nil.
+func mayNow(keys []*privateKey, now time.Time) *privateKey {
+	for _, k := range keys {
 		if k.signs(now) {
-			return k, true
+			return k
 		}
 	}
+	return nil
+}
+
+// lastBegun returns the key of keys that began signing last before now,
+// or nil.
+func lastBegun(keys []*privateKey, now time.Time) *privateKey {
 	var last *privateKey
-	for _, k := range signers {
+	for _, k := range keys {
 		if !now.Before(k.from) && (last == nil || k.from.After(last.from)) {
 			last = k
 		}
 	}
-	return last, false
+	return last
 }
 
 // NewIssuer returns an Issuer over the store. It applies the rotation
@@ -330,18 +359,18 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	for _, keys := range byAlg {
 		slices.SortStableFunc(keys, newest)
 	}
-	set := &keySet{signers: make(map[string][]*privateKey, len(i.algorithms))}
+	set := &keySet{signers: make(map[string]signers, len(i.algorithms))}
 	for _, alg := range i.algorithms {
-		signers := slices.Clone(byAlg[alg])
+		var stand []*privateKey
 		if alg != i.cfg.Algorithm {
-			signers = append(signers, byAlg[i.cfg.Algorithm]...)
+			stand = append(stand, byAlg[i.cfg.Algorithm]...)
 		}
 		for _, other := range slices.Sorted(maps.Keys(byAlg)) {
 			if other != alg && other != i.cfg.Algorithm {
-				signers = append(signers, byAlg[other]...)
+				stand = append(stand, byAlg[other]...)
 			}
 		}
-		set.signers[alg] = signers
+		set.signers[alg] = signers{own: byAlg[alg], stand: stand}
 	}
 	set.verifier, err = NewVerifier(published, VerifyOptions{Issuer: i.cfg.Issuer, Audience: i.cfg.Audience[0], Now: i.cfg.Now})
 	if err != nil {

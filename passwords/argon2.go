@@ -150,6 +150,17 @@ func (h *argon2Hash) outdated(p argonParams, saltLen, keyLen uint32) bool {
 var memories struct {
 	sync.Mutex
 	free []*fastargon2.Memory
+	// keepKiB is the largest memory cost of new hashes (NewHasher's): a
+	// memory grown beyond it, to verify a stored hash of a higher cost,
+	// is freed after that verification instead of kept.
+	keepKiB uint32
+}
+
+// keepMemoryUpTo lets memories of kib be kept.
+func keepMemoryUpTo(kib uint32) {
+	memories.Lock()
+	defer memories.Unlock()
+	memories.keepKiB = max(memories.keepKiB, kib)
 }
 
 func getMemory() *fastargon2.Memory {
@@ -166,6 +177,10 @@ func getMemory() *fastargon2.Memory {
 func putMemory(m *fastargon2.Memory) {
 	memories.Lock()
 	defer memories.Unlock()
+	if m.Blocks() > int(memories.keepKiB) {
+		m.Free()
+		return
+	}
 	memories.free = append(memories.free, m)
 }
 

@@ -191,6 +191,7 @@ func NewHasher(cfg HasherConfig) (*Hasher, error) {
 		cfg:    cfg,
 		params: argonParams{memory: cfg.MemoryKiB, time: cfg.Time, threads: cfg.Parallelism},
 	}
+	keepMemoryUpTo(cfg.MemoryKiB)
 	salt := make([]byte, cfg.SaltLen)
 	key := make([]byte, cfg.KeyLen)
 	if _, err := io.ReadFull(cfg.Rand, salt); err != nil {

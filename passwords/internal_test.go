@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/trustelem/zxcvbn"
+	xargon2 "golang.org/x/crypto/argon2"
 )
 
 func TestDummyHashIsWellFormed(t *testing.T) {
@@ -162,4 +163,31 @@ func dropMemories() {
 	memories.Lock()
 	defer memories.Unlock()
 	memories.free = nil
+	memories.keepKiB = 0
+}
+
+// TestLargerMemoryIsNotKept: verifying a stored hash of a higher memory
+// cost than the worker's (an imported one) grows a memory for that
+// verification only: it is freed after, so that the memory kept stays
+// within hash slots × the configured cost.
+func TestLargerMemoryIsNotKept(t *testing.T) {
+	const kib, storedKiB = 256, 1024
+	salt := []byte("0123456789abcdef")
+	stored := encodeArgon2(argon2id, argonParams{memory: storedKiB, time: 1, threads: 1}, salt,
+		xargon2.IDKey([]byte("imported passphrase"), salt, 1, storedKiB, 1, 32))
+	dropMemories()
+	h, err := NewHasher(HasherConfig{MemoryKiB: kib, Time: 1, AllowWeak: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if match, _, err := h.Verify("imported passphrase", stored); !match || err != nil {
+		t.Fatalf("Verify = %v, %v; want a match", match, err)
+	}
+	memories.Lock()
+	defer memories.Unlock()
+	for _, m := range memories.free {
+		if m.Blocks() > kib {
+			t.Errorf("a %d KiB memory is kept after verifying a %d KiB hash, want none over the configured %d", m.Blocks(), storedKiB, kib)
+		}
+	}
 }

@@ -51,6 +51,15 @@ func (m *Memory) IDKey(password, salt []byte, time, memory uint32, threads uint8
 	return m.deriveKey(argon2id, password, salt, nil, nil, time, memory, threads, keyLen)
 }
 
+// Free returns m's blocks at once (to the kernel, where they are mapped);
+// m may be used again, and then takes new ones.
+func (m *Memory) Free() {
+	if m.mem != nil && m.mem.free != nil {
+		m.mem.free()
+	}
+	m.mem = nil
+}
+
 // Blocks reports how many 1 KiB blocks m holds.
 func (m *Memory) Blocks() int {
 	if m.mem == nil {
@@ -73,7 +82,8 @@ func (m *Memory) deriveKey(mode int, password, salt, secret, data []byte, time, 
 		memory = 2 * syncPoints * uint32(threads)
 	}
 	if uint32(m.Blocks()) < memory {
-		m.mem = newBlocks(int(memory)) // the smaller blocks go back when collected
+		m.Free() // the smaller blocks go back now
+		m.mem = newBlocks(int(memory))
 	}
 	B := m.mem.b[:memory]
 	initBlocks(B, &h0, memory, uint32(threads))

@@ -83,3 +83,19 @@ func BenchmarkIDKey(b *testing.B) {
 		}
 	})
 }
+
+// TestFreeThenReuse: a freed Memory holds nothing, and hashes correctly
+// again in new blocks.
+func TestFreeThenReuse(t *testing.T) {
+	password, salt := []byte("p"), []byte("saltsalt")
+	var m Memory
+	m.IDKey(password, salt, 1, 64, 1, 32)
+	m.Free()
+	if m.Blocks() != 0 {
+		t.Fatalf("%d blocks after Free, want 0", m.Blocks())
+	}
+	m.Free() // twice is harmless
+	if got, want := m.IDKey(password, salt, 1, 128, 1, 32), xargon2.IDKey(password, salt, 1, 128, 1, 32); !bytes.Equal(got, want) {
+		t.Errorf("key after Free %x, want x/crypto's %x", got, want)
+	}
+}

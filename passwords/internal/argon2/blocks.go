@@ -10,13 +10,19 @@ import "runtime"
 // blocks are no longer reachable.
 type blocks struct {
 	b []block
+	// free returns a mapping to the kernel at once; nil for the heap's.
+	free func()
 }
 
 // newBlocks returns n blocks.
 func newBlocks(n int) *blocks {
 	if b, region, ok := mapBlocks(n); ok {
 		bs := &blocks{b: b}
-		runtime.AddCleanup(bs, unmapBlocks, region)
+		cleanup := runtime.AddCleanup(bs, unmapBlocks, region)
+		bs.free = func() {
+			cleanup.Stop()
+			unmapBlocks(region)
+		}
 		return bs
 	}
 	return &blocks{b: make([]block, n)}

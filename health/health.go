@@ -6,7 +6,8 @@
 // letting it wait in a worker slot for the whole retry window.
 //
 // A store is found down by a failed ping: /readyz's, or the one a failed
-// request asks for (Suspect). While it is down, Run pings it every
+// request asks for (Suspect); one refused at once, or two in a row that
+// ran out of time (one may have waited for a busy connection pool). While it is down, Run pings it every
 // Interval, and the first ping that succeeds marks it up: the gate opens
 // within an interval and a ping of the store's return. While it is up, it
 // costs nothing: no ping runs but those /readyz and failed requests ask
@@ -81,6 +82,8 @@ type Store struct {
 	wake chan struct{}
 
 	mu sync.Mutex // orders the recording of ping results with the logs
+	// slow counts the pings in a row that ran out of time (under mu).
+	slow int
 }
 
 // New returns the health of the store cfg names, up until a ping says
@@ -123,21 +126,32 @@ func (s *Store) Suspect() {
 func (s *Store) Check(ctx context.Context) error {
 	err := s.cfg.Ping(ctx)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		// The caller went away: that says nothing of the store. A ping
-		// that ran out of time does: the store is too slow to use.
+		// The caller went away: that says nothing of the store. Pings
+		// that run out of time do, two in a row (record).
 		return err
 	}
-	s.record(err)
+	s.record(err, errors.Is(ctx.Err(), context.DeadlineExceeded))
 	if err != nil && domain.ErrorCode(err) != domain.CodeUnavailable {
 		err = domain.Unavailable(s.cfg.Name, err)
 	}
 	return err
 }
 
-// record marks the store down or up after a ping that returned err.
-func (s *Store) record(err error) {
+// record marks the store down or up after a ping that returned err;
+// timedOut says it ran out of its caller's time. One such ping is not
+// enough: it may have waited for a connection of a busy pool rather than
+// for a dead store (PostgreSQL's ping takes one from the pool); a second
+// in a row is. A ping the store refused is enough at once.
+func (s *Store) record(err error, timedOut bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err != nil && timedOut {
+		if s.slow++; s.slow < 2 {
+			return
+		}
+	} else {
+		s.slow = 0
+	}
 	was := s.down.Load()
 	switch {
 	case err != nil && !was:

@@ -196,3 +196,46 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestOneSlowPingIsNotAnOutage: a ping that runs out of time may have
+// waited for a busy pool rather than a dead store, so one marks nothing;
+// a second in a row marks the store down. A refused ping marks it at once.
+func TestOneSlowPingIsNotAnOutage(t *testing.T) {
+	slow := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	tests := []struct {
+		name     string
+		pings    []string // "slow", "refused" or "ok", in order
+		wantDown bool
+	}{
+		{"OneSlow", []string{"slow"}, false},
+		{"TwoSlow", []string{"slow", "slow"}, true},
+		{"SlowThenOK", []string{"slow", "ok", "slow"}, false},
+		{"Refused", []string{"refused"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var next atomic.Value
+			s, err := health.New(health.Config{Name: "fake", Interval: time.Hour, Ping: func(ctx context.Context) error {
+				switch next.Load() {
+				case "slow":
+					return slow(ctx)
+				case "refused":
+					return errors.New("connection refused")
+				}
+				return nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range tt.pings {
+				next.Store(p)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+				s.Check(ctx)
+				cancel()
+			}
+			if got := s.Down(); got != tt.wantDown {
+				t.Errorf("Down() = %v after %v, want %v", got, tt.pings, tt.wantDown)
+			}
+		})
+	}
+}

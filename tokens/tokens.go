@@ -288,6 +288,7 @@ func NewIssuer(ctx context.Context, store domain.SigningKeyRepository, cfg Confi
 		// Maintain left one stored: the issuer does not trust it.
 		return nil, fmt.Errorf("no trusted %s signing key; the untrusted ones are logged (is the key-encryption key the one other workers use?)", cfg.Algorithm)
 	}
+	cfg.Logger.Info("signing access tokens", "default_alg", cfg.Algorithm, "algs", i.algorithms, "client_algs", i.clientAlgs)
 	return i, nil
 }
 

@@ -9,6 +9,9 @@ import (
 // runs Linux on, and the alignment that lets the kernel use them.
 const hugePage = 2 << 20
 
+// madvDontDump is Linux's MADV_DONTDUMP, which package syscall lacks.
+const madvDontDump = 16
+
 // mapBlocks maps n blocks of anonymous memory aligned to a huge page, and
 // asks the kernel to back them with huge pages: a hash reads its blocks
 // in an order no cache predicts, and 2 MiB pages spare it most of the TLB
@@ -25,6 +28,8 @@ func mapBlocks(n int) (b []block, region []byte, ok bool) {
 	aligned := region[start : start+size]
 	// Advice only: without huge pages the blocks work the same.
 	_ = syscall.Madvise(aligned, syscall.MADV_HUGEPAGE)
+	// The blocks are derived from passwords: keep them out of core dumps.
+	_ = syscall.Madvise(region, madvDontDump)
 	return unsafe.Slice((*block)(unsafe.Pointer(&aligned[0])), n), region, true
 }
 

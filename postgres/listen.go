@@ -7,13 +7,24 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 )
 
 // dial opens a connection of its own, outside the pool, with the pool's
 // settings, named after the pool's application with role appended: for a
-// session that holds locks or listens for notifications.
-func (db *DB) dial(ctx context.Context, role string) (*pgx.Conn, error) {
+// session that holds locks or listens for notifications. With idle, the
+// end of a call's context ends its wait at once, rather than asking the
+// server to cancel a statement first and waiting for its answer (the
+// pool's way, which a connection waiting idle for notifications would sit
+// out for the whole delay, two seconds, holding up shutdown).
+func (db *DB) dial(ctx context.Context, role string, idle bool) (*pgx.Conn, error) {
 	cc := db.pool.Config().ConnConfig.Copy()
+	if idle {
+		cc.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+			return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+		}
+	}
 	name := cc.RuntimeParams["application_name"]
 	if name == "" {
 		name = "authworker"
@@ -72,7 +83,7 @@ func (db *DB) ListenSigningKeys(ctx context.Context, logger *slog.Logger, change
 // listen runs one session of ListenSigningKeys. listened reports whether
 // it got as far as listening.
 func (db *DB) listen(ctx context.Context, channel string, changed func()) (listened bool, err error) {
-	conn, err := db.dial(ctx, "key listener")
+	conn, err := db.dial(ctx, "key listener", true)
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", storeError(signingKeyStore, err))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -282,7 +283,7 @@ func (r *OutboxRelay) session(ctx context.Context) (connected bool, err error) {
 
 // connect dials the relay's own connection (see DB.dial).
 func (r *OutboxRelay) connect(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := r.outbox.db.dial(ctx, "outbox relay")
+	conn, err := r.outbox.db.dial(ctx, "outbox relay", false)
 	if err != nil {
 		return nil, fmt.Errorf("outbox relay: connect: %w", storeError(outboxStore, err))
 	}
@@ -362,9 +363,24 @@ func (s *relaySession) wait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	_, err := s.conn.WaitForNotification(wctx)
+	// The wait is idle: end it with a read deadline, at d or as soon as
+	// ctx ends, rather than through the connection's handling of a
+	// context, which asks the server to cancel a statement (there is
+	// none) and gives up only two seconds later, holding up shutdown.
+	// A read that times out leaves the connection usable.
+	nc := s.conn.PgConn().Conn()
+	if err := nc.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return fmt.Errorf("outbox relay: wait for notifications: %w", storeError(outboxStore, err))
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Now()) })
+	_, err := s.conn.WaitForNotification(context.Background())
+	if !stop() {
+		return ctx.Err() // ended by ctx: the session is over
+	}
+	if derr := nc.SetReadDeadline(time.Time{}); derr != nil && err == nil {
+		err = derr
+	}
+	var timeout net.Error
 	switch {
 	case err == nil:
 		// One round serves every notification received so far.
@@ -375,9 +391,7 @@ func (s *relaySession) wait(ctx context.Context, d time.Duration) error {
 				return nil
 			}
 		}
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case wctx.Err() != nil:
+	case errors.As(err, &timeout) && timeout.Timeout():
 		return nil // polled
 	}
 	return fmt.Errorf("outbox relay: wait for notifications: %w", storeError(outboxStore, err))

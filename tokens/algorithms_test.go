@@ -28,6 +28,15 @@ func issueFor(t *testing.T, i *tokens.Issuer, clientID string) (alg, kid, token 
 	return alg, kid, at.Token
 }
 
+// esWithEdDSAClient is rotationConfig signing ES256 by default and EdDSA
+// for the client billing-go.
+func esWithEdDSAClient(clock *manualClock) tokens.Config {
+	cfg := rotationConfig(clock)
+	cfg.Algorithm = tokens.ES256
+	cfg.ClientAlgorithms = map[string]string{"billing-go": tokens.EdDSA}
+	return cfg
+}
+
 // publishedAlgs returns kid → alg of a JWKS, failing on a key without alg.
 func publishedAlgs(t *testing.T, jwks []byte) map[string]string {
 	t.Helper()
@@ -135,9 +144,7 @@ func TestEachAlgorithmRotates(t *testing.T) {
 	clock := newManualClock()
 	t0 := clock.Now()
 	store := inmem.NewSigningKeyRepository()
-	cfg := rotationConfig(clock)
-	cfg.Algorithm = tokens.ES256
-	cfg.ClientAlgorithms = map[string]string{"billing-go": tokens.EdDSA}
+	cfg := esWithEdDSAClient(clock)
 	i := startIssuer(t, store, cfg)
 	_, firstES, _ := issueFor(t, i, "web")
 	_, firstEd, _ := issueFor(t, i, "billing-go")
@@ -211,9 +218,7 @@ func TestEmergencyRotationCoversEveryAlgorithm(t *testing.T) {
 	ctx := context.Background()
 	clock := newManualClock()
 	store := inmem.NewSigningKeyRepository()
-	cfg := rotationConfig(clock)
-	cfg.Algorithm = tokens.ES256
-	cfg.ClientAlgorithms = map[string]string{"billing-go": tokens.EdDSA}
+	cfg := esWithEdDSAClient(clock)
 	i := startIssuer(t, store, cfg)
 	_, oldES, _ := issueFor(t, i, "web")
 	_, oldEd, _ := issueFor(t, i, "billing-go")
@@ -252,9 +257,7 @@ func TestEmergencyRotationCoversKeysBeyondItsSettings(t *testing.T) {
 	ctx := context.Background()
 	clock := newManualClock()
 	store := inmem.NewSigningKeyRepository()
-	workers := rotationConfig(clock)
-	workers.Algorithm = tokens.ES256
-	workers.ClientAlgorithms = map[string]string{"billing-go": tokens.EdDSA}
+	workers := esWithEdDSAClient(clock)
 	i := startIssuer(t, store, workers)
 	_, oldEd, _ := issueFor(t, i, "billing-go")
 
@@ -358,9 +361,7 @@ func TestClientKeepsItsAlgorithmWhenLate(t *testing.T) {
 	clock := newManualClock()
 	t0 := clock.Now()
 	store := inmem.NewSigningKeyRepository()
-	cfg := rotationConfig(clock)
-	cfg.Algorithm = tokens.ES256
-	cfg.ClientAlgorithms = map[string]string{"billing-go": tokens.EdDSA}
+	cfg := esWithEdDSAClient(clock)
 	late := startIssuer(t, store, cfg)
 	_, firstEd, _ := issueFor(t, late, "billing-go")
 

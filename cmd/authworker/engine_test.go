@@ -15,6 +15,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"github.com/authworker/authworker/client"
 	"github.com/authworker/authworker/producers"
 	"github.com/authworker/authworker/schemas"
 	"github.com/authworker/authworker/testenv"
@@ -287,6 +288,20 @@ func newProcessWorker(t *testing.T, extra ...string) *processWorker {
 		}
 	})
 	return w
+}
+
+// newClient is a client of the worker's topics under client id "web",
+// closed when the test ends; timeout 0 is the client's default.
+func (pw *processWorker) newClient(t testing.TB, timeout time.Duration) *client.Client {
+	t.Helper()
+	c, err := client.New(context.Background(), client.Config{
+		BootstrapServers: pw.bootstrap, ClientID: "web", RequestTopic: pw.request, ReplyTopic: pw.reply, Timeout: timeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
 
 // start runs one more worker process with this environment, plus extra.

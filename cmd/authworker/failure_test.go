@@ -203,13 +203,7 @@ func TestMixedLoadSurvivesSIGKILL(t *testing.T) {
 	)
 	first := pw.start(t)
 	waitFor(t, "the worker to be ready", func() bool { return ready(pw.httpAddr) })
-	c, err := client.New(context.Background(), client.Config{
-		BootstrapServers: pw.bootstrap, ClientID: "web", RequestTopic: pw.request, ReplyTopic: pw.reply,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := pw.newClient(t, 0)
 
 	killed := make(chan struct{})
 	// Shorter than the outage, so that callers in flight at the kill send
@@ -400,13 +394,7 @@ func TestRebalanceMidLoad(t *testing.T) {
 	pw := newProcessWorker(t, "AUTH_WORKERS=64", "AUTH_HASH_QUEUE=60", "AUTH_HASH_MAX_WAIT=5m")
 	pw.start(t)
 	waitFor(t, "the first worker to be ready", func() bool { return ready(pw.httpAddr) })
-	c, err := client.New(context.Background(), client.Config{
-		BootstrapServers: pw.bootstrap, ClientID: "web", RequestTopic: pw.request, ReplyTopic: pw.reply, Timeout: time.Minute,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := pw.newClient(t, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authworker/authworker/client"
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/testenv"
 )
@@ -24,14 +23,7 @@ func TestEveryLogLineIsJSON(t *testing.T) {
 	pw := newProcessWorker(t, "REDIS_URL="+rs.URL(), "KAFKA_DEBUG=broker", "LOG_LEVEL=debug")
 	pw.start(t)
 	waitFor(t, "the worker to be ready", func() bool { return ready(pw.httpAddr) })
-	c, err := client.New(context.Background(), client.Config{
-		BootstrapServers: pw.bootstrap, ClientID: "web", RequestTopic: pw.request, ReplyTopic: pw.reply,
-		Timeout: 30 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := pw.newClient(t, 30*time.Second)
 	ctx := context.Background()
 	email := testenv.Unique("jsonlog-") + "@example.com"
 	if _, err := c.Register(ctx, email, password); err != nil {

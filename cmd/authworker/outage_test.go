@@ -106,14 +106,7 @@ func TestStoreOutageFailsFast(t *testing.T) {
 			pw := newProcessWorker(t, env...)
 			pw.start(t)
 			waitFor(t, "the worker to be ready", func() bool { return ready(pw.httpAddr) })
-			c, err := client.New(context.Background(), client.Config{
-				BootstrapServers: pw.bootstrap, ClientID: "web", RequestTopic: pw.request, ReplyTopic: pw.reply,
-				Timeout: 30 * time.Second,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.Close)
+			c := pw.newClient(t, 30*time.Second)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 

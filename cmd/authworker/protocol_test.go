@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authworker/authworker/client"
 	"github.com/authworker/authworker/testenv"
 )
 
@@ -58,13 +57,7 @@ func TestGroupProtocols(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pw := newProcessWorker(t, append(tt.env, "LOG_LEVEL=info")...)
 			dir := t.TempDir()
-			c, err := client.New(context.Background(), client.Config{
-				BootstrapServers: pw.bootstrap, ClientID: "web", RequestTopic: pw.request, ReplyTopic: pw.reply, Timeout: 2 * time.Minute,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.Close)
+			c := pw.newClient(t, 2*time.Minute)
 			// answerAll sends an introspection to every partition, so all
 			// of them must be served by some member, and waits for the
 			// answers.

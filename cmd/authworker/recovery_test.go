@@ -83,13 +83,7 @@ func restartUnderLoad(t *testing.T, sig syscall.Signal, extra ...string) crashRu
 	pw := newProcessWorker(t, extra...)
 	first := pw.start(t)
 	waitFor(t, "the worker to be ready", func() bool { return ready(pw.httpAddr) })
-	c, err := client.New(context.Background(), client.Config{
-		BootstrapServers: pw.bootstrap, ClientID: "web", RequestTopic: pw.request, ReplyTopic: pw.reply,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := pw.newClient(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	// Longer than any outage here: every request is sent once, so a

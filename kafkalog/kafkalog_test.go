@@ -1,18 +1,17 @@
 package kafkalog_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/authworker/authworker/kafkalog"
+	"github.com/authworker/authworker/testenv"
 )
 
 func TestLevel(t *testing.T) {
@@ -37,24 +36,6 @@ func TestLevel(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestBrokerDownIsLogged: a producer whose only broker refuses connections
 // logs librdkafka's lines about it to the logger, as JSON records of the
 // kafka client component, and Close returns once the client is closed. No
@@ -67,7 +48,7 @@ func TestBrokerDownIsLogged(t *testing.T) {
 	dead := l.Addr().String()
 	l.Close()
 
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	logger := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	conf := kafka.ConfigMap{"bootstrap.servers": dead}
 	fwd := kafkalog.Forward(conf, logger)

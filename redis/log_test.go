@@ -1,23 +1,22 @@
 package redis_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/authworker/authworker/redis"
+	"github.com/authworker/authworker/testenv"
 )
 
 // TestClientLinesAreJSON: while Redis cannot be reached, what the client
 // library prints on its own goes to the structured log, one JSON object a
 // line, and nothing to standard error.
 func TestClientLinesAreJSON(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	redis.LogTo(slog.New(slog.NewJSONHandler(&buf, nil)))
 	t.Cleanup(func() { redis.LogTo(slog.New(slog.DiscardHandler)) })
 
@@ -40,22 +39,4 @@ func TestClientLinesAreJSON(t *testing.T) {
 			t.Errorf("record %v, want level WARN and component %q", rec, "redis client")
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the client's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/authworker/authworker/domain"
+	"github.com/authworker/authworker/testenv"
 	"github.com/authworker/authworker/tokens"
 )
 
@@ -686,7 +687,7 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newJWKSServer(t, map[string]jwsKey{"ed": ours})
 			clock := newFakeClock()
-			var logs syncBuffer
+			var logs testenv.SyncBuffer
 			ks := newRemoteKeySet(t, s, clock, tokens.RemoteOptions{
 				Timeout: 500 * time.Millisecond,
 				Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
@@ -723,25 +724,6 @@ func TestRemoteKeySetKeepsLastGoodSet(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer that the refresher may log to while a test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestRemoteKeySetEndpointDown: while the endpoint is down the set serves

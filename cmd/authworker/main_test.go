@@ -45,26 +45,8 @@ type worker struct {
 	cfg  Config
 	main *Main
 	// logs holds what the worker logged at warning level and above.
-	logs *lockedBuffer
+	logs *testenv.SyncBuffer
 	stop func() // stops the worker; safe to call twice
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func startWorker(t testing.TB, extraEnv ...string) *worker {
@@ -92,7 +74,7 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 		t.Fatal(err)
 	}
 	cfg.Replies.AllowedTopics = []string{cfg.Replies.DefaultTopic}
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := NewMain(cfg, logger)
 	ctx, cancel := context.WithCancel(context.Background())

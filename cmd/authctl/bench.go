@@ -60,7 +60,7 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 		f.DurationVar(&c.warmup, "warmup", 5*time.Second, "load before the measurement starts, not counted")
 		f.DurationVar(&c.duration, "duration", 30*time.Second, "how long the measurement lasts")
 		f.IntVar(&c.users, "users", 50, "accounts registered (and logged in once) before the load, for login, wrong-password, refresh and introspect")
-		f.DurationVar(&c.argon2, "argon2", 3*time.Second, "how long to measure the raw argon2id rate after the load, at AUTH_ARGON2_*; 0 skips it")
+		f.DurationVar(&c.argon2, "argon2", 3*time.Second, "how long to measure the raw argon2id rate at AUTH_ARGON2_*, before the load and again after it; 0 skips it")
 		f.IntVar(&c.workerPID, "worker-pid", 0, "a worker on this machine whose memory to sample from /proc")
 		f.DurationVar(&c.progress, "progress", time.Second, "how often to print the progress line on standard error; 0 for never")
 		f.BoolVar(&c.json, "json", false, "print the report as JSON")
@@ -161,6 +161,15 @@ func bench(e *env, args []string) error {
 		}
 	}
 
+	// The raw argon2id rate drifts with the machine (its other tenants, its
+	// clock): measured before the load and after it, and the two combined.
+	var rawBefore *argon2Report
+	if cfg.argon2 > 0 {
+		if rawBefore, err = e.measureArgon2(ctx, hasherCfg, cfg.argon2, "before the load"); err != nil {
+			return err
+		}
+	}
+
 	rec, seconds := b.load(ctx, cfg, e.stderr)
 	if ctx.Err() != nil {
 		fmt.Fprintln(e.stderr, "bench: interrupted; the report covers what was measured")
@@ -172,10 +181,11 @@ func bench(e *env, args []string) error {
 	report.Total = rec.all.report("total", seconds)
 
 	if cfg.argon2 > 0 && ctx.Err() == nil {
-		fmt.Fprintf(e.stderr, "bench: measuring the raw argon2id rate for %s on %d goroutines\n", cfg.argon2, runtime.NumCPU())
-		if report.Argon2, err = measureArgon2(ctx, hasherCfg, runtime.NumCPU(), cfg.argon2); err != nil {
+		rawAfter, err := e.measureArgon2(ctx, hasherCfg, cfg.argon2, "after the load")
+		if err != nil {
 			return err
 		}
+		report.Argon2 = combineArgon2(rawBefore, rawAfter)
 		report.Fractions = report.fractions()
 	}
 	if sampler != nil {
@@ -531,6 +541,13 @@ func argon2FromEnv(getenv func(string) string) (passwords.HasherConfig, error) {
 		return passwords.HasherConfig{}, err
 	}
 	return c, nil
+}
+
+// measureArgon2 measures the raw argon2id rate on every CPU for d, saying
+// so on standard error.
+func (e *env) measureArgon2(ctx context.Context, cfg passwords.HasherConfig, d time.Duration, when string) (*argon2Report, error) {
+	fmt.Fprintf(e.stderr, "bench: measuring the raw argon2id rate %s, for %s on %d goroutines\n", when, d, runtime.NumCPU())
+	return measureArgon2(ctx, cfg, runtime.NumCPU(), d)
 }
 
 // measureArgon2 hashes with the worker's hasher on goroutines at once for

@@ -378,8 +378,9 @@ func testReport() *benchReport {
 			{Op: opIntrospect, Due: 180, Sent: 179, Replied: 179, NotSent: 1, Statuses: map[string]int64{"OK": 179, statusDropped: 1},
 				PerSecond: 5.967, OKPerSecond: 5.967, Latency: latencyReport{Count: 179, P50: 3, P90: 4, P99: 9, P999: 12, Max: 12}},
 		},
-		Total:   opReport{Op: "total", Due: 600, Sent: 599, Replied: 599, PerSecond: 19.967, OKPerSecond: 19.9, Statuses: map[string]int64{"OK": 597, "UNAUTHORIZED": 2, statusDropped: 1}},
-		Argon2:  &argon2Report{MemoryKiB: 19456, Time: 2, Parallelism: 1, Goroutines: 2, Hashes: 210, Seconds: 3, PerSecond: 70},
+		Total: opReport{Op: "total", Due: 600, Sent: 599, Replied: 599, PerSecond: 19.967, OKPerSecond: 19.9, Statuses: map[string]int64{"OK": 597, "UNAUTHORIZED": 2, statusDropped: 1}},
+		Argon2: &argon2Report{MemoryKiB: 19456, Time: 2, Parallelism: 1, Goroutines: 2, Hashes: 210, Seconds: 3, PerSecond: 70,
+			Runs: []argon2Run{{When: "before", Hashes: 110, Seconds: 1.5, PerSecond: 73.3}, {When: "after", Hashes: 100, Seconds: 1.5, PerSecond: 66.7}}},
 		Worker:  &workerMemory{PID: 42, VmHWMKiB: 204800, MaxVmRSSKiB: 153600},
 		Machine: machineReport{CPUs: 2, LoadBefore: 1.5, LoadAfter: 2.25},
 	}
@@ -399,6 +400,23 @@ func TestReportFractions(t *testing.T) {
 	}
 }
 
+// The raw rate drifts with the machine: it is measured before the load
+// and after it, and the reference is every hash of both over their time.
+func TestCombineArgon2(t *testing.T) {
+	cfg := argon2Report{MemoryKiB: 19456, Time: 2, Parallelism: 1, Goroutines: 2}
+	before := cfg
+	before.Hashes, before.Seconds, before.PerSecond = 120, 2, 60
+	after := cfg
+	after.Hashes, after.Seconds, after.PerSecond = 90, 1, 90
+	got := combineArgon2(&before, &after)
+	want := cfg
+	want.Hashes, want.Seconds, want.PerSecond = 210, 3, 70
+	want.Runs = []argon2Run{{When: "before", Hashes: 120, Seconds: 2, PerSecond: 60}, {When: "after", Hashes: 90, Seconds: 1, PerSecond: 90}}
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("combineArgon2 = %+v, want %+v", *got, want)
+	}
+}
+
 func TestReportTable(t *testing.T) {
 	var out bytes.Buffer
 	if err := testReport().writeTable(&out); err != nil {
@@ -412,7 +430,7 @@ func TestReportTable(t *testing.T) {
 			"login        420       14.0  13.9    41.5    80.0   120.2     180.0   181.0  OK=418 UNAUTHORIZED=2\n" +
 			"introspect   179        6.0   6.0     3.0     4.0     9.0      12.0    12.0  OK=179 DROPPED=1\n" +
 			"total        599       20.0  19.9     0.0     0.0     0.0       0.0     0.0  OK=597 DROPPED=1 UNAUTHORIZED=2\n",
-		"argon2id m=19456 KiB t=2 p=1 on 2 goroutines: 70.0 hashes/s (210 in 3.0s)",
+		"argon2id m=19456 KiB t=2 p=1 on 2 goroutines: 70.0 hashes/s (210 in 3.0s: 73.3/s before the load, 66.7/s after)",
 		"login OK/s is 20% of the raw argon2id rate; every reply that hashed, 20%",
 		"worker pid 42: peak RSS (VmHWM) 200.0 MiB, largest RSS sampled during the run 150.0 MiB",
 	} {
@@ -447,7 +465,7 @@ func TestReportMarkdown(t *testing.T) {
 		"| introspect | 179 | 6.0 | 6.0 | 3.0 | 4.0 | 9.0 | 12.0 | 12.0 | OK=179 DROPPED=1 |",
 		"| total | 599 | 20.0 | 19.9 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | OK=597 DROPPED=1 UNAUTHORIZED=2 |",
 		"",
-		"argon2id m=19456 KiB t=2 p=1 on 2 goroutines: 70.0 hashes/s (210 in 3.0s)  ",
+		"argon2id m=19456 KiB t=2 p=1 on 2 goroutines: 70.0 hashes/s (210 in 3.0s: 73.3/s before the load, 66.7/s after)  ",
 		"login OK/s is 20% of the raw argon2id rate; every reply that hashed, 20%  ",
 		"worker pid 42: peak RSS (VmHWM) 200.0 MiB, largest RSS sampled during the run 150.0 MiB",
 	}

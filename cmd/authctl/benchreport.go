@@ -180,15 +180,42 @@ type latencyReport struct {
 }
 
 // argon2Report is the machine's raw argon2id rate at the worker's
-// parameters, measured in the same run with the worker's hasher.
+// parameters, measured in the same run with the worker's hasher: before
+// the load and after it (Runs), as the machine's speed drifts, and
+// PerSecond is every hash of both over their time.
 type argon2Report struct {
-	MemoryKiB   uint32  `json:"memoryKiB"`
-	Time        uint32  `json:"time"`
-	Parallelism uint8   `json:"parallelism"`
-	Goroutines  int     `json:"goroutines"`
-	Hashes      int64   `json:"hashes"`
-	Seconds     float64 `json:"seconds"`
-	PerSecond   float64 `json:"perSecond"`
+	MemoryKiB   uint32      `json:"memoryKiB"`
+	Time        uint32      `json:"time"`
+	Parallelism uint8       `json:"parallelism"`
+	Goroutines  int         `json:"goroutines"`
+	Hashes      int64       `json:"hashes"`
+	Seconds     float64     `json:"seconds"`
+	PerSecond   float64     `json:"perSecond"`
+	Runs        []argon2Run `json:"runs,omitempty"`
+}
+
+// argon2Run is one measurement of an argon2Report.
+type argon2Run struct {
+	When      string  `json:"when"` // "before" or "after" the load
+	Hashes    int64   `json:"hashes"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"perSecond"`
+}
+
+// combineArgon2 is the report of the measurements before and after the
+// load, at the same parameters.
+func combineArgon2(before, after *argon2Report) *argon2Report {
+	r := *before
+	r.Runs = nil
+	r.Hashes, r.Seconds = before.Hashes+after.Hashes, before.Seconds+after.Seconds
+	r.PerSecond = float64(r.Hashes) / r.Seconds
+	for _, m := range []struct {
+		when string
+		r    *argon2Report
+	}{{"before", before}, {"after", after}} {
+		r.Runs = append(r.Runs, argon2Run{When: m.when, Hashes: m.r.Hashes, Seconds: m.r.Seconds, PerSecond: m.r.PerSecond})
+	}
+	return &r
 }
 
 // argon2Fractions relate the hashing operations served to the raw rate:
@@ -309,8 +336,12 @@ func (r *benchReport) summary() string {
 func (r *benchReport) footer() string {
 	var lines []string
 	if a := r.Argon2; a != nil {
-		lines = append(lines, fmt.Sprintf("argon2id m=%d KiB t=%d p=%d on %d goroutines: %.1f hashes/s (%d in %.1fs)",
-			a.MemoryKiB, a.Time, a.Parallelism, a.Goroutines, a.PerSecond, a.Hashes, a.Seconds))
+		detail := fmt.Sprintf("%d in %.1fs", a.Hashes, a.Seconds)
+		if len(a.Runs) == 2 {
+			detail += fmt.Sprintf(": %.1f/s before the load, %.1f/s after", a.Runs[0].PerSecond, a.Runs[1].PerSecond)
+		}
+		lines = append(lines, fmt.Sprintf("argon2id m=%d KiB t=%d p=%d on %d goroutines: %.1f hashes/s (%s)",
+			a.MemoryKiB, a.Time, a.Parallelism, a.Goroutines, a.PerSecond, detail))
 	}
 	if f := r.Fractions; f != nil {
 		lines = append(lines, fmt.Sprintf("login OK/s is %.0f%% of the raw argon2id rate; every reply that hashed, %.0f%%", 100*f.Login, 100*f.Hashing))

@@ -27,6 +27,9 @@
 #        mixed           open loop at half that rate: register 5, login 40,
 #                        wrong-password 10, refresh 20, introspect 25
 #        cheap-alone     open loop, 200/s of introspect and refresh
+#        refresh-max     closed loop, 32 callers, refreshes only: the most
+#                        refreshes/s the worker serves (CPU-bound)
+#        introspect-max  the same for introspect
 #        cheap-in-flood  the same while a closed loop of 16 callers floods
 #                        the worker with logins (its own report:
 #                        login-flood); the measured run starts first and
@@ -230,6 +233,11 @@ scenario login-latency "Logins at half that rate (open loop)" -mix login=100 -ra
 scenario mixed "A mix at the same rate (open loop)" \
   -mix register=5,login=40,wrong-password=10,refresh=20,introspect=25 -rate "$half_rate"
 scenario cheap-alone "Introspect and refresh alone (open loop)" -mix introspect=50,refresh=50 -rate "$CHEAP_RATE"
+# The most the cheap operations serve: closed loops of 32 callers over 64
+# accounts (a refresh waits for its account's last one: each rotates its
+# session's token).
+scenario refresh-max "Refresh saturation (closed loop)" -mix refresh=100 -concurrency 32 -users 64 -argon2 0
+scenario introspect-max "Introspect saturation (closed loop)" -mix introspect=100 -concurrency 32 -users 64 -argon2 0
 
 # Introspect and refresh during a login flood. The measured run starts
 # first, so that its setup (a session for each account) is not slowed by

@@ -398,6 +398,11 @@ func TestReportFractions(t *testing.T) {
 	if r.fractions() != nil {
 		t.Error("fractions without an argon2id rate, want none")
 	}
+	cheap := testReport()
+	cheap.Ops = cheap.Ops[1:] // introspect only: nothing hashed
+	if f := cheap.fractions(); f != nil {
+		t.Errorf("fractions %+v of a mix that hashes nothing, want none", f)
+	}
 }
 
 // The raw rate drifts with the machine: it is measured before the load

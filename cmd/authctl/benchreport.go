@@ -280,20 +280,27 @@ func (s *opStats) report(op string, seconds float64) opReport {
 	return r
 }
 
-// fractions relates the report's hashing throughput to the raw rate.
+// fractions relates the report's hashing throughput to the raw rate; none
+// when the mix has no operation that hashes.
 func (r *benchReport) fractions() *argon2Fractions {
 	if r.Argon2 == nil || r.Argon2.PerSecond == 0 {
 		return nil
 	}
 	var login, hashing float64
+	hashes := false
 	for _, op := range r.Ops {
 		switch op.Op {
 		case opLogin:
 			login = op.OKPerSecond
 			hashing += op.PerSecond
+			hashes = true
 		case opWrongPassword, opRegister:
 			hashing += op.PerSecond
+			hashes = true
 		}
+	}
+	if !hashes {
+		return nil
 	}
 	return &argon2Fractions{Login: login / r.Argon2.PerSecond, Hashing: hashing / r.Argon2.PerSecond}
 }

@@ -1,7 +1,3 @@
-// Copyright 2017 The Go Authors. All rights reserved.
-// Use of this source code is governed by a BSD-style
-// license that can be found in the LICENSE file.
-
 //go:build amd64 && gc && !purego
 
 // The AVX2 block function of Argon2. Its design is libargon2's opt AVX2
@@ -10,7 +6,8 @@
 // permuted side by side, and (un)diagonalisation is done with VPERMQ in
 // the row rounds and VPBLENDD+VPSHUFD in the column rounds. The rotation
 // constants and the BlaMka multiply follow x/crypto's SSE4 code
-// (blamka_amd64.s).
+// (blamka_amd64.s, under this directory's LICENSE); libargon2 is the
+// reference implementation of Argon2 (CC0 or Apache 2.0).
 
 #include "textflag.h"
 

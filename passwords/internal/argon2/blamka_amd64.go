@@ -10,7 +10,18 @@ import "golang.org/x/sys/cpu"
 
 func init() {
 	useSSE4 = cpu.X86.HasSSE41
+	useAVX2 = cpu.X86.HasAVX2
 }
+
+// useAVX2 selects processBlockAVX2 over the SSE code.
+var useAVX2 bool
+
+// processBlockAVX2 is processBlockGeneric in AVX2 (blamka_avx2_amd64.s):
+// the xor of in1 and in2, its permutation, and the xor or store into out
+// in one pass.
+//
+//go:noescape
+func processBlockAVX2(out, in1, in2 *block, xor bool)
 
 //go:noescape
 func mixBlocksSSE2(out, a, b, c *block)
@@ -52,9 +63,17 @@ func processBlockSSE(out, in1, in2 *block, xor bool) {
 }
 
 func processBlock(out, in1, in2 *block) {
+	if useAVX2 {
+		processBlockAVX2(out, in1, in2, false)
+		return
+	}
 	processBlockSSE(out, in1, in2, false)
 }
 
 func processBlockXOR(out, in1, in2 *block) {
+	if useAVX2 {
+		processBlockAVX2(out, in1, in2, true)
+		return
+	}
 	processBlockSSE(out, in1, in2, true)
 }

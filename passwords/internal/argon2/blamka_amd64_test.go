@@ -1,0 +1,164 @@
+//go:build amd64 && gc && !purego
+
+package argon2
+
+import (
+	"bytes"
+	"encoding/hex"
+	"math/rand/v2"
+	"testing"
+
+	xargon2 "golang.org/x/crypto/argon2"
+	"golang.org/x/sys/cpu"
+)
+
+// TestAVX2Selected: on a CPU with AVX2 the AVX2 block function is the
+// one in use, so that the package's other tests exercise it.
+func TestAVX2Selected(t *testing.T) {
+	if useAVX2 != cpu.X86.HasAVX2 {
+		t.Fatalf("useAVX2 = %v on a CPU whose HasAVX2 = %v", useAVX2, cpu.X86.HasAVX2)
+	}
+	if !cpu.X86.HasAVX2 {
+		t.Skip("no AVX2 on this CPU: the AVX2 block function is not tested")
+	}
+}
+
+func randomBlock(r *rand.Rand, b *block) {
+	for i := range b {
+		b[i] = r.Uint64()
+	}
+}
+
+// TestProcessBlockAVX2: the AVX2 block function gives the generic one's
+// blocks byte for byte, with and without xor, for random blocks, blocks
+// of extreme words and an output that is also an input (as processBlocks
+// makes the address blocks).
+func TestProcessBlockAVX2(t *testing.T) {
+	if !cpu.X86.HasAVX2 {
+		t.Skip("no AVX2 on this CPU")
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	var in1, in2, old, got, want block
+	for i := range 20000 {
+		randomBlock(r, &in1)
+		randomBlock(r, &in2)
+		randomBlock(r, &old)
+		switch i % 100 {
+		case 0:
+			in1, in2 = block{}, block{}
+		case 1:
+			for j := range in1 {
+				in1[j], in2[j] = ^uint64(0), 0
+			}
+		case 2:
+			for j := range in1 {
+				in1[j], in2[j] = 0xffffffff, 1<<63|0xffffffff
+			}
+		}
+		xor := i%2 == 1
+
+		got, want = old, old
+		processBlockAVX2(&got, &in1, &in2, xor)
+		processBlockGeneric(&want, &in1, &in2, xor)
+		if got != want {
+			t.Fatalf("block %d (xor %v): AVX2 differs from generic\nin1  %x\nin2  %x\ngot  %x\nwant %x", i, xor, in1[:4], in2[:4], got[:4], want[:4])
+		}
+
+		// out is in1, then in2.
+		got, want = in1, in1
+		processBlockAVX2(&got, &got, &in2, xor)
+		processBlockGeneric(&want, &want, &in2, xor)
+		if got != want {
+			t.Fatalf("block %d (xor %v): AVX2 into its first input differs from generic", i, xor)
+		}
+		got, want = in2, in2
+		processBlockAVX2(&got, &in1, &got, xor)
+		processBlockGeneric(&want, &in1, &want, xor)
+		if got != want {
+			t.Fatalf("block %d (xor %v): AVX2 into its second input differs from generic", i, xor)
+		}
+	}
+}
+
+// TestBlockFunctions runs the known-answer and x/crypto comparisons with
+// each block function this CPU has: AVX2, SSE4 and the generic fallback
+// of processBlockSSE.
+func TestBlockFunctions(t *testing.T) {
+	paths := []struct {
+		name       string
+		avx2, sse4 bool
+		have       bool
+	}{
+		{"AVX2", true, true, cpu.X86.HasAVX2 && cpu.X86.HasSSE41},
+		{"SSE4", false, true, cpu.X86.HasSSE41},
+		{"SSE2", false, false, true},
+	}
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			if !p.have {
+				t.Skipf("no %s on this CPU", p.name)
+			}
+			defer func(avx2, sse4 bool) { useAVX2, useSSE4 = avx2, sse4 }(useAVX2, useSSE4)
+			useAVX2, useSSE4 = p.avx2, p.sse4
+
+			var m Memory
+			got := m.deriveKey(argon2id,
+				bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 16), bytes.Repeat([]byte{3}, 8), bytes.Repeat([]byte{4}, 12),
+				3, 32, 4, 32)
+			want, _ := hex.DecodeString("0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659")
+			if !bytes.Equal(got, want) {
+				t.Errorf("RFC 9106 tag %x, want %x", got, want)
+			}
+
+			r := rand.New(rand.NewPCG(5, 6))
+			for i := range 40 {
+				password := make([]byte, r.IntN(64))
+				salt := make([]byte, 8+r.IntN(24))
+				for j := range password {
+					password[j] = byte(r.Uint32())
+				}
+				for j := range salt {
+					salt[j] = byte(r.Uint32())
+				}
+				time := 1 + r.Uint32N(3)
+				memory := 8 + r.Uint32N(1024)
+				threads := uint8(1 + r.IntN(4))
+				got := m.IDKey(password, salt, time, memory, threads, 32)
+				want := xargon2.IDKey(password, salt, time, memory, threads, 32)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("hash %d (t=%d m=%d p=%d): %x, want %x", i, time, memory, threads, got, want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkProcessBlock: one block of the second pass (xor), with each
+// block function this CPU has.
+func BenchmarkProcessBlock(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var out, in1, in2 block
+	randomBlock(r, &out)
+	randomBlock(r, &in1)
+	randomBlock(r, &in2)
+	b.Run("AVX2", func(b *testing.B) {
+		if !cpu.X86.HasAVX2 {
+			b.Skip("no AVX2 on this CPU")
+		}
+		b.SetBytes(int64(len(in1) * 8))
+		for b.Loop() {
+			processBlockAVX2(&out, &in1, &in2, true)
+		}
+	})
+	b.Run("SSE4", func(b *testing.B) {
+		if !cpu.X86.HasSSE41 {
+			b.Skip("no SSE4.1 on this CPU")
+		}
+		defer func(sse4 bool) { useSSE4 = sse4 }(useSSE4)
+		useSSE4 = true
+		b.SetBytes(int64(len(in1) * 8))
+		for b.Loop() {
+			processBlockSSE(&out, &in1, &in2, true)
+		}
+	})
+}

@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	xargon2 "golang.org/x/crypto/argon2"
+
 	"github.com/authworker/authworker/client"
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/passwords"
@@ -60,7 +62,7 @@ func parseBenchFlags(args []string) (benchConfig, error) {
 		f.DurationVar(&c.warmup, "warmup", 5*time.Second, "load before the measurement starts, not counted")
 		f.DurationVar(&c.duration, "duration", 30*time.Second, "how long the measurement lasts")
 		f.IntVar(&c.users, "users", 50, "accounts registered (and logged in once) before the load, for login, wrong-password, refresh and introspect")
-		f.DurationVar(&c.argon2, "argon2", 3*time.Second, "how long to measure the raw argon2id rate at AUTH_ARGON2_*, before the load and again after it; 0 skips it")
+		f.DurationVar(&c.argon2, "argon2", 3*time.Second, "how long to measure the raw argon2id rate at AUTH_ARGON2_*, before the load and again after it, with the worker's hasher and as long with x/crypto's; 0 skips it")
 		f.IntVar(&c.workerPID, "worker-pid", 0, "a worker on this machine whose memory to sample from /proc")
 		f.DurationVar(&c.progress, "progress", time.Second, "how often to print the progress line on standard error; 0 for never")
 		f.BoolVar(&c.json, "json", false, "print the report as JSON")
@@ -543,15 +545,18 @@ func argon2FromEnv(getenv func(string) string) (passwords.HasherConfig, error) {
 	return c, nil
 }
 
-// measureArgon2 measures the raw argon2id rate on every CPU for d, saying
-// so on standard error.
+// measureArgon2 measures the raw argon2id rate on every CPU for d with the
+// worker's hasher and then for d with x/crypto's, saying so on standard
+// error.
 func (e *env) measureArgon2(ctx context.Context, cfg passwords.HasherConfig, d time.Duration, when string) (*argon2Report, error) {
-	fmt.Fprintf(e.stderr, "bench: measuring the raw argon2id rate %s, for %s on %d goroutines\n", when, d, runtime.NumCPU())
+	fmt.Fprintf(e.stderr, "bench: measuring the raw argon2id rate %s, for %s on %d goroutines with the worker's hasher and as long with x/crypto's\n",
+		when, d, runtime.NumCPU())
 	return measureArgon2(ctx, cfg, runtime.NumCPU(), d)
 }
 
-// measureArgon2 hashes with the worker's hasher on goroutines at once for
-// d, and returns the rate.
+// measureArgon2 hashes on goroutines at once for d with the worker's
+// hasher, then for d with x/crypto's argon2id at the same costs, and
+// returns both rates.
 func measureArgon2(ctx context.Context, cfg passwords.HasherConfig, goroutines int, d time.Duration) (*argon2Report, error) {
 	h, err := passwords.NewHasher(cfg)
 	if err != nil {
@@ -560,6 +565,34 @@ func measureArgon2(ctx context.Context, cfg passwords.HasherConfig, goroutines i
 	var pw [18]byte
 	rand.Read(pw[:])
 	password := base64.RawURLEncoding.EncodeToString(pw[:])
+	r := &argon2Report{
+		MemoryKiB: cmp(cfg.MemoryKiB, passwords.DefaultMemoryKiB), Time: cmp(cfg.Time, passwords.DefaultTime),
+		Parallelism: cmp(cfg.Parallelism, passwords.DefaultParallelism),
+		Goroutines:  goroutines,
+	}
+	worker, err := hashRate(ctx, goroutines, d, func() error {
+		_, err := h.Hash(password)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("argon2id: %w", err)
+	}
+	r.Hashes, r.Seconds, r.PerSecond = worker.Hashes, worker.Seconds, worker.PerSecond
+	salt := make([]byte, cmp(cfg.SaltLen, passwords.DefaultSaltLen))
+	rand.Read(salt)
+	x, err := hashRate(ctx, goroutines, d, func() error {
+		xargon2.IDKey([]byte(password), salt, r.Time, r.MemoryKiB, r.Parallelism, cmp(cfg.KeyLen, passwords.DefaultKeyLen))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.XCrypto = &x
+	return r, nil
+}
+
+// hashRate runs hash on goroutines at once, over and over, for d.
+func hashRate(ctx context.Context, goroutines int, d time.Duration, hash func() error) (argon2Rate, error) {
 	var hashes atomic.Int64
 	start := time.Now()
 	deadline := start.Add(d)
@@ -568,7 +601,7 @@ func measureArgon2(ctx context.Context, cfg passwords.HasherConfig, goroutines i
 	for range goroutines {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
-				if _, err := h.Hash(password); err != nil {
+				if err := hash(); err != nil {
 					errs <- err
 					return
 				}
@@ -580,15 +613,9 @@ func measureArgon2(ctx context.Context, cfg passwords.HasherConfig, goroutines i
 	elapsed := time.Since(start).Seconds()
 	close(errs)
 	if err := <-errs; err != nil {
-		return nil, fmt.Errorf("argon2id: %w", err)
+		return argon2Rate{}, err
 	}
-	r := &argon2Report{
-		MemoryKiB: cmp(cfg.MemoryKiB, passwords.DefaultMemoryKiB), Time: cmp(cfg.Time, passwords.DefaultTime),
-		Parallelism: cmp(cfg.Parallelism, passwords.DefaultParallelism),
-		Goroutines:  goroutines, Hashes: hashes.Load(), Seconds: elapsed,
-	}
-	r.PerSecond = float64(r.Hashes) / elapsed
-	return r, nil
+	return argon2Rate{Hashes: hashes.Load(), Seconds: elapsed, PerSecond: float64(hashes.Load()) / elapsed}, nil
 }
 
 // cmp returns v, or def when v is zero.

@@ -380,7 +380,9 @@ func testReport() *benchReport {
 		},
 		Total: opReport{Op: "total", Due: 600, Sent: 599, Replied: 599, PerSecond: 19.967, OKPerSecond: 19.9, Statuses: map[string]int64{"OK": 597, "UNAUTHORIZED": 2, statusDropped: 1}},
 		Argon2: &argon2Report{MemoryKiB: 19456, Time: 2, Parallelism: 1, Goroutines: 2, Hashes: 210, Seconds: 3, PerSecond: 70,
-			Runs: []argon2Run{{When: "before", Hashes: 110, Seconds: 1.5, PerSecond: 73.3}, {When: "after", Hashes: 100, Seconds: 1.5, PerSecond: 66.7}}},
+			Runs: []argon2Run{{When: "before", Hashes: 110, Seconds: 1.5, PerSecond: 73.3}, {When: "after", Hashes: 100, Seconds: 1.5, PerSecond: 66.7}},
+			XCrypto: &argon2Rate{Hashes: 105, Seconds: 3, PerSecond: 35,
+				Runs: []argon2Run{{When: "before", Hashes: 54, Seconds: 1.5, PerSecond: 36}, {When: "after", Hashes: 51, Seconds: 1.5, PerSecond: 34}}}},
 		Worker:  &workerMemory{PID: 42, VmHWMKiB: 204800, MaxVmRSSKiB: 153600},
 		Machine: machineReport{CPUs: 2, LoadBefore: 1.5, LoadAfter: 2.25},
 	}
@@ -390,8 +392,8 @@ func testReport() *benchReport {
 
 func TestReportFractions(t *testing.T) {
 	f := testReport().Fractions
-	if f == nil || math.Abs(f.Login-13.933/70) > 1e-9 || math.Abs(f.Hashing-14.0/70) > 1e-9 {
-		t.Errorf("fractions %+v, want login 13.933/70 and hashing 14/70", f)
+	if f == nil || math.Abs(f.Login-13.933/70) > 1e-9 || math.Abs(f.Hashing-14.0/70) > 1e-9 || math.Abs(f.LoginXCrypto-13.933/35) > 1e-9 {
+		t.Errorf("fractions %+v, want login 13.933/70, hashing 14/70 and login of x/crypto's rate 13.933/35", f)
 	}
 	r := testReport()
 	r.Argon2 = nil
@@ -413,10 +415,14 @@ func TestCombineArgon2(t *testing.T) {
 	before.Hashes, before.Seconds, before.PerSecond = 120, 2, 60
 	after := cfg
 	after.Hashes, after.Seconds, after.PerSecond = 90, 1, 90
+	before.XCrypto = &argon2Rate{Hashes: 40, Seconds: 1, PerSecond: 40}
+	after.XCrypto = &argon2Rate{Hashes: 20, Seconds: 1, PerSecond: 20}
 	got := combineArgon2(&before, &after)
 	want := cfg
 	want.Hashes, want.Seconds, want.PerSecond = 210, 3, 70
 	want.Runs = []argon2Run{{When: "before", Hashes: 120, Seconds: 2, PerSecond: 60}, {When: "after", Hashes: 90, Seconds: 1, PerSecond: 90}}
+	want.XCrypto = &argon2Rate{Hashes: 60, Seconds: 2, PerSecond: 30,
+		Runs: []argon2Run{{When: "before", Hashes: 40, Seconds: 1, PerSecond: 40}, {When: "after", Hashes: 20, Seconds: 1, PerSecond: 20}}}
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("combineArgon2 = %+v, want %+v", *got, want)
 	}
@@ -436,7 +442,9 @@ func TestReportTable(t *testing.T) {
 			"introspect   179        6.0   6.0     3.0     4.0     9.0      12.0    12.0  OK=179 DROPPED=1\n" +
 			"total        599       20.0  19.9     0.0     0.0     0.0       0.0     0.0  OK=597 DROPPED=1 UNAUTHORIZED=2\n",
 		"argon2id m=19456 KiB t=2 p=1 on 2 goroutines: 70.0 hashes/s (210 in 3.0s: 73.3/s before the load, 66.7/s after)",
+		"x/crypto's argon2id at the same costs: 35.0 hashes/s (105 in 3.0s: 36.0/s before the load, 34.0/s after)",
 		"login OK/s is 20% of the raw argon2id rate; every reply that hashed, 20%",
+		"login OK/s is 40% of x/crypto's argon2id rate",
 		"worker pid 42: peak RSS (VmHWM) 200.0 MiB, largest RSS sampled during the run 150.0 MiB",
 	} {
 		if !strings.Contains(got, want) {
@@ -471,7 +479,9 @@ func TestReportMarkdown(t *testing.T) {
 		"| total | 599 | 20.0 | 19.9 | 0.0 | 0.0 | 0.0 | 0.0 | 0.0 | OK=597 DROPPED=1 UNAUTHORIZED=2 |",
 		"",
 		"argon2id m=19456 KiB t=2 p=1 on 2 goroutines: 70.0 hashes/s (210 in 3.0s: 73.3/s before the load, 66.7/s after)  ",
+		"x/crypto's argon2id at the same costs: 35.0 hashes/s (105 in 3.0s: 36.0/s before the load, 34.0/s after)  ",
 		"login OK/s is 20% of the raw argon2id rate; every reply that hashed, 20%  ",
+		"login OK/s is 40% of x/crypto's argon2id rate  ",
 		"worker pid 42: peak RSS (VmHWM) 200.0 MiB, largest RSS sampled during the run 150.0 MiB",
 	}
 	if !reflect.DeepEqual(lines, want) {

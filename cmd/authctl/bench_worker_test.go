@@ -185,7 +185,8 @@ func TestBenchAgainstWorker(t *testing.T) {
 		t.Errorf("%d operations reported, due %d against a total of %d", len(r.Ops), due, r.Total.Due)
 	}
 	if r.Argon2 == nil || r.Argon2.PerSecond <= 0 || r.Argon2.MemoryKiB != 19456 || r.Fractions == nil || r.Fractions.Login <= 0 ||
-		len(r.Argon2.Runs) != 2 || r.Argon2.Runs[0].When != "before" || r.Argon2.Runs[0].PerSecond <= 0 || r.Argon2.Runs[1].PerSecond <= 0 {
+		len(r.Argon2.Runs) != 2 || r.Argon2.Runs[0].When != "before" || r.Argon2.Runs[0].PerSecond <= 0 || r.Argon2.Runs[1].PerSecond <= 0 ||
+		r.Argon2.XCrypto == nil || len(r.Argon2.XCrypto.Runs) != 2 || r.Argon2.XCrypto.PerSecond <= 0 || r.Fractions.LoginXCrypto <= 0 {
 		t.Errorf("argon2id %+v, fractions %+v: want a rate at the worker's defaults, and login's share of it", r.Argon2, r.Fractions)
 	}
 	if r.Worker == nil || r.Worker.VmHWMKiB <= 0 || r.Worker.MaxVmRSSKiB <= 0 || r.Worker.MaxVmRSSKiB > r.Worker.VmHWMKiB {

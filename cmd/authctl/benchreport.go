@@ -182,7 +182,9 @@ type latencyReport struct {
 // argon2Report is the machine's raw argon2id rate at the worker's
 // parameters, measured in the same run with the worker's hasher: before
 // the load and after it (Runs), as the machine's speed drifts, and
-// PerSecond is every hash of both over their time.
+// PerSecond is every hash of both over their time. XCrypto is the same
+// measured with golang.org/x/crypto/argon2, the reference a Go service
+// would hash with: the worker's hasher is its own (passwords/internal/argon2).
 type argon2Report struct {
 	MemoryKiB   uint32      `json:"memoryKiB"`
 	Time        uint32      `json:"time"`
@@ -192,6 +194,15 @@ type argon2Report struct {
 	Seconds     float64     `json:"seconds"`
 	PerSecond   float64     `json:"perSecond"`
 	Runs        []argon2Run `json:"runs,omitempty"`
+	XCrypto     *argon2Rate `json:"xcrypto,omitempty"`
+}
+
+// argon2Rate is a raw argon2id rate at an argon2Report's parameters.
+type argon2Rate struct {
+	Hashes    int64       `json:"hashes"`
+	Seconds   float64     `json:"seconds"`
+	PerSecond float64     `json:"perSecond"`
+	Runs      []argon2Run `json:"runs,omitempty"`
 }
 
 // argon2Run is one measurement of an argon2Report.
@@ -206,16 +217,37 @@ type argon2Run struct {
 // load, at the same parameters.
 func combineArgon2(before, after *argon2Report) *argon2Report {
 	r := *before
-	r.Runs = nil
-	r.Hashes, r.Seconds = before.Hashes+after.Hashes, before.Seconds+after.Seconds
-	r.PerSecond = float64(r.Hashes) / r.Seconds
-	for _, m := range []struct {
-		when string
-		r    *argon2Report
-	}{{"before", before}, {"after", after}} {
-		r.Runs = append(r.Runs, argon2Run{When: m.when, Hashes: m.r.Hashes, Seconds: m.r.Seconds, PerSecond: m.r.PerSecond})
+	worker := combineRates(
+		argon2Rate{Hashes: before.Hashes, Seconds: before.Seconds, PerSecond: before.PerSecond},
+		argon2Rate{Hashes: after.Hashes, Seconds: after.Seconds, PerSecond: after.PerSecond})
+	r.Hashes, r.Seconds, r.PerSecond, r.Runs = worker.Hashes, worker.Seconds, worker.PerSecond, worker.Runs
+	r.XCrypto = nil
+	if before.XCrypto != nil && after.XCrypto != nil {
+		x := combineRates(*before.XCrypto, *after.XCrypto)
+		r.XCrypto = &x
 	}
 	return &r
+}
+
+// combineRates is every hash of before and after over their time, with
+// each as a run.
+func combineRates(before, after argon2Rate) argon2Rate {
+	r := argon2Rate{Hashes: before.Hashes + after.Hashes, Seconds: before.Seconds + after.Seconds}
+	r.PerSecond = float64(r.Hashes) / r.Seconds
+	r.Runs = []argon2Run{
+		{When: "before", Hashes: before.Hashes, Seconds: before.Seconds, PerSecond: before.PerSecond},
+		{When: "after", Hashes: after.Hashes, Seconds: after.Seconds, PerSecond: after.PerSecond},
+	}
+	return r
+}
+
+// String is the rate, with its measurements before and after the load.
+func (r argon2Rate) String() string {
+	detail := fmt.Sprintf("%d in %.1fs", r.Hashes, r.Seconds)
+	if len(r.Runs) == 2 {
+		detail += fmt.Sprintf(": %.1f/s before the load, %.1f/s after", r.Runs[0].PerSecond, r.Runs[1].PerSecond)
+	}
+	return fmt.Sprintf("%.1f hashes/s (%s)", r.PerSecond, detail)
 }
 
 // argon2Fractions relate the hashing operations served to the raw rate:
@@ -225,6 +257,8 @@ func combineArgon2(before, after *argon2Report) *argon2Report {
 type argon2Fractions struct {
 	Login   float64 `json:"login"`
 	Hashing float64 `json:"hashing"`
+	// LoginXCrypto is OK logins per second over x/crypto's rate.
+	LoginXCrypto float64 `json:"loginXCrypto,omitempty"`
 }
 
 // workerMemory is the worker's memory as /proc showed it during the run.
@@ -302,7 +336,11 @@ func (r *benchReport) fractions() *argon2Fractions {
 	if !hashes {
 		return nil
 	}
-	return &argon2Fractions{Login: login / r.Argon2.PerSecond, Hashing: hashing / r.Argon2.PerSecond}
+	f := &argon2Fractions{Login: login / r.Argon2.PerSecond, Hashing: hashing / r.Argon2.PerSecond}
+	if x := r.Argon2.XCrypto; x != nil && x.PerSecond > 0 {
+		f.LoginXCrypto = login / x.PerSecond
+	}
+	return f
 }
 
 // writeTable prints the report for people: what was run, a line per
@@ -343,15 +381,18 @@ func (r *benchReport) summary() string {
 func (r *benchReport) footer() string {
 	var lines []string
 	if a := r.Argon2; a != nil {
-		detail := fmt.Sprintf("%d in %.1fs", a.Hashes, a.Seconds)
-		if len(a.Runs) == 2 {
-			detail += fmt.Sprintf(": %.1f/s before the load, %.1f/s after", a.Runs[0].PerSecond, a.Runs[1].PerSecond)
+		worker := argon2Rate{Hashes: a.Hashes, Seconds: a.Seconds, PerSecond: a.PerSecond, Runs: a.Runs}
+		lines = append(lines, fmt.Sprintf("argon2id m=%d KiB t=%d p=%d on %d goroutines: %s",
+			a.MemoryKiB, a.Time, a.Parallelism, a.Goroutines, worker))
+		if a.XCrypto != nil {
+			lines = append(lines, "x/crypto's argon2id at the same costs: "+a.XCrypto.String())
 		}
-		lines = append(lines, fmt.Sprintf("argon2id m=%d KiB t=%d p=%d on %d goroutines: %.1f hashes/s (%s)",
-			a.MemoryKiB, a.Time, a.Parallelism, a.Goroutines, a.PerSecond, detail))
 	}
 	if f := r.Fractions; f != nil {
 		lines = append(lines, fmt.Sprintf("login OK/s is %.0f%% of the raw argon2id rate; every reply that hashed, %.0f%%", 100*f.Login, 100*f.Hashing))
+		if f.LoginXCrypto > 0 {
+			lines = append(lines, fmt.Sprintf("login OK/s is %.0f%% of x/crypto's argon2id rate", 100*f.LoginXCrypto))
+		}
 	}
 	if m := r.Worker; m != nil {
 		lines = append(lines, fmt.Sprintf("worker pid %d: peak RSS (VmHWM) %.1f MiB, largest RSS sampled during the run %.1f MiB",

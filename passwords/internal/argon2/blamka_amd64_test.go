@@ -55,27 +55,31 @@ func TestProcessBlockAVX2(t *testing.T) {
 				in1[j], in2[j] = 0xffffffff, 1<<63|0xffffffff
 			}
 		}
-		xor := i%2 == 1
+		for _, xor := range []bool{false, true} {
+			got, want = old, old
+			processBlockAVX2(&got, &in1, &in2, xor)
+			processBlockGeneric(&want, &in1, &in2, xor)
+			checkBlock(t, i, xor, "", &got, &want)
 
-		got, want = old, old
-		processBlockAVX2(&got, &in1, &in2, xor)
-		processBlockGeneric(&want, &in1, &in2, xor)
-		if got != want {
-			t.Fatalf("block %d (xor %v): AVX2 differs from generic\nin1  %x\nin2  %x\ngot  %x\nwant %x", i, xor, in1[:4], in2[:4], got[:4], want[:4])
+			// out is in1, then in2.
+			got, want = in1, in1
+			processBlockAVX2(&got, &got, &in2, xor)
+			processBlockGeneric(&want, &want, &in2, xor)
+			checkBlock(t, i, xor, " into its first input", &got, &want)
+			got, want = in2, in2
+			processBlockAVX2(&got, &in1, &got, xor)
+			processBlockGeneric(&want, &in1, &want, xor)
+			checkBlock(t, i, xor, " into its second input", &got, &want)
 		}
+	}
+}
 
-		// out is in1, then in2.
-		got, want = in1, in1
-		processBlockAVX2(&got, &got, &in2, xor)
-		processBlockGeneric(&want, &want, &in2, xor)
-		if got != want {
-			t.Fatalf("block %d (xor %v): AVX2 into its first input differs from generic", i, xor)
-		}
-		got, want = in2, in2
-		processBlockAVX2(&got, &in1, &got, xor)
-		processBlockGeneric(&want, &in1, &want, xor)
-		if got != want {
-			t.Fatalf("block %d (xor %v): AVX2 into its second input differs from generic", i, xor)
+// checkBlock fails t at the first word where got and want differ.
+func checkBlock(t *testing.T, i int, xor bool, into string, got, want *block) {
+	t.Helper()
+	for j := range got {
+		if got[j] != want[j] {
+			t.Fatalf("block %d (xor %v): AVX2%s differs from generic at word %d: %#x, want %#x", i, xor, into, j, got[j], want[j])
 		}
 	}
 }
@@ -98,6 +102,8 @@ func TestBlockFunctions(t *testing.T) {
 			if !p.have {
 				t.Skipf("no %s on this CPU", p.name)
 			}
+			// The selection is package state: these subtests, and every
+			// test of the package, must not run in parallel with this.
 			defer func(avx2, sse4 bool) { useAVX2, useSSE4 = avx2, sse4 }(useAVX2, useSSE4)
 			useAVX2, useSSE4 = p.avx2, p.sse4
 

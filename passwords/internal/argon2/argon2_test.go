@@ -13,21 +13,33 @@ import (
 // and associated data, four lanes.
 func TestRFC9106Argon2id(t *testing.T) {
 	var m Memory
+	checkRFC9106(t, &m)
+}
+
+// checkRFC9106 derives RFC 9106's Argon2id test vector with m.
+func checkRFC9106(t *testing.T, m *Memory) {
+	t.Helper()
 	got := m.deriveKey(argon2id,
 		bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 16), bytes.Repeat([]byte{3}, 8), bytes.Repeat([]byte{4}, 12),
 		3, 32, 4, 32)
 	want, _ := hex.DecodeString("0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659")
 	if !bytes.Equal(got, want) {
-		t.Errorf("tag %x, want %x", got, want)
+		t.Errorf("RFC 9106 tag %x, want %x", got, want)
 	}
 }
 
 // TestSameAsXCrypto: one Memory, reused across hashes of every shape, in
 // an order that shrinks and grows it, gives x/crypto's keys byte for byte.
 func TestSameAsXCrypto(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
 	var m Memory
-	for i := range 200 {
+	checkSameAsXCrypto(t, &m, rand.New(rand.NewPCG(1, 2)), 200, 2048)
+}
+
+// checkSameAsXCrypto derives n keys of random shapes (memory up to
+// 8 + maxMemory KiB) with m and with x/crypto, and compares them.
+func checkSameAsXCrypto(t *testing.T, m *Memory, r *rand.Rand, n int, maxMemory uint32) {
+	t.Helper()
+	for i := range n {
 		password := make([]byte, r.IntN(64))
 		salt := make([]byte, 8+r.IntN(24))
 		for j := range password {
@@ -37,7 +49,7 @@ func TestSameAsXCrypto(t *testing.T) {
 			salt[j] = byte(r.Uint32())
 		}
 		time := 1 + r.Uint32N(3)
-		memory := 8 + r.Uint32N(2048)
+		memory := 8 + r.Uint32N(maxMemory)
 		threads := uint8(1 + r.IntN(4))
 		keyLen := 16 + r.Uint32N(48)
 		got := m.IDKey(password, salt, time, memory, threads, keyLen)

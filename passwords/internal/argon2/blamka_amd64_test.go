@@ -3,12 +3,9 @@
 package argon2
 
 import (
-	"bytes"
-	"encoding/hex"
 	"math/rand/v2"
 	"testing"
 
-	xargon2 "golang.org/x/crypto/argon2"
 	"golang.org/x/sys/cpu"
 )
 
@@ -108,33 +105,8 @@ func TestBlockFunctions(t *testing.T) {
 			useAVX2, useSSE4 = p.avx2, p.sse4
 
 			var m Memory
-			got := m.deriveKey(argon2id,
-				bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 16), bytes.Repeat([]byte{3}, 8), bytes.Repeat([]byte{4}, 12),
-				3, 32, 4, 32)
-			want, _ := hex.DecodeString("0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659")
-			if !bytes.Equal(got, want) {
-				t.Errorf("RFC 9106 tag %x, want %x", got, want)
-			}
-
-			r := rand.New(rand.NewPCG(5, 6))
-			for i := range 40 {
-				password := make([]byte, r.IntN(64))
-				salt := make([]byte, 8+r.IntN(24))
-				for j := range password {
-					password[j] = byte(r.Uint32())
-				}
-				for j := range salt {
-					salt[j] = byte(r.Uint32())
-				}
-				time := 1 + r.Uint32N(3)
-				memory := 8 + r.Uint32N(1024)
-				threads := uint8(1 + r.IntN(4))
-				got := m.IDKey(password, salt, time, memory, threads, 32)
-				want := xargon2.IDKey(password, salt, time, memory, threads, 32)
-				if !bytes.Equal(got, want) {
-					t.Fatalf("hash %d (t=%d m=%d p=%d): %x, want %x", i, time, memory, threads, got, want)
-				}
-			}
+			checkRFC9106(t, &m)
+			checkSameAsXCrypto(t, &m, rand.New(rand.NewPCG(5, 6)), 40, 1024)
 		})
 	}
 }

@@ -577,7 +577,7 @@ func measureArgon2(ctx context.Context, cfg passwords.HasherConfig, goroutines i
 	if err != nil {
 		return nil, fmt.Errorf("argon2id: %w", err)
 	}
-	r.Hashes, r.Seconds, r.PerSecond = worker.Hashes, worker.Seconds, worker.PerSecond
+	r.argon2Rate = worker
 	salt := make([]byte, cmp(cfg.SaltLen, passwords.DefaultSaltLen))
 	rand.Read(salt)
 	x, err := hashRate(ctx, goroutines, d, func() error {

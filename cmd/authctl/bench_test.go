@@ -379,8 +379,9 @@ func testReport() *benchReport {
 				PerSecond: 5.967, OKPerSecond: 5.967, Latency: latencyReport{Count: 179, P50: 3, P90: 4, P99: 9, P999: 12, Max: 12}},
 		},
 		Total: opReport{Op: "total", Due: 600, Sent: 599, Replied: 599, PerSecond: 19.967, OKPerSecond: 19.9, Statuses: map[string]int64{"OK": 597, "UNAUTHORIZED": 2, statusDropped: 1}},
-		Argon2: &argon2Report{MemoryKiB: 19456, Time: 2, Parallelism: 1, Goroutines: 2, Hashes: 210, Seconds: 3, PerSecond: 70,
-			Runs: []argon2Run{{When: "before", Hashes: 110, Seconds: 1.5, PerSecond: 73.3}, {When: "after", Hashes: 100, Seconds: 1.5, PerSecond: 66.7}},
+		Argon2: &argon2Report{MemoryKiB: 19456, Time: 2, Parallelism: 1, Goroutines: 2,
+			argon2Rate: argon2Rate{Hashes: 210, Seconds: 3, PerSecond: 70,
+				Runs: []argon2Run{{When: "before", Hashes: 110, Seconds: 1.5, PerSecond: 73.3}, {When: "after", Hashes: 100, Seconds: 1.5, PerSecond: 66.7}}},
 			XCrypto: &argon2Rate{Hashes: 105, Seconds: 3, PerSecond: 35,
 				Runs: []argon2Run{{When: "before", Hashes: 54, Seconds: 1.5, PerSecond: 36}, {When: "after", Hashes: 51, Seconds: 1.5, PerSecond: 34}}}},
 		Worker:  &workerMemory{PID: 42, VmHWMKiB: 204800, MaxVmRSSKiB: 153600},
@@ -412,15 +413,15 @@ func TestReportFractions(t *testing.T) {
 func TestCombineArgon2(t *testing.T) {
 	cfg := argon2Report{MemoryKiB: 19456, Time: 2, Parallelism: 1, Goroutines: 2}
 	before := cfg
-	before.Hashes, before.Seconds, before.PerSecond = 120, 2, 60
+	before.argon2Rate = argon2Rate{Hashes: 120, Seconds: 2, PerSecond: 60}
 	after := cfg
-	after.Hashes, after.Seconds, after.PerSecond = 90, 1, 90
+	after.argon2Rate = argon2Rate{Hashes: 90, Seconds: 1, PerSecond: 90}
 	before.XCrypto = &argon2Rate{Hashes: 40, Seconds: 1, PerSecond: 40}
 	after.XCrypto = &argon2Rate{Hashes: 20, Seconds: 1, PerSecond: 20}
 	got := combineArgon2(&before, &after)
 	want := cfg
-	want.Hashes, want.Seconds, want.PerSecond = 210, 3, 70
-	want.Runs = []argon2Run{{When: "before", Hashes: 120, Seconds: 2, PerSecond: 60}, {When: "after", Hashes: 90, Seconds: 1, PerSecond: 90}}
+	want.argon2Rate = argon2Rate{Hashes: 210, Seconds: 3, PerSecond: 70,
+		Runs: []argon2Run{{When: "before", Hashes: 120, Seconds: 2, PerSecond: 60}, {When: "after", Hashes: 90, Seconds: 1, PerSecond: 90}}}
 	want.XCrypto = &argon2Rate{Hashes: 60, Seconds: 2, PerSecond: 30,
 		Runs: []argon2Run{{When: "before", Hashes: 40, Seconds: 1, PerSecond: 40}, {When: "after", Hashes: 20, Seconds: 1, PerSecond: 20}}}
 	if !reflect.DeepEqual(*got, want) {

@@ -180,24 +180,22 @@ type latencyReport struct {
 }
 
 // argon2Report is the machine's raw argon2id rate at the worker's
-// parameters, measured in the same run with the worker's hasher: before
-// the load and after it (Runs), as the machine's speed drifts, and
-// PerSecond is every hash of both over their time. XCrypto is the same
-// measured with golang.org/x/crypto/argon2, the reference a Go service
-// would hash with: the worker's hasher is its own (passwords/internal/argon2).
+// parameters, measured in the same run with the worker's hasher (the
+// embedded rate): before the load and after it, as the machine's speed
+// drifts. XCrypto is the same measured with golang.org/x/crypto/argon2,
+// the reference a Go service would hash with: the worker's hasher is its
+// own (passwords/internal/argon2).
 type argon2Report struct {
-	MemoryKiB   uint32      `json:"memoryKiB"`
-	Time        uint32      `json:"time"`
-	Parallelism uint8       `json:"parallelism"`
-	Goroutines  int         `json:"goroutines"`
-	Hashes      int64       `json:"hashes"`
-	Seconds     float64     `json:"seconds"`
-	PerSecond   float64     `json:"perSecond"`
-	Runs        []argon2Run `json:"runs,omitempty"`
-	XCrypto     *argon2Rate `json:"xcrypto,omitempty"`
+	MemoryKiB   uint32 `json:"memoryKiB"`
+	Time        uint32 `json:"time"`
+	Parallelism uint8  `json:"parallelism"`
+	Goroutines  int    `json:"goroutines"`
+	argon2Rate
+	XCrypto *argon2Rate `json:"xcrypto,omitempty"`
 }
 
-// argon2Rate is a raw argon2id rate at an argon2Report's parameters.
+// argon2Rate is a raw argon2id rate: every hash of its Runs over their
+// time.
 type argon2Rate struct {
 	Hashes    int64       `json:"hashes"`
 	Seconds   float64     `json:"seconds"`
@@ -217,10 +215,7 @@ type argon2Run struct {
 // load, at the same parameters.
 func combineArgon2(before, after *argon2Report) *argon2Report {
 	r := *before
-	worker := combineRates(
-		argon2Rate{Hashes: before.Hashes, Seconds: before.Seconds, PerSecond: before.PerSecond},
-		argon2Rate{Hashes: after.Hashes, Seconds: after.Seconds, PerSecond: after.PerSecond})
-	r.Hashes, r.Seconds, r.PerSecond, r.Runs = worker.Hashes, worker.Seconds, worker.PerSecond, worker.Runs
+	r.argon2Rate = combineRates(before.argon2Rate, after.argon2Rate)
 	r.XCrypto = nil
 	if before.XCrypto != nil && after.XCrypto != nil {
 		x := combineRates(*before.XCrypto, *after.XCrypto)
@@ -381,9 +376,8 @@ func (r *benchReport) summary() string {
 func (r *benchReport) footer() string {
 	var lines []string
 	if a := r.Argon2; a != nil {
-		worker := argon2Rate{Hashes: a.Hashes, Seconds: a.Seconds, PerSecond: a.PerSecond, Runs: a.Runs}
 		lines = append(lines, fmt.Sprintf("argon2id m=%d KiB t=%d p=%d on %d goroutines: %s",
-			a.MemoryKiB, a.Time, a.Parallelism, a.Goroutines, worker))
+			a.MemoryKiB, a.Time, a.Parallelism, a.Goroutines, a.argon2Rate))
 		if a.XCrypto != nil {
 			lines = append(lines, "x/crypto's argon2id at the same costs: "+a.XCrypto.String())
 		}

@@ -445,14 +445,11 @@ kafka_format_once() {
   fi
 }
 
-kafka_wait_ready() { # pid
+kafka_wait_ready() { # pid; 0 ready, 2 the process exited first (dies on timeout)
   local pid=$1 deadline left
   deadline=$(( $(now) + KAFKA_TIMEOUT ))
   while :; do
-    if ! pid_alive "$pid" kafka.Kafka; then
-      show_tail "$KAFKA_DIR/kafka.out"; show_tail "$KAFKA_DIR/server.log"
-      die "broker process $pid exited before becoming ready"
-    fi
+    pid_alive "$pid" kafka.Kafka || return 2
     left=$(( deadline - $(now) ))
     (( left > 0 )) || break
     if port_open "$KAFKA_HOST" "$KAFKA_PORT" && kafka_serves $(( left < 30 ? left : 30 )); then
@@ -464,6 +461,28 @@ kafka_wait_ready() { # pid
   die "broker not serving metadata on $KAFKA_BOOTSTRAP_SERVERS after ${KAFKA_TIMEOUT}s (pid $pid left running; see $KAFKA_DIR/server.log, stop it with: scripts/services.sh down)"
 }
 
+kafka_wait_ports_free() { # seconds; a broker of a just-ended session may still hold them
+  local deadline=$(( $(now) + $1 ))
+  while port_open "$KAFKA_HOST" "$KAFKA_PORT" || port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT"; do
+    (( $(now) < deadline )) || return 1
+    sleep 1
+  done
+}
+
+kafka_start() { # starts the JVM in the background, prints its pid
+  local heap
+  read -r -a heap <<<"$KAFKA_HEAP_OPTS"
+  : >"$KAFKA_DIR/kafka.out"
+  (
+    cd "$KAFKA_DIR"
+    exec setsid nohup "$JAVA" "${heap[@]}" -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$KAFKA_LOG4J" -Dkafka.logs.dir="$KAFKA_DIR" \
+      -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS"
+  ) >>"$KAFKA_DIR/kafka.out" 2>&1 9>&- </dev/null &
+  printf '%s\n' "$!"
+}
+
 up_kafka() {
   CURRENT="kafka"
   mkdir -p "$KAFKA_DIR"
@@ -471,11 +490,14 @@ up_kafka() {
   ensure_kafka_libs
   kafka_render_config
 
-  local pid heap
+  local pid
   pid=$(read_pid "$KAFKA_PIDFILE")
   if pid_alive "$pid" kafka.Kafka; then
     log "Kafka: our broker (pid $pid) is running, checking it serves"
-    kafka_wait_ready "$pid"
+    if ! kafka_wait_ready "$pid"; then
+      show_tail "$KAFKA_DIR/kafka.out"; show_tail "$KAFKA_DIR/server.log"
+      die "broker process $pid exited before becoming ready"
+    fi
     STATE[kafka]=reused
     KAFKA_NOTE=" (controller $KAFKA_HOST:$KAFKA_CONTROLLER_PORT, log $KAFKA_DIR/server.log)"
     log "Kafka: ready"
@@ -495,20 +517,21 @@ up_kafka() {
 
   kafka_format_once
 
-  read -r -a heap <<<"$KAFKA_HEAP_OPTS"
-  log "Kafka: starting broker on $KAFKA_BOOTSTRAP_SERVERS (controller $KAFKA_HOST:$KAFKA_CONTROLLER_PORT)"
-  : >"$KAFKA_DIR/kafka.out"
-  (
-    cd "$KAFKA_DIR"
-    exec setsid nohup "$JAVA" "${heap[@]}" -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-      -Dlog4j2.configurationFile="$KAFKA_LOG4J" -Dkafka.logs.dir="$KAFKA_DIR" \
-      -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS"
-  ) >>"$KAFKA_DIR/kafka.out" 2>&1 9>&- </dev/null &
-  pid=$!
-  printf '%s\n' "$pid" >"$KAFKA_PIDFILE"
-  STATE[kafka]=started
-  kafka_wait_ready "$pid"
+  # A broker that exits during start-up is started again, up to three times:
+  # the ports of a broker that a just-ended session is still shutting down
+  # pass the checks above and then refuse the bind.
+  local attempt
+  for attempt in 1 2 3; do
+    log "Kafka: starting broker on $KAFKA_BOOTSTRAP_SERVERS (controller $KAFKA_HOST:$KAFKA_CONTROLLER_PORT)"
+    pid=$(kafka_start)
+    printf '%s\n' "$pid" >"$KAFKA_PIDFILE"
+    STATE[kafka]=started
+    kafka_wait_ready "$pid" && break
+    show_tail "$KAFKA_DIR/kafka.out"; show_tail "$KAFKA_DIR/server.log"
+    (( attempt < 3 )) || die "broker process $pid exited before becoming ready, three times"
+    log "Kafka: broker process $pid exited before becoming ready (attempt $attempt of 3); starting it again once ports $KAFKA_PORT and $KAFKA_CONTROLLER_PORT are free"
+    kafka_wait_ports_free 60 || die "ports $KAFKA_PORT/$KAFKA_CONTROLLER_PORT still in use after 60s: $(who_listens "$KAFKA_PORT") $(who_listens "$KAFKA_CONTROLLER_PORT")"
+  done
   KAFKA_NOTE=" (controller $KAFKA_HOST:$KAFKA_CONTROLLER_PORT, log $KAFKA_DIR/server.log)"
   log "Kafka: ready (pid $pid)"
 }

@@ -23,8 +23,15 @@ type Answerer interface {
 
 // Replier sends correlated replies; producers.Replies implements it.
 type Replier interface {
+	// Deliverable reports whether a reply can go along route: nil when
+	// its topic has its partition, an error wrapping
+	// schemas.ErrReplyUndeliverable when not, and another error when it
+	// cannot tell now (the brokers do not answer).
+	Deliverable(ctx context.Context, route schemas.Route) error
 	// Send produces a reply along route and waits for the broker. code is
-	// the reply's error code, "" for success.
+	// the reply's error code, "" for success. It fails with an error
+	// wrapping schemas.ErrReplyUndeliverable when the reply can never go
+	// there, and with another error when it may later.
 	Send(ctx context.Context, route schemas.Route, code domain.Code, value []byte) error
 }
 
@@ -70,7 +77,10 @@ type Replied struct {
 
 // Requests is the Handler for auth.request: it reads where the reply goes,
 // decodes the request, has it answered, and sends the reply. Records that
-// cannot be answered go to the dead-letter topic, and are not acted on.
+// cannot be answered go to the dead-letter topic, and are not acted on; so
+// do records whose reply turns out undeliverable only once they were
+// answered (their outcome stands), rather than being retried for ever
+// ahead of every later record of their partition.
 type Requests struct {
 	codec    *schemas.Codec
 	routing  schemas.ReplyRouting
@@ -172,6 +182,13 @@ func (r *Requests) Handle(ctx context.Context, msg *kafka.Message) error {
 		r.logger.Warn("request cannot be answered; dead-lettered", "reason", reason, "err", err)
 		return r.deadLetter(ctx, msg, reason, err.Error())
 	}
+	if err := r.replies.Deliverable(ctx, route); err != nil {
+		if !errors.Is(err, schemas.ErrReplyUndeliverable) {
+			return err // cannot tell now: the pool retries
+		}
+		r.logger.Warn("request cannot be answered; dead-lettered", "reason", schemas.DeadLetterReplyUndeliverable, "err", err)
+		return r.deadLetter(ctx, msg, schemas.DeadLetterReplyUndeliverable, err.Error())
+	}
 
 	req, err := r.codec.DecodeRequest(ctx, msg.Value)
 	if err != nil {
@@ -213,10 +230,16 @@ func (r *Requests) sendError(ctx context.Context, msg *kafka.Message, start time
 }
 
 // reply sends a reply to msg, and tells the observer once the broker has
-// it.
+// it. A reply that can never reach its route (its topic or partition went
+// away since Deliverable, or the broker refuses it for good) sends msg to
+// the dead-letter topic instead.
 func (r *Requests) reply(ctx context.Context, msg *kafka.Message, start time.Time, op string, route schemas.Route, code domain.Code, value []byte) error {
 	if err := r.replies.Send(ctx, route, code, value); err != nil {
-		return err
+		if !errors.Is(err, schemas.ErrReplyUndeliverable) {
+			return err
+		}
+		r.logger.Warn("reply undeliverable, request answered; dead-lettered", "op", op, "reason", schemas.DeadLetterReplyUndeliverable, "err", err)
+		return r.deadLetter(ctx, msg, schemas.DeadLetterReplyUndeliverable, "answered; "+err.Error())
 	}
 	now := r.now()
 	obs := Replied{Op: op, Status: schemas.StatusOf(code), Handling: now.Sub(start)}

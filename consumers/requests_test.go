@@ -3,6 +3,9 @@ package consumers_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -14,10 +17,14 @@ import (
 	"github.com/authworker/authworker/schemas"
 )
 
-// fakeReplier records replies.
+// fakeReplier records replies. It finds every route deliverable unless
+// checkErr is set, and every send fails with sendErr when that is set.
 type fakeReplier struct {
-	mu   sync.Mutex
-	sent []sentReply
+	mu       sync.Mutex
+	sent     []sentReply
+	checked  []schemas.Route
+	checkErr error
+	sendErr  error
 }
 
 type sentReply struct {
@@ -26,9 +33,19 @@ type sentReply struct {
 	value []byte
 }
 
+func (f *fakeReplier) Deliverable(_ context.Context, r schemas.Route) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checked = append(f.checked, r)
+	return f.checkErr
+}
+
 func (f *fakeReplier) Send(_ context.Context, r schemas.Route, code domain.Code, value []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.sendErr != nil {
+		return f.sendErr
+	}
 	f.sent = append(f.sent, sentReply{r, code, value})
 	return nil
 }
@@ -216,6 +233,58 @@ func TestRequestsDeadLetters(t *testing.T) {
 // TestRequestsAtShutdown: when the request has no outcome because the
 // worker stops, nothing is sent and the error goes back to the pool, so the
 // record is read again.
+// TestRequestsUndeliverableReplies: a reply that cannot reach its route
+// (no such topic or partition, or refused for good) sends the record to
+// the dead-letter topic rather than having the pool retry it for ever,
+// which would hold back every later record of its key and partition.
+// Found before the request is answered, it is not acted on; found when
+// the reply is sent, the request was answered and its outcome stands.
+// A route that cannot be checked now (the brokers do not answer) is a
+// transient failure: the pool retries the record.
+func TestRequestsUndeliverableReplies(t *testing.T) {
+	undeliverable := fmt.Errorf("reply topic auth.response.web has no partition 7: %w", schemas.ErrReplyUndeliverable)
+	brokersDown := errors.New("metadata request timed out")
+	tests := []struct {
+		name              string
+		checkErr, sendErr error
+		wantErr           error
+		wantAnswered      bool
+		wantDead          []string
+	}{
+		{"RouteMissingBeforeAnswering", undeliverable, nil, nil, false, []string{schemas.DeadLetterReplyUndeliverable}},
+		{"RouteMissingWhenReplying", nil, fmt.Errorf("send reply: %w", undeliverable), nil, true, []string{schemas.DeadLetterReplyUndeliverable}},
+		{"RouteUncheckable", brokersDown, nil, brokersDown, false, nil},
+		{"SendFailsForNow", nil, brokersDown, brokersDown, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.replies.checkErr, f.replies.sendErr = tt.checkErr, tt.sendErr
+			msg := f.message(t, correlation, kafka.Header{Key: schemas.HeaderReplyTopic, Value: []byte("auth.response.web")},
+				kafka.Header{Key: schemas.HeaderReplyPartition, Value: schemas.PartitionHeader(7)})
+			err := f.requests.Handle(context.Background(), msg)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("Handle = %v, want %v", err, tt.wantErr)
+			}
+			if len(f.replies.checked) != 1 || f.replies.checked[0].Topic != "auth.response.web" || f.replies.checked[0].Partition != 7 {
+				t.Errorf("routes checked %+v, want the request's one", f.replies.checked)
+			}
+			if answered := f.answerer.calls == 1; answered != tt.wantAnswered {
+				t.Errorf("answered = %v, want %v", answered, tt.wantAnswered)
+			}
+			if !slices.Equal(f.dead.reasons, tt.wantDead) || !slices.Equal(f.observer.dead, tt.wantDead) {
+				t.Errorf("dead letters %q, observed %q; want %q", f.dead.reasons, f.observer.dead, tt.wantDead)
+			}
+			if len(f.dead.details) == 1 && !strings.Contains(f.dead.details[0], "no partition 7") {
+				t.Errorf("dead letter detail %q does not say why", f.dead.details[0])
+			}
+			if len(f.replies.sent) != 0 || len(f.observer.replied) != 0 {
+				t.Errorf("%d replies sent, %d observed; want none", len(f.replies.sent), len(f.observer.replied))
+			}
+		})
+	}
+}
+
 func TestRequestsAtShutdown(t *testing.T) {
 	f := newFixture(t)
 	f.answerer.err = context.Canceled

@@ -197,7 +197,7 @@ func newRequests() *Requests {
 	for _, name := range app.OperationNames() {
 		ops[name] = true
 	}
-	return &Requests{
+	r := &Requests{
 		ops: ops,
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "requests_total",
@@ -217,12 +217,12 @@ func newRequests() *Requests {
 			Namespace: namespace, Name: "dead_letters_total",
 			Help: "Request records sent to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
-		reasons: map[string]bool{
-			schemas.DeadLetterUndecodable:          true,
-			schemas.DeadLetterBadReplyHeaders:      true,
-			schemas.DeadLetterReplyTopicNotAllowed: true,
-		},
+		reasons: make(map[string]bool),
 	}
+	for _, reason := range schemas.DeadLetterReasons() {
+		r.reasons[reason] = true
+	}
+	return r
 }
 
 // Replied counts a reply the broker acknowledged to a request of

@@ -216,6 +216,7 @@ func TestRequestsByOperationAndStatus(t *testing.T) {
 	r.Replied("login", schemas.StatusUnauthorized, 260*time.Millisecond, 0, false)
 	r.Replied("register", schemas.StatusOK, 60*time.Millisecond, -time.Second, true) // a producer's clock ahead of ours
 	r.DeadLettered(schemas.DeadLetterUndecodable)
+	r.DeadLettered(schemas.DeadLetterReplyUndeliverable)
 
 	const want = `
 # HELP authworker_requests_total Replies the broker acknowledged, by operation and wire status.
@@ -225,6 +226,7 @@ authworker_requests_total{op="login",status="UNAUTHORIZED"} 1
 authworker_requests_total{op="register",status="OK"} 1
 # HELP authworker_dead_letters_total Request records sent to the dead-letter topic, by reason.
 # TYPE authworker_dead_letters_total counter
+authworker_dead_letters_total{reason="reply_undeliverable"} 1
 authworker_dead_letters_total{reason="undecodable"} 1
 `
 	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "authworker_requests_total", "authworker_dead_letters_total"); err != nil {
@@ -258,7 +260,7 @@ func TestNoLabelFromRequestData(t *testing.T) {
 	allowed := map[string][]string{
 		"op":        append(app.OperationNames(), "unknown"),
 		"status":    {"OK", "INVALID", "UNAUTHORIZED", "CONFLICT", "NOT_FOUND", "RATE_LIMITED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN"},
-		"reason":    {schemas.DeadLetterUndecodable, schemas.DeadLetterBadReplyHeaders, schemas.DeadLetterReplyTopicNotAllowed, "other"},
+		"reason":    append(schemas.DeadLetterReasons(), "other"),
 		"topic":     cfg.RequestTopics,
 		"partition": {"0", "1", "2", "3", "4", "5"},
 		"store":     {string(app.Postgres), string(app.Redis)},

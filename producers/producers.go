@@ -74,6 +74,10 @@ func NewProducer(cfg Config) (*Producer, error) {
 		"linger.ms":          1, // replies are latency-bound, not throughput-bound
 		"compression.type":   "lz4",
 		"client.id":          "authworker",
+		// Reply topics are named by requests: never have the broker create
+		// one because a request named it (the worker creates its own topics
+		// at start-up).
+		"allow.auto.create.topics": false,
 		// The Go client's channels default to a million entries each: 16
 		// MB of pointers per producer that the garbage collector scans on
 		// every cycle, and argon2id's buffers make cycles frequent. Send

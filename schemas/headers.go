@@ -62,20 +62,35 @@ const (
 	DeadLetterUndecodable          = "undecodable"
 	DeadLetterBadReplyHeaders      = "bad_reply_headers"
 	DeadLetterReplyTopicNotAllowed = "reply_topic_not_allowed"
+	DeadLetterReplyUndeliverable   = "reply_undeliverable"
 )
+
+// DeadLetterReasons returns every HeaderDeadLetterReason value.
+func DeadLetterReasons() []string {
+	return []string{DeadLetterUndecodable, DeadLetterBadReplyHeaders, DeadLetterReplyTopicNotAllowed, DeadLetterReplyUndeliverable}
+}
 
 // Reasons a request cannot be answered. Such a record must not be acted on,
 // since its outcome could not be told; it goes to the dead-letter topic.
 var (
 	ErrReplyTopicNotAllowed = errors.New("reply topic not allowed")
 	ErrBadReplyHeaders      = errors.New("malformed reply headers")
+	// ErrReplyUndeliverable: the reply's topic or partition does not
+	// exist, or the broker refuses the reply for good (too large, not
+	// authorised). Found before the request is answered, the record is not
+	// acted on; found when the reply is sent, the outcome stands (a stored
+	// one is replayed to a retry of the request along a route that works).
+	ErrReplyUndeliverable = errors.New("reply undeliverable")
 )
 
 // DeadLetterReason returns the HeaderDeadLetterReason value for an error of
-// ReplyRouting.Route.
+// ReplyRouting.Route, or one wrapping ErrReplyUndeliverable.
 func DeadLetterReason(err error) string {
-	if errors.Is(err, ErrReplyTopicNotAllowed) {
+	switch {
+	case errors.Is(err, ErrReplyTopicNotAllowed):
 		return DeadLetterReplyTopicNotAllowed
+	case errors.Is(err, ErrReplyUndeliverable):
+		return DeadLetterReplyUndeliverable
 	}
 	return DeadLetterBadReplyHeaders
 }

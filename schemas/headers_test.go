@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -88,10 +89,17 @@ func TestReplyRoutingValidate(t *testing.T) {
 }
 
 func TestDeadLetterReason(t *testing.T) {
-	if got := DeadLetterReason(ErrReplyTopicNotAllowed); got != DeadLetterReplyTopicNotAllowed {
-		t.Errorf("got %q", got)
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{ErrReplyTopicNotAllowed, DeadLetterReplyTopicNotAllowed},
+		{ErrBadReplyHeaders, DeadLetterBadReplyHeaders},
+		{fmt.Errorf("send reply: %w: unknown partition", ErrReplyUndeliverable), DeadLetterReplyUndeliverable},
 	}
-	if got := DeadLetterReason(ErrBadReplyHeaders); got != DeadLetterBadReplyHeaders {
-		t.Errorf("got %q", got)
+	for _, tt := range tests {
+		if got := DeadLetterReason(tt.err); got != tt.want {
+			t.Errorf("DeadLetterReason(%v) = %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }

@@ -73,7 +73,7 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Replies.AllowedTopics = []string{cfg.Replies.DefaultTopic}
+	cfg.Replies.AllowedTopics = []string{cfg.Replies.DefaultTopic, cfg.Replies.DefaultTopic + ".*"}
 	logs := &testenv.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m := NewMain(cfg, logger)
@@ -285,6 +285,46 @@ func TestUnanswerableRecordsGoToDeadLetters(t *testing.T) {
 	email := testenv.Unique("next") + "@example.com"
 	if _, err := c.Register(context.Background(), email, password); err != nil {
 		t.Fatalf("request after dead letters: %v", err)
+	}
+}
+
+// TestUndeliverableRepliesDoNotHoldBackTheKey: a request whose reply can
+// never be delivered (a reply partition its topic does not have, an
+// allowed reply topic that does not exist) goes to the dead-letter topic
+// instead of being retried for ever, which held back every later request
+// of its key: one user's requests, by anyone allowed to produce one.
+func TestUndeliverableRepliesDoNotHoldBackTheKey(t *testing.T) {
+	w := startWorker(t)
+	c := w.client(t)
+	p := newProducer(t, w.cfg.Kafka.BootstrapServers)
+	codec, err := schemas.NewCodec(schemas.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := testenv.Unique("victim") + "@example.com"
+	login := encodeRequest(t, codec, &schemas.Login{Email: email, Password: password})
+	produce(t, p, w.cfg.Topics.Request, email, login,
+		kafka.Header{Key: "kafka_replyTopic", Value: []byte(w.cfg.Replies.DefaultTopic)},
+		kafka.Header{Key: "kafka_replyPartition", Value: schemas.PartitionHeader(7)},
+		kafka.Header{Key: "kafka_correlationId", Value: []byte("c1")})
+	produce(t, p, w.cfg.Topics.Request, email, login,
+		kafka.Header{Key: "kafka_replyTopic", Value: []byte(w.cfg.Replies.DefaultTopic + ".nosuch")},
+		kafka.Header{Key: "kafka_correlationId", Value: []byte("c2")})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Register(ctx, email, password); err != nil {
+		t.Fatalf("a request of the same key after two undeliverable ones: %v", err)
+	}
+	var dead []*kafka.Message
+	consumeOne(t, w.cfg.Kafka.BootstrapServers, w.cfg.Topics.DeadLetter, func(m *kafka.Message) bool {
+		dead = append(dead, m)
+		return len(dead) == 2
+	})
+	for _, m := range dead {
+		if reason := string(headerValue(m, "auth_dlq_reason")); reason != "reply_undeliverable" {
+			t.Errorf("dead letter reason %q, want reply_undeliverable", reason)
+		}
 	}
 }
 

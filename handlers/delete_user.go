@@ -37,17 +37,19 @@ func (h *DeleteUserHandler) Handle(ctx context.Context, cmd DeleteUser) (Done, e
 	// leave it through a variable, set anew on every run.
 	var revoked []domain.SessionID
 	_, err := Commit(ctx, h.deps.Work, func(ctx context.Context) (Done, error) {
-		// Revoked first: the sessions outlive the erasure, and their
-		// revocation is what keeps them from being used.
+		// Erased first: it locks the account, so a login that verified the
+		// password before is refused, or has opened its session already and
+		// the revocation below sees it. The sessions outlive the erasure,
+		// and their revocation is what keeps them from being used.
+		if err := h.deps.Users.EraseUser(ctx, cmd.UserID, now); err != nil {
+			return Done{}, err
+		}
 		var err error
 		revoked, err = h.deps.Sessions.RevokeUserSessions(ctx, cmd.UserID, "", domain.RevokedByAccountDeleted, now)
 		if err != nil {
 			return Done{}, err
 		}
 		h.deps.Events.Record(ctx, domain.RevokedSessions(cmd.UserID, domain.RevokedByAccountDeleted, now, revoked...)...)
-		if err := h.deps.Users.EraseUser(ctx, cmd.UserID, now); err != nil {
-			return Done{}, err
-		}
 		// The last event that names the account: downstream stores erase
 		// what they keep of it.
 		h.deps.Events.Record(ctx, domain.Event{UserID: cmd.UserID, OccurredAt: now, Payload: domain.AccountDeleted{}})

@@ -215,9 +215,17 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 	if err != nil {
 		return LoginResult{}, err
 	}
-	return Commit(ctx, h.deps.Work, func(ctx context.Context) (LoginResult, error) {
-		if newHash != "" {
-			h.replaceHash(ctx, user, newHash)
+	result, err := Commit(ctx, h.deps.Work, func(ctx context.Context) (LoginResult, error) {
+		if reason, err := h.recheck(ctx, user, newHash); err != nil || reason != "" {
+			if reason != "" {
+				id := user.ID()
+				if reason == domain.LoginFailedUnknownAccount {
+					id = "" // erased meanwhile: no account is named any more
+				}
+				h.failed(ctx, id, reason)
+				return LoginResult{}, errBadCredentials()
+			}
+			return LoginResult{}, err
 		}
 		if err := h.deps.Sessions.CreateSession(ctx, s.session, s.refresh); err != nil {
 			return LoginResult{}, err
@@ -227,6 +235,35 @@ func (h *LoginHandler) Handle(ctx context.Context, cmd Login) (LoginResult, erro
 		})
 		return s.result, nil
 	})
+	if domain.ErrorCode(err) == domain.CodeUnauthorized {
+		h.floor(ctx, start)
+	}
+	return result, err
+}
+
+// recheck reads the account again, locked until the login commits, and
+// returns why the login must now fail, if it must: the password was set
+// since it was verified (a reset or a change, which revoked the sessions
+// there were and would never revoke this one), or the account was
+// disabled or erased meanwhile. It stores newHash, a stronger hash of the
+// verified password, unless the hash changed meanwhile.
+func (h *LoginHandler) recheck(ctx context.Context, verified *domain.User, newHash string) (domain.LoginFailureReason, error) {
+	var reason domain.LoginFailureReason
+	err := h.deps.Users.UpdateUser(ctx, verified.ID(), func(u *domain.User) error {
+		switch {
+		case !u.PasswordChangedAt().Equal(verified.PasswordChangedAt()):
+			reason = domain.LoginFailedBadCredentials
+		case !u.CanLogIn():
+			reason = domain.LoginFailedDisabled
+		case newHash != "" && u.PasswordHash() == verified.PasswordHash():
+			return u.SetPasswordHash(newHash, h.deps.Now())
+		}
+		return nil
+	})
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		return domain.LoginFailedUnknownAccount, nil
+	}
+	return reason, err
 }
 
 // refuse returns the one reply to refused credentials, once FailureFloor
@@ -238,10 +275,15 @@ func (h *LoginHandler) refuse(ctx context.Context, start time.Time, user domain.
 	if v.LockedNow != "" && user != "" {
 		h.deps.Events.Record(ctx, domain.Event{UserID: user, OccurredAt: h.deps.Now(), Payload: domain.AccountLocked{Scope: v.LockedNow}})
 	}
+	h.floor(ctx, start)
+	return errBadCredentials()
+}
+
+// floor waits until FailureFloor has passed since start.
+func (h *LoginHandler) floor(ctx context.Context, start time.Time) {
 	if wait := h.cfg.FailureFloor - h.deps.Now().Sub(start); wait > 0 {
 		h.deps.Sleep(ctx, wait)
 	}
-	return errBadCredentials()
 }
 
 // failed records a LoginFailed event.
@@ -320,19 +362,6 @@ func (h *LoginHandler) newHash(ctx context.Context, user *domain.User, password 
 
 // replaceHash stores hash as the user's password hash, unless the password
 // changed meanwhile. It is best effort, like newHash.
-func (h *LoginHandler) replaceHash(ctx context.Context, user *domain.User, hash string) {
-	old := user.PasswordHash()
-	err := h.deps.Users.UpdateUser(ctx, user.ID(), func(u *domain.User) error {
-		if u.PasswordHash() != old {
-			return nil // changed meanwhile; keep the newer password
-		}
-		return u.SetPasswordHash(hash, h.deps.Now())
-	})
-	if err != nil {
-		h.deps.Logger.Warn("rehash password", "user_id", user.ID(), "err", err)
-	}
-}
-
 // newSession is a session about to be opened: the rows to write and the
 // reply, secrets and signed access token included.
 type newSession struct {

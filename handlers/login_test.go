@@ -444,3 +444,65 @@ func TestLoginSettlesItsAttemptAfterTheDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginRacingAnAccountChange: the account changes while the password
+// is being verified (a reset or a change of the password, a disable, an
+// erasure, committed by another request). The login must not open a
+// session after that change, which revoked the sessions there were and
+// would never revoke this one: it is refused as a wrong password or a
+// disabled account would be, after the same floor, and writes nothing.
+func TestLoginRacingAnAccountChange(t *testing.T) {
+	later := testNow.Add(time.Minute)
+	tests := []struct {
+		name       string
+		change     func(ctx context.Context, users *inmem.UserRepository) error
+		wantReason domain.LoginFailureReason
+	}{
+		{"PasswordSetAgain", func(ctx context.Context, users *inmem.UserRepository) error {
+			return users.UpdateUser(ctx, adaID, func(u *domain.User) error { return u.ChangePassword("hash:"+goodPassword, later) })
+		}, domain.LoginFailedBadCredentials},
+		{"PasswordChanged", func(ctx context.Context, users *inmem.UserRepository) error {
+			return users.UpdateUser(ctx, adaID, func(u *domain.User) error { return u.ChangePassword("hash:another password", later) })
+		}, domain.LoginFailedBadCredentials},
+		{"Disabled", func(ctx context.Context, users *inmem.UserRepository) error {
+			return users.UpdateUser(ctx, adaID, func(u *domain.User) error { u.Disable(later); return nil })
+		}, domain.LoginFailedDisabled},
+		{"Erased", func(ctx context.Context, users *inmem.UserRepository) error {
+			return users.EraseUser(ctx, adaID, later)
+		}, domain.LoginFailedUnknownAccount},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newLoginFixture(t)
+			ctx := context.Background()
+			f.hasher.onVerify = func() {
+				if err := tt.change(ctx, f.users); err != nil {
+					t.Errorf("change the account: %v", err)
+				}
+			}
+			_, err := f.handler.Handle(ctx, login("ada@example.com", goodPassword))
+			if e := (*domain.Error)(nil); !errors.As(err, &e) || e.Code != domain.CodeUnauthorized || e.Message != "invalid email or password" {
+				t.Fatalf("login = %v, want the one reply to refused credentials", err)
+			}
+			if f.sleeps.total == 0 {
+				t.Error("the refusal did not wait for the failure floor")
+			}
+			live, err := f.sessions.RevokeUserSessions(ctx, adaID, "", "test", later)
+			if err != nil || len(live) != 0 {
+				t.Errorf("sessions opened: %v (%v), want none", live, err)
+			}
+			var reasons []domain.LoginFailureReason
+			for _, e := range f.events.all() {
+				switch p := e.Event.Payload.(type) {
+				case domain.LoginSucceeded:
+					t.Errorf("LoginSucceeded recorded")
+				case domain.LoginFailed:
+					reasons = append(reasons, p.Reason)
+				}
+			}
+			if len(reasons) != 1 || reasons[0] != tt.wantReason {
+				t.Errorf("LoginFailed reasons %v, want [%s]", reasons, tt.wantReason)
+			}
+		})
+	}
+}

@@ -158,7 +158,7 @@ func settings() []setting {
 			}},
 		{"AUTH_CODE_ACCOUNT_LIMIT", strconv.Itoa(defaultCodeAccountLimit), "codes sent per address per hour, whoever asks: a mailbox cannot be flooded",
 			number(func(c *Config) *int { return &c.CodeAccountLimit }, 1, math.MaxInt32)},
-		{"AUTH_ADMIN_CLIENTS", "", "client ids allowed to disable, enable, unlock and delete accounts (comma-separated; bind each with AUTH_CLIENT_TOPICS)",
+		{"AUTH_ADMIN_CLIENTS", "", "client ids allowed to disable, enable, unlock and delete accounts (comma-separated); each must be bound to a request topic of its own with AUTH_CLIENT_TOPICS, or the worker does not start",
 			list(func(c *Config) *[]string { return &c.Admin.Clients })},
 		{"AUTH_SIGNING_ALG", "", "default signing algorithm of access tokens: ES256, EdDSA or RS256; unset, the algorithm the current key signs with (ES256 for a new deployment)",
 			func(c *Config, v string) error {
@@ -316,6 +316,13 @@ func LoadConfig(environ []string) (Config, error) {
 	if c.Tokens.PrePublish <= c.HTTP.JWKSMaxAge+c.Tokens.ReloadInterval {
 		errs = append(errs, fmt.Errorf("AUTH_KEY_PREPUBLISH %s must be longer than AUTH_JWKS_MAX_AGE plus AUTH_KEY_RELOAD_INTERVAL (%s): verifiers would meet tokens of keys they could not have fetched",
 			formatDuration(c.Tokens.PrePublish), formatDuration(c.HTTP.JWKSMaxAge+c.Tokens.ReloadInterval)))
+	}
+	// Kafka does not say who produced a request: an admin client id that
+	// is not bound to a topic only its principal may write is anyone's.
+	for _, id := range c.Admin.Clients {
+		if _, ok := c.Topics.ClientBindings[id]; !ok {
+			errs = append(errs, fmt.Errorf("AUTH_ADMIN_CLIENTS entry %s is not bound to a request topic of its own in AUTH_CLIENT_TOPICS: any producer could administer accounts as %s", id, id))
+		}
 	}
 	if err := fitHashPool(&c.HashPool, c.Pool.Workers); err != nil {
 		errs = append(errs, err)

@@ -200,6 +200,10 @@ func TestAdministrationOverKafka(t *testing.T) {
 	if err := c.DisableUser(ctx, s.UserID); domain.ErrorCode(err) != domain.CodeUnauthorized {
 		t.Fatalf("a non-admin client disabling: %v, want unauthorized", err)
 	}
+	spoof := w.clientOn(t, "ops", w.cfg.Topics.Request) // the admin's id, from the shared topic
+	if err := spoof.DisableUser(ctx, s.UserID); domain.ErrorCode(err) != domain.CodeInvalid {
+		t.Fatalf("the admin client id claimed on the shared request topic: %v, want invalid", err)
+	}
 	if err := ops.DisableUser(ctx, s.UserID); err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,7 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 		"AUTH_NOTIFICATIONS_TOPIC=" + testenv.Name(t, "notify"),
 		"AUTH_EVENTS_TOPIC=" + testenv.Name(t, "events"),
 		"AUTH_ADMIN_CLIENTS=ops",
+		"AUTH_CLIENT_TOPICS=ops=" + testenv.Name(t, "req") + ".ops",
 		"AUTH_CONSUMER_GROUP=" + testenv.Name(t, "group"),
 		"AUTH_TOPIC_PARTITIONS=3",
 		"AUTH_WORKERS=4",
@@ -94,7 +95,11 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 	})
 	t.Cleanup(func() {
 		stop()
-		deleteTopics(t, cfg.Kafka.BootstrapServers, cfg.Topics.Request, cfg.Replies.DefaultTopic, cfg.Topics.DeadLetter, cfg.Topics.Notifications, cfg.App.EventsTopic)
+		topics := []string{cfg.Topics.Request, cfg.Replies.DefaultTopic, cfg.Topics.DeadLetter, cfg.Topics.Notifications, cfg.App.EventsTopic}
+		for _, topic := range cfg.Topics.ClientBindings {
+			topics = append(topics, topic)
+		}
+		deleteTopics(t, cfg.Kafka.BootstrapServers, topics...)
 	})
 	return &worker{cfg: cfg, main: m, logs: logs, stop: stop}
 }
@@ -104,13 +109,20 @@ func (w *worker) client(t testing.TB) *client.Client {
 	return w.clientAs(t, "web")
 }
 
-// clientAs is a client whose requests name clientID.
+// clientAs is a client whose requests name clientID, sent to its own
+// request topic when it is bound to one.
 func (w *worker) clientAs(t testing.TB, clientID string) *client.Client {
+	t.Helper()
+	return w.clientOn(t, clientID, w.requestTopic(clientID))
+}
+
+// clientOn is a client whose requests name clientID, sent to topic.
+func (w *worker) clientOn(t testing.TB, clientID, topic string) *client.Client {
 	t.Helper()
 	c, err := client.New(context.Background(), client.Config{
 		BootstrapServers: w.cfg.Kafka.BootstrapServers,
 		ClientID:         clientID,
-		RequestTopic:     w.cfg.Topics.Request,
+		RequestTopic:     topic,
 		ReplyTopic:       w.cfg.Replies.DefaultTopic,
 		Timeout:          30 * time.Second,
 	})
@@ -119,6 +131,15 @@ func (w *worker) clientAs(t testing.TB, clientID string) *client.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// requestTopic is the topic clientID's requests go to: its own when it is
+// bound to one, else the shared one.
+func (w *worker) requestTopic(clientID string) string {
+	if topic, ok := w.cfg.Topics.ClientBindings[clientID]; ok {
+		return topic
+	}
+	return w.cfg.Topics.Request
 }
 
 const password = "plum kayak violet thunder"
@@ -364,6 +385,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"EmptyQueue", []string{"AUTH_QUEUE_DEPTH=0"}, "AUTH_QUEUE_DEPTH"},
 		{"BindingWithoutTopic", []string{"AUTH_CLIENT_TOPICS=web"}, "AUTH_CLIENT_TOPICS"},
 		{"ClientBoundTwice", []string{"AUTH_CLIENT_TOPICS=web=a,web=b"}, "AUTH_CLIENT_TOPICS"},
+		{"AdminClientUnbound", []string{"AUTH_ADMIN_CLIENTS=ops,support", "AUTH_CLIENT_TOPICS=ops=auth.request.ops"}, "AUTH_ADMIN_CLIENTS entry support is not bound to a request topic of its own in AUTH_CLIENT_TOPICS"},
 		{"IssuerNotAURL", []string{"AUTH_ISSUER=authworker"}, "AUTH_ISSUER"},
 		{"IssuerInTheClear", []string{"AUTH_ISSUER=http://auth.example.com"}, "AUTH_ISSUER"},
 		{"IssuerWithQuery", []string{"AUTH_ISSUER=https://auth.example.com/?tenant=a"}, "AUTH_ISSUER"},

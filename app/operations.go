@@ -31,7 +31,7 @@ var registry = []definition{
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Login, handlers.LoginResult] {
 			return handlers.NewLoginHandler(handlers.LoginDeps{
 				Work: work, Users: d.Users, Sessions: d.Sessions, Hasher: d.Hasher, Throttle: d.Throttle,
-				Tokens: d.Tokens, Events: d.events, NewID: d.NewID, Now: d.Now, Random: d.Random, Logger: d.Logger,
+				Tokens: d.Tokens, Events: d.events, NewID: d.NewID, Now: d.Now, Random: d.Random, Sleep: d.Sleep, Logger: d.Logger,
 			}, d.LoginConfig)
 		},
 		func(w *schemas.Login, client domain.Client) handlers.Login {
@@ -109,7 +109,7 @@ var registry = []definition{
 			return handlers.NewResetPasswordHandler(handlers.ResetPasswordDeps{
 				Work: work, Users: d.Users, Codes: d.Codes, Sessions: d.Sessions, Revocations: d.Revocations,
 				Throttle: d.Throttle, Notifier: d.Notifier, Events: d.events, Policy: d.Policy, Hasher: d.Hasher,
-				NewID: d.NewID, Now: d.Now, Logger: d.Logger,
+				NewID: d.NewID, Now: d.Now, Sleep: d.Sleep, Logger: d.Logger,
 			}, handlers.ResetPasswordConfig{Floor: d.CodeConfig.Floor})
 		},
 		func(w *schemas.ResetPassword, client domain.Client) handlers.ResetPassword {
@@ -131,7 +131,7 @@ var registry = []definition{
 	define("verify_email", stored, always[handlers.VerifyEmail](needsPostgres),
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.VerifyEmail, handlers.Done] {
 			return handlers.NewVerifyEmailHandler(handlers.VerifyEmailDeps{
-				Work: work, Users: d.Users, Codes: d.Codes, Events: d.events, Now: d.Now,
+				Work: work, Users: d.Users, Codes: d.Codes, Events: d.events, Now: d.Now, Sleep: d.Sleep,
 			}, handlers.VerifyEmailConfig{Floor: d.CodeConfig.Floor})
 		},
 		func(w *schemas.VerifyEmail, client domain.Client) handlers.VerifyEmail {
@@ -240,7 +240,7 @@ func logoutDeps(d Deps, work handlers.UnitOfWork) handlers.LogoutDeps {
 func codeRequestDeps(d Deps, work handlers.UnitOfWork) handlers.CodeRequestDeps {
 	return handlers.CodeRequestDeps{
 		Work: work, Users: d.Users, Codes: d.Codes, Notifier: d.Notifier, Events: d.events, Limiter: d.CodeRequests,
-		AccountLimiter: d.CodeRequestsPerAccount, NewID: d.NewID, Now: d.Now, Random: d.Random, Logger: d.Logger,
+		AccountLimiter: d.CodeRequestsPerAccount, NewID: d.NewID, Now: d.Now, Random: d.Random, Sleep: d.Sleep, Logger: d.Logger,
 	}
 }
 

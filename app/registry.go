@@ -48,7 +48,12 @@ type Deps struct {
 	NewID          handlers.IDGenerator
 	Now            handlers.Clock
 	Random         io.Reader // crypto/rand in production
-	Logger         *slog.Logger
+	// Sleep holds a reply back until a floor (the failure floor of Login,
+	// the reply floor of the code operations); default a timer. In
+	// production consumers.Sleep, which lets the record's worker take
+	// other records meanwhile.
+	Sleep  func(ctx context.Context, d time.Duration)
+	Logger *slog.Logger
 
 	// Health is what is known of each store's health: a request whose
 	// operation needs a store known to be down is answered UNAVAILABLE at

@@ -220,6 +220,13 @@ type Pool struct {
 	paused   map[partitionKey]kafka.TopicPartition
 	isPaused bool
 
+	// Set by Run before the first worker starts, for idle records (see
+	// idle) to start workers that stand in for them.
+	runCtx   context.Context
+	sched    *scheduler
+	workers  sync.WaitGroup
+	retiring atomic.Int64 // workers to stop, now that idle records went on
+
 	// What Stats reports, so any goroutine may read it. The poll loop
 	// writes it; the workers lower inFlight too.
 	inFlight     atomic.Int64 // records queued behind their key or in hand
@@ -357,9 +364,9 @@ func (p *Pool) Run(ctx context.Context) error {
 	}
 
 	sched := newScheduler(p.cfg.Workers * (1 + p.cfg.QueueDepth))
-	var workers sync.WaitGroup
+	p.runCtx, p.sched = runCtx, sched
 	for range p.cfg.Workers {
-		workers.Go(func() { p.work(runCtx, sched) })
+		p.workers.Go(func() { p.work(runCtx, sched) })
 	}
 
 	err := p.poll(runCtx, sched)
@@ -368,7 +375,7 @@ func (p *Pool) Run(ctx context.Context) error {
 	p.backlog = p.backlog[:0]
 	p.noteBacklog()
 	sched.close()
-	p.drain(&workers, cancelWork)
+	p.drain(&p.workers, cancelWork)
 	p.commit()
 	p.close()
 	return err
@@ -550,6 +557,9 @@ func (p *Pool) work(ctx context.Context, sched *scheduler) {
 		if dropped := sched.done(q); dropped > 0 {
 			p.inFlight.Add(-int64(dropped)) // at shutdown: left for the next owner
 		}
+		if p.retire() {
+			return
+		}
 	}
 }
 
@@ -570,7 +580,7 @@ func (p *Pool) run(ctx context.Context, j job) {
 func (p *Pool) handle(ctx context.Context, o *partitionOffsets, msg *kafka.Message) bool {
 	backoff := firstBackoff
 	for {
-		err := p.handler.Handle(o.ctx, msg)
+		err := p.handler.Handle(p.recordContext(o.ctx), msg)
 		if err == nil {
 			return true
 		}

@@ -18,12 +18,15 @@ import (
 // backpressure. A keyless record needs no order (the contract keys every
 // request that does): it gets a key of its own.
 type scheduler struct {
-	limit int
+	limit   int
+	maxIdle int // records that may be idle at once, not counted in held
+
 
 	mu      sync.Mutex
 	queues  map[string]*keyQueue // keys with records queued or running
 	ready   []*keyQueue          // keys with records queued and none running, oldest first
-	held    int                  // records queued or running
+	held    int                  // records queued or running, idle ones excepted
+	idling  int                  // records running and idle
 	keyless uint64               // numbers the keyless records
 	closed  bool
 
@@ -40,12 +43,48 @@ type keyQueue struct {
 	running bool
 }
 
+// maxIdleFactor bounds idle records (see idle) to this many times the
+// scheduler's limit: what they hold is a goroutine and a record each.
+const maxIdleFactor = 4
+
 func newScheduler(limit int) *scheduler {
 	return &scheduler{
-		limit:  limit,
-		queues: map[string]*keyQueue{},
-		readyN: make(chan struct{}, limit),
-		room:   make(chan struct{}, 1),
+		limit:   limit,
+		maxIdle: maxIdleFactor * limit,
+		queues:  map[string]*keyQueue{},
+		readyN:  make(chan struct{}, (1+maxIdleFactor)*limit),
+		room:    make(chan struct{}, 1),
+	}
+}
+
+// idle takes a running record out of the count the limit bounds, and
+// reports whether it did: not when maxIdle records are idle already.
+func (s *scheduler) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idling >= s.maxIdle {
+		return false
+	}
+	s.idling++
+	s.held--
+	s.signalRoom()
+	return true
+}
+
+// busy counts an idle record again. The scheduler may hold more than its
+// limit for a while: it takes no record until it is under it again.
+func (s *scheduler) busy() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.idling--
+	s.held++
+}
+
+// signalRoom wakes an offer waiting for room. Called with s.mu held.
+func (s *scheduler) signalRoom() {
+	select {
+	case s.room <- struct{}{}:
+	default:
 	}
 }
 
@@ -98,7 +137,7 @@ func (s *scheduler) tryOffer(j job) bool {
 // markReady queues q for a worker. Called with s.mu held.
 func (s *scheduler) markReady(q *keyQueue) {
 	s.ready = append(s.ready, q)
-	s.readyN <- struct{}{} // never blocks: ready keys ≤ held ≤ limit
+	s.readyN <- struct{}{} // never blocks: ready keys ≤ held + idling ≤ (1 + maxIdleFactor) × limit
 }
 
 // next waits for a record whose key has nothing running, and marks the key
@@ -139,10 +178,7 @@ func (s *scheduler) done(q *keyQueue) (dropped int) {
 	} else {
 		s.markReady(q)
 	}
-	select {
-	case s.room <- struct{}{}:
-	default:
-	}
+	s.signalRoom()
 	return dropped
 }
 

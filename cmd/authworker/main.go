@@ -362,6 +362,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		NewID:          newID,
 		Now:            time.Now,
 		Random:         rand.Reader,
+		Sleep:          consumers.Sleep,
 		Logger:         m.logger,
 		Health:         map[app.Store]app.StoreHealth{app.Postgres: m.pgHealth, app.Redis: m.redisHealth},
 	}, appCfg)

@@ -17,7 +17,7 @@ var registry = []definition{
 		func(d Deps, work handlers.UnitOfWork) handlers.Handler[handlers.Register, handlers.RegisterResult] {
 			return handlers.NewRegisterHandler(handlers.RegisterDeps{
 				Work: work, Users: d.Users, Policy: d.Policy, Hasher: d.Hasher, Limiter: d.Registrations,
-				Notifier: d.Notifier, Events: d.events, NewID: d.NewID, Now: d.Now, Logger: d.Logger,
+				AccountLimiter: d.CodeRequestsPerAccount, Notifier: d.Notifier, Events: d.events, NewID: d.NewID, Now: d.Now, Logger: d.Logger,
 			}, d.RegisterConfig)
 		},
 		func(w *schemas.Register, client domain.Client) handlers.Register {

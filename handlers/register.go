@@ -27,6 +27,11 @@ type RegisterDeps struct {
 	Policy  domain.PasswordPolicy
 	Hasher  domain.PasswordHasher
 	Limiter domain.RateLimiter // registrations per source
+	// AccountLimiter limits the notices to the owner of a taken address,
+	// keyed "notice:" and the address, whatever sources claim it: so that
+	// registering someone's address again and again does not flood their
+	// mailbox. Nil: no limit.
+	AccountLimiter domain.RateLimiter
 	// Notifier tells the owner of a taken address that someone tried to
 	// register it, when the caller is not told (RevealConflict off).
 	Notifier domain.Notifier
@@ -117,10 +122,20 @@ func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterRes
 	})
 }
 
-// tellOwner notifies the owner of email of a registration attempt. An
-// address without an owner (the conflict was on the id, or the owner was
-// erased since) notifies nobody.
+// tellOwner notifies the owner of email of a registration attempt, unless
+// the owner was told of too many lately. An address without an owner (the
+// conflict was on the id, or the owner was erased since) notifies nobody.
 func (h *RegisterHandler) tellOwner(ctx context.Context, email domain.Email, n domain.Notification) error {
+	if h.deps.AccountLimiter != nil {
+		wait, err := h.deps.AccountLimiter.Allow(ctx, "notice:"+email.String())
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			h.deps.Logger.Info("registration attempt not told: too many for the address")
+			return nil
+		}
+	}
 	owner, err := h.deps.Users.UserByEmail(ctx, email)
 	if domain.ErrorCode(err) == domain.CodeNotFound {
 		return nil

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/authworker/authworker/domain"
@@ -65,5 +66,32 @@ func TestRegisterTellsTheOwner(t *testing.T) {
 				t.Error("notified outside the unit of work")
 			}
 		})
+	}
+}
+
+// TestRegisterNoticesLimitedPerAddress: the owner of a taken address is
+// told of registration attempts at most as often as the per-address limit
+// allows, whatever sources they claim: registering someone's address time
+// after time does not flood their mailbox. The caller's reply is the same
+// either way.
+func TestRegisterNoticesLimitedPerAddress(t *testing.T) {
+	const limit = 2
+	work := &fakeWork{}
+	notifier := &recordingNotifier{work: work}
+	h := handlers.NewRegisterHandler(handlers.RegisterDeps{
+		Work: work, Users: existingUsers(), Policy: fakePolicy{}, Hasher: &fakeHasher{},
+		Limiter: &fakeLimiter{limit: 100}, AccountLimiter: &fakeLimiter{limit: limit}, Notifier: notifier,
+		Events: &recordingEvents{work: work}, NewID: sequentialIDs(), Now: fixedClock,
+	}, handlers.RegisterConfig{})
+	for i := range 5 {
+		res, err := h.Handle(context.Background(), handlers.Register{
+			Email: "bob@example.com", Password: goodPassword, Client: domain.Client{ID: "web", IP: fmt.Sprintf("192.0.2.%d", i+1)},
+		})
+		if err != nil || !domain.ValidID(string(res.UserID)) {
+			t.Fatalf("registration %d: %+v, %v; want an id as for a new account", i, res, err)
+		}
+	}
+	if got := len(notifier.notifications()); got != limit {
+		t.Errorf("%d notices to the owner, want %d", got, limit)
 	}
 }

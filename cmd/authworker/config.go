@@ -156,7 +156,7 @@ func settings() []setting {
 				c.CodeLimit.ClientLimit = 1000 * c.CodeLimit.Limit
 				return nil
 			}},
-		{"AUTH_CODE_ACCOUNT_LIMIT", strconv.Itoa(defaultCodeAccountLimit), "codes sent per address per hour, whoever asks: a mailbox cannot be flooded",
+		{"AUTH_CODE_ACCOUNT_LIMIT", strconv.Itoa(defaultCodeAccountLimit), "codes sent per address per hour, whoever asks, and as many REGISTRATION_ATTEMPT notices (a budget of their own): a mailbox cannot be flooded",
 			number(func(c *Config) *int { return &c.CodeAccountLimit }, 1, math.MaxInt32)},
 		{"AUTH_ADMIN_CLIENTS", "", "client ids allowed to disable, enable, unlock and delete accounts (comma-separated); each must be bound to a request topic of its own with AUTH_CLIENT_TOPICS, or the worker does not start",
 			list(func(c *Config) *[]string { return &c.Admin.Clients })},

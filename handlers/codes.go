@@ -80,38 +80,48 @@ func (s codeSender) handle(ctx context.Context, address string, client domain.Cl
 	if wait > 0 {
 		return Done{}, &domain.Error{Code: domain.CodeRateLimited, Message: "too many code requests from this source", RetryAfter: wait}
 	}
-	if err := s.send(ctx, email, client); err != nil {
+	sent, err := s.send(ctx, email, client)
+	if err != nil {
 		return Done{}, err
+	}
+	if !sent {
+		// A unit of work all the same, which stores the reply, as sending
+		// a code does: then whether one was sent does not show in when the
+		// reply comes.
+		if _, err := Commit(ctx, s.deps.Work, func(context.Context) (Done, error) { return Done{}, nil }); err != nil {
+			return Done{}, err
+		}
 	}
 	holdUntil(ctx, s.deps.Now, s.deps.Sleep, start, s.floor)
 	return Done{}, nil
 }
 
 // send sends a code to the owner of email, unless the address has no
-// account that wants one or has been asked for too many codes.
-func (s codeSender) send(ctx context.Context, email domain.Email, client domain.Client) error {
+// account that wants one or has been asked for too many codes. It reports
+// whether it ran a unit of work.
+func (s codeSender) send(ctx context.Context, email domain.Email, client domain.Client) (bool, error) {
 	wait, err := s.deps.AccountLimiter.Allow(ctx, "account:"+email.String())
 	if err != nil {
-		return err
+		return false, err
 	}
 	if wait > 0 {
 		s.deps.Logger.Info("code not sent: too many requests for the address", "purpose", s.purpose)
-		return nil
+		return false, nil
 	}
 	user, err := s.deps.Users.UserByEmail(ctx, email)
 	if domain.ErrorCode(err) == domain.CodeNotFound {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !s.wants(user) {
-		return nil
+		return false, nil
 	}
 	now := s.deps.Now()
 	code, stored, err := domain.NewOneTimeCode(s.deps.Random, user.ID(), s.purpose, now, s.ttl)
 	if err != nil {
-		return err
+		return false, err
 	}
 	n := domain.Notification{
 		ID: s.deps.NewID(), Kind: s.kind, UserID: user.ID(), Email: user.Email(), ClientID: client.ID,
@@ -128,7 +138,7 @@ func (s codeSender) send(ctx context.Context, email domain.Email, client domain.
 		s.deps.Events.Record(ctx, domain.Event{UserID: user.ID(), OccurredAt: now, Payload: s.sent})
 		return Done{}, s.deps.Notifier.Notify(ctx, n)
 	})
-	return err
+	return true, err
 }
 
 // holdUntil waits until floor has passed since start, so that every path

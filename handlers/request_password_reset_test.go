@@ -199,11 +199,18 @@ func TestRequestPasswordResetTakesTheFloor(t *testing.T) {
 				tt.prepare(f)
 			}
 			deps := f.requestDeps()
-			deps.Work = &steppingWork{clock: f.clock, takes: 40 * time.Millisecond}
+			work := &steppingWork{clock: f.clock, takes: 40 * time.Millisecond}
+			deps.Work = work
 			_, err := handlers.NewRequestPasswordResetHandler(deps, handlers.RequestPasswordResetConfig{Floor: floor}).
 				Handle(context.Background(), requestReset(tt.email))
 			if (err == nil) != tt.wantFloor {
 				t.Fatalf("error = %v", err)
+			}
+			// One unit of work (which stores the reply) before the wait on
+			// every path that waits, a code sent or not: what the reply's
+			// time could tell otherwise.
+			if tt.wantFloor && (work.calls != 1 || f.sleeps.total != floor-work.takes) {
+				t.Errorf("%d units of work, then a wait of %v; want one, then %v", work.calls, f.sleeps.total, floor-work.takes)
 			}
 			answeredAfter := f.clock.Now().Sub(testNow) + f.sleeps.total
 			if tt.wantFloor && answeredAfter != floor {

@@ -21,7 +21,6 @@ type scheduler struct {
 	limit   int
 	maxIdle int // records that may be idle at once, not counted in held
 
-
 	mu      sync.Mutex
 	queues  map[string]*keyQueue // keys with records queued or running
 	ready   []*keyQueue          // keys with records queued and none running, oldest first

@@ -51,6 +51,7 @@ type worker struct {
 
 func startWorker(t testing.TB, extraEnv ...string) *worker {
 	t.Helper()
+	adminBinding := "ops=" + testenv.Name(t, "req") + ".ops"
 	env := []string{
 		"DATABASE_URL=" + testenv.Database(t),
 		"REDIS_URL=" + testenv.RedisURL(t),
@@ -65,12 +66,18 @@ func startWorker(t testing.TB, extraEnv ...string) *worker {
 		"AUTH_NOTIFICATIONS_TOPIC=" + testenv.Name(t, "notify"),
 		"AUTH_EVENTS_TOPIC=" + testenv.Name(t, "events"),
 		"AUTH_ADMIN_CLIENTS=ops",
-		"AUTH_CLIENT_TOPICS=ops=" + testenv.Name(t, "req") + ".ops",
+		"AUTH_CLIENT_TOPICS=" + adminBinding,
 		"AUTH_CONSUMER_GROUP=" + testenv.Name(t, "group"),
 		"AUTH_TOPIC_PARTITIONS=3",
 		"AUTH_WORKERS=4",
 	}
-	cfg, err := LoadConfig(append(env, extraEnv...))
+	for _, kv := range extraEnv {
+		if topics, ok := strings.CutPrefix(kv, "AUTH_CLIENT_TOPICS="); ok { // a test's own, beside the admin client's
+			kv = "AUTH_CLIENT_TOPICS=" + adminBinding + "," + topics
+		}
+		env = append(env, kv)
+	}
+	cfg, err := LoadConfig(env)
 	if err != nil {
 		t.Fatal(err)
 	}

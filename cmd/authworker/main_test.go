@@ -850,7 +850,7 @@ func TestClientBoundToItsTopic(t *testing.T) {
 	t.Cleanup(func() { deleteTopics(t, w.cfg.Kafka.BootstrapServers, bound) })
 	email := testenv.Unique("dee") + "@example.com"
 
-	shared := w.client(t) // client id "web" on the shared request topic
+	shared := w.clientOn(t, "web", w.cfg.Topics.Request)
 	if _, err := shared.Register(context.Background(), email, password); domain.ErrorCode(err) != domain.CodeInvalid {
 		t.Errorf("bound client id on the shared topic: %v, want invalid", err)
 	}

@@ -6,10 +6,10 @@ import (
 )
 
 // Sleep waits for d, or until ctx ends. When ctx is a record's, as the pool
-// gives its handler, the record is idle meanwhile: another worker takes the
-// records behind it (its key's excepted, which still wait for it), so a
-// reply held back until a floor, such as the one that hides whether an
-// account exists, does not keep a worker from other callers. Outside a
+// gives its handler, the record is idle meanwhile: its worker's turn goes
+// to the records behind it (its key's excepted, which still wait for it),
+// so a reply held back until a floor, such as the one that hides whether
+// an account exists, does not keep a worker from other callers. Outside a
 // pool it is a plain timer.
 func Sleep(ctx context.Context, d time.Duration) {
 	if d <= 0 {
@@ -34,34 +34,52 @@ func (p *Pool) recordContext(parent context.Context) context.Context {
 }
 
 // idle tells the pool that the record ctx belongs to waits without work,
-// and returns what to call when it goes on. While the record is idle a
-// worker of its own stands in for it, and the record does not count
-// against the pool's room; when it goes on, the first worker to finish a
-// record retires, so that Workers are busy again. It does nothing when
-// ctx is no record's, or when maxIdleFactor × the pool's room are idle
-// already (then the record keeps its worker, as any other wait would).
+// and returns what to call when it goes on.
+//
+// At most Workers records are worked on at once: each holds one of the
+// pool's turns. An idle record gives its turn back, and a worker is
+// started if there are not Workers others to take it; the record no
+// longer counts against the pool's room either. When it goes on it waits
+// for a turn again, and a worker beyond Workers plus the idle records
+// stops after its record. So however often records wait, Workers handlers
+// work at once, and the workers number Workers plus the idle records.
+//
+// idle does nothing when ctx is no record's, or when maxIdleFactor × the
+// pool's room are idle already (then the record keeps its turn, as any
+// other wait would).
 func idle(ctx context.Context) (resume func()) {
 	p, _ := ctx.Value(recordKey{}).(*Pool)
 	if p == nil || p.sched == nil || !p.sched.idle() {
 		return func() {}
 	}
-	p.workers.Go(func() { p.work(p.runCtx, p.sched) })
+	p.crew.Lock()
+	p.idling++
+	start := p.live < p.cfg.Workers+p.idling
+	if start {
+		p.live++
+	}
+	p.crew.Unlock()
+	if start {
+		p.workers.Go(func() { p.work(p.runCtx, p.sched) })
+	}
+	<-p.turns // give the turn back
 	return func() {
+		p.turns <- struct{}{} // wait for one
+		p.crew.Lock()
+		p.idling--
+		p.crew.Unlock()
 		p.sched.busy()
-		p.retiring.Add(1)
 	}
 }
 
-// retire reports whether the calling worker is one too many, now that an
-// idle record went on, and should stop.
+// retire reports whether the calling worker, its record done, is one too
+// many and should stop: there are more than Workers plus the idle records.
 func (p *Pool) retire() bool {
-	for {
-		n := p.retiring.Load()
-		if n <= 0 {
-			return false
-		}
-		if p.retiring.CompareAndSwap(n, n-1) {
-			return true
-		}
+	p.crew.Lock()
+	defer p.crew.Unlock()
+	if p.live > p.cfg.Workers+p.idling {
+		p.live--
+		return true
 	}
+	return false
 }

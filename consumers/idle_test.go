@@ -2,9 +2,14 @@ package consumers
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -70,4 +75,99 @@ func TestPoolIdleRecordsLeaveTheirWorker(t *testing.T) {
 	open()
 	waitFor(t, "every record to finish", func() bool { return count(&finished, func(rec) bool { return true }) == len(slow)+len(fast) })
 	p.stop()
+}
+
+// TestPoolIdleKeepsWorkersBounded: however many times records wait idle,
+// at most Workers handlers work (outside their waits) at once, every
+// record is handled, and once the pool is quiet it is back to Workers
+// workers: the workers started to stand in for idle records stop.
+func TestPoolIdleKeepsWorkersBounded(t *testing.T) {
+	t.Parallel()
+	for _, waits := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("Waits=%d", waits), func(t *testing.T) {
+			t.Parallel()
+			const workers, records = 2, 300
+			f := newFakeConsumer(t)
+			f.produce(0, distinctKeys("k", records)...)
+			f.assign(0)
+			var working, peak, finished atomic.Int64
+			enter := func() {
+				n := working.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+			}
+			p := startFakePool(t, f, Config{Workers: workers, QueueDepth: 4}, HandlerFunc(func(ctx context.Context, msg *kafka.Message) error {
+				enter()
+				for range waits {
+					working.Add(-1)
+					Sleep(ctx, time.Millisecond)
+					enter()
+					time.Sleep(100 * time.Microsecond) // work between the waits
+				}
+				working.Add(-1)
+				finished.Add(1)
+				return nil
+			}))
+			waitFor(t, "every record", func() bool { return finished.Load() == records })
+			waitFor(t, "the pool back to its workers", func() bool {
+				p.crew.Lock()
+				defer p.crew.Unlock()
+				return p.live == workers && p.idling == 0
+			})
+			if n := peak.Load(); n > workers {
+				t.Errorf("%d handlers worked at once, Workers is %d", n, workers)
+			}
+		})
+	}
+}
+
+// TestPoolIdleStress: records of repeated keys on two partitions wait idle
+// zero to two times, for random short times. Every record is handled, at
+// most Workers handlers work at once, and once Run returns no worker is
+// left running.
+//
+// Not parallel: it counts every worker goroutine of the test binary.
+func TestPoolIdleStress(t *testing.T) {
+	const workers = 3
+	f := newFakeConsumer(t)
+	total := 0
+	for partition := int32(0); partition < 2; partition++ {
+		keys := distinctKeys("k", 300)
+		for i := range keys {
+			keys[i] = keys[i][:len(keys[i])-1] // ten records a key
+		}
+		f.produce(partition, keys...)
+		total += len(keys)
+	}
+	f.assign(0, 1)
+	var working, peak, finished atomic.Int64
+	enter := func() {
+		n := working.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+	}
+	p := startFakePool(t, f, Config{Workers: workers, QueueDepth: 1}, HandlerFunc(func(ctx context.Context, msg *kafka.Message) error {
+		enter()
+		for range rand.IntN(3) {
+			working.Add(-1)
+			Sleep(ctx, time.Duration(rand.IntN(2000))*time.Microsecond)
+			enter()
+		}
+		working.Add(-1)
+		finished.Add(1)
+		return nil
+	}))
+	waitFor(t, "every record", func() bool { return finished.Load() == int64(total) })
+	if n := peak.Load(); n > workers {
+		t.Errorf("%d handlers worked at once, Workers is %d", n, workers)
+	}
+	p.stop()
+	waitFor(t, "no worker left after Run returned", func() bool { return runningWorkers() == 0 })
+}
+
+// runningWorkers counts the goroutines in Pool.work.
+func runningWorkers() int {
+	buf := make([]byte, 1<<22)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "consumers.(*Pool).work(")
 }

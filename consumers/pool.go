@@ -222,10 +222,17 @@ type Pool struct {
 
 	// Set by Run before the first worker starts, for idle records (see
 	// idle) to start workers that stand in for them.
-	runCtx   context.Context
-	sched    *scheduler
-	workers  sync.WaitGroup
-	retiring atomic.Int64 // workers to stop, now that idle records went on
+	runCtx  context.Context
+	sched   *scheduler
+	workers sync.WaitGroup
+	// turns holds a token for each record being worked on: at most
+	// Workers, idle records not counted (see idle).
+	turns chan struct{}
+	// crew guards live, the worker goroutines, and idling, the records
+	// idle in them.
+	crew   sync.Mutex
+	live   int
+	idling int
 
 	// What Stats reports, so any goroutine may read it. The poll loop
 	// writes it; the workers lower inFlight too.
@@ -365,6 +372,8 @@ func (p *Pool) Run(ctx context.Context) error {
 
 	sched := newScheduler(p.cfg.Workers * (1 + p.cfg.QueueDepth))
 	p.runCtx, p.sched = runCtx, sched
+	p.turns = make(chan struct{}, p.cfg.Workers)
+	p.live = p.cfg.Workers
 	for range p.cfg.Workers {
 		p.workers.Go(func() { p.work(runCtx, sched) })
 	}
@@ -552,7 +561,9 @@ func (p *Pool) work(ctx context.Context, sched *scheduler) {
 		if !ok {
 			return
 		}
+		p.turns <- struct{}{}
 		p.run(ctx, j)
+		<-p.turns
 		p.inFlight.Add(-1) // before done makes room for another
 		if dropped := sched.done(q); dropped > 0 {
 			p.inFlight.Add(-int64(dropped)) // at shutdown: left for the next owner

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
 	"github.com/authworker/authworker/producers"
 	"github.com/authworker/authworker/schemas"
 	"github.com/authworker/authworker/testenv"
@@ -57,36 +59,86 @@ func TestRepliesSendUndeliverable(t *testing.T) {
 	}
 }
 
-// TestRepliesDeliverableSeesANewTopic: a topic found missing is looked up
-// again once the negative answer is older than the given time to live, so
-// a reply topic created after a service's first request is used.
-func TestRepliesDeliverableSeesANewTopic(t *testing.T) {
-	p, _ := newTopic(t, 1)
-	replies := producers.NewReplies(p, producers.WithMissingTopicTTL(100*time.Millisecond))
-	route := schemas.Route{Topic: testenv.Name(t, "later"), Partition: 0}
+// TestRepliesDeliverableConfirmsAbsences: a topic found missing is asked
+// about again after each confirming pause before a route to it is
+// refused; a second request soon after needs no confirming; a topic that
+// exists needs none.
+func TestRepliesDeliverableConfirmsAbsences(t *testing.T) {
+	p, topic := newTopic(t, 1)
+	var pauses []time.Duration
+	replies := producers.NewReplies(p, producers.WithSleep(func(_ context.Context, d time.Duration) { pauses = append(pauses, d) }))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := replies.Deliverable(ctx, route); !errors.Is(err, schemas.ErrReplyUndeliverable) {
-		t.Fatalf("before the topic exists: %v, want undeliverable", err)
+	missing := schemas.Route{Topic: testenv.Name(t, "missing"), Partition: schemas.PartitionAny}
+	tests := []struct {
+		name       string
+		route      schemas.Route
+		wantPauses int
+	}{
+		{"Missing", missing, 3},
+		{"MissingAgain", missing, 0},
+		{"Found", schemas.Route{Topic: topic, Partition: 0}, 0},
+		{"PartitionBeyond", schemas.Route{Topic: topic, Partition: 1}, 3},
+	}
+	for _, tt := range tests {
+		pauses = nil
+		err := replies.Deliverable(ctx, tt.route)
+		if wantErr := tt.wantPauses > 0 || tt.name == "MissingAgain"; errors.Is(err, schemas.ErrReplyUndeliverable) != wantErr {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+		if len(pauses) != tt.wantPauses {
+			t.Errorf("%s: %d confirming pauses %v, want %d", tt.name, len(pauses), pauses, tt.wantPauses)
+		}
+	}
+}
+
+// TestRepliesDeliverableJustCreatedTopic: a reply topic created a moment
+// ago, which a broker may still answer for as missing, is deliverable.
+func TestRepliesDeliverableJustCreatedTopic(t *testing.T) {
+	p, _ := newTopic(t, 1)
+	admin, err := p.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	replies := producers.NewReplies(p)
+	for i := range 20 {
+		topic := testenv.Name(t, "fresh") + string(rune('a'+i))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}})
+		if err != nil || res[0].Error.Code() != kafka.ErrNoError {
+			cancel()
+			t.Fatalf("create %s: %v %v", topic, err, res)
+		}
+		if err := replies.Deliverable(ctx, schemas.Route{Topic: topic, Partition: 0}); err != nil {
+			t.Errorf("topic %s, just created: %v", topic, err)
+		}
+		_, _ = admin.DeleteTopics(ctx, []string{topic})
+		cancel()
+	}
+}
+
+// TestRepliesDeliverableSeesNewPartitions: a partition added to a reply
+// topic that was looked up before is deliverable at once, not only once
+// what was learnt of the topic is stale.
+func TestRepliesDeliverableSeesNewPartitions(t *testing.T) {
+	p, topic := newTopic(t, 1)
+	replies := producers.NewReplies(p)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := replies.Deliverable(ctx, schemas.Route{Topic: topic, Partition: 0}); err != nil {
+		t.Fatal(err)
 	}
 	admin, err := p.Admin()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	if err := producers.EnsureTopics(ctx, admin, []producers.Topic{{Name: route.Topic, Partitions: 1}}); err != nil {
-		t.Fatal(err)
+	res, err := admin.CreatePartitions(ctx, []kafka.PartitionsSpecification{{Topic: topic, IncreaseTo: 3}})
+	if err != nil || res[0].Error.Code() != kafka.ErrNoError {
+		t.Fatalf("create partitions: %v %v", err, res)
 	}
-	t.Cleanup(func() { _, _ = admin.DeleteTopics(context.Background(), []string{route.Topic}) })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := replies.Deliverable(ctx, route)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("10 s after the topic was created: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := replies.Deliverable(ctx, schemas.Route{Topic: topic, Partition: 2}); err != nil {
+		t.Errorf("partition 2 of the grown topic: %v", err)
 	}
 }

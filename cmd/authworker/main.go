@@ -378,7 +378,7 @@ func (m *Main) requests() (*consumers.Requests, error) {
 		Routing:     cfg.Replies,
 		Bindings:    cfg.Topics.ClientBindings,
 		Answerer:    service,
-		Replies:     producers.NewReplies(m.producer),
+		Replies:     producers.NewReplies(m.producer, producers.WithSleep(consumers.Sleep)),
 		DeadLetters: producers.NewDeadLetters(m.producer, cfg.Topics.DeadLetter, deadSealer),
 		Observer:    requestObserver{m.metrics.Requests()},
 		Logger:      m.logger,

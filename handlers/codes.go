@@ -170,8 +170,8 @@ type codeChecker struct {
 }
 
 // check returns the active user with the address whose code is code and
-// valid at now. For every other case it returns errInvalidCode, having
-// counted a wrong code in a unit of work (the refusal commits with the
+// valid at now. For every other case it returns errInvalidCode from a unit
+// of work, having counted a wrong code in it (the refusal commits with the
 // count), so that the code is void after MaxCodeAttempts; then the use case
 // may call no other unit of work. A store that is down gives
 // CodeUnavailable.
@@ -181,17 +181,17 @@ type codeChecker struct {
 func (c codeChecker) check(ctx context.Context, email domain.Email, code string, now time.Time) (*domain.User, error) {
 	user, err := c.users.UserByEmail(ctx, email)
 	if domain.ErrorCode(err) == domain.CodeNotFound {
-		return nil, errInvalidCode()
+		return nil, c.refused(ctx)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !user.CanLogIn() {
-		return nil, errInvalidCode()
+		return nil, c.refused(ctx)
 	}
 	stored, err := c.codes.Code(ctx, user.ID(), c.purpose)
 	if domain.ErrorCode(err) == domain.CodeNotFound {
-		return nil, errInvalidCode()
+		return nil, c.refused(ctx)
 	}
 	if err != nil {
 		return nil, err
@@ -206,6 +206,15 @@ func (c codeChecker) check(ctx context.Context, email domain.Email, code string,
 		return Done{}, errInvalidCode()
 	})
 	return nil, err
+}
+
+// refused refuses a code that nothing counts against (no account, no
+// code) in a unit of work all the same, which stores the reply, as a wrong
+// code's count does: so when the reply comes does not tell whether the
+// address has an account, or a code.
+func (c codeChecker) refused(ctx context.Context) error {
+	_, err := Commit(ctx, c.work, func(context.Context) (Done, error) { return Done{}, errInvalidCode() })
+	return err
 }
 
 // consume uses the user's code, inside a unit of work. It returns

@@ -115,7 +115,18 @@ func (h *ChangePasswordHandler) Handle(ctx context.Context, cmd ChangePassword) 
 	now := h.deps.Now()
 	var revoked []domain.SessionID
 	done, err := Commit(ctx, h.deps.Work, func(ctx context.Context) (Done, error) {
-		err := h.deps.Users.UpdateUser(ctx, user.ID(), func(u *domain.User) error { return u.ChangePassword(hash, now) })
+		// The account as it is now, locked until the change commits: a
+		// password set, or the account disabled, since the current password
+		// was verified leaves that password no longer the account's.
+		err := h.deps.Users.UpdateUser(ctx, user.ID(), func(u *domain.User) error {
+			if !u.PasswordChangedAt().Equal(user.PasswordChangedAt()) || !u.CanLogIn() {
+				return errWrongPassword()
+			}
+			return u.ChangePassword(hash, now)
+		})
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			return Done{}, errWrongPassword() // erased meanwhile
+		}
 		if err != nil {
 			return Done{}, err
 		}

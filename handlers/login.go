@@ -360,8 +360,6 @@ func (h *LoginHandler) newHash(ctx context.Context, user *domain.User, password 
 	return hash
 }
 
-// replaceHash stores hash as the user's password hash, unless the password
-// changed meanwhile. It is best effort, like newHash.
 // newSession is a session about to be opened: the rows to write and the
 // reply, secrets and signed access token included.
 type newSession struct {

@@ -476,3 +476,45 @@ func TestChangePasswordRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestChangePasswordRacingAnAccountChange: the account changes while the
+// current password is being verified (the owner resets the password, an
+// operator disables the account). The change, checked against a password
+// that is no longer the account's, is refused and writes nothing: it must
+// not overwrite the reset's password, nor set one on a disabled account.
+func TestChangePasswordRacingAnAccountChange(t *testing.T) {
+	const attackers = "the attacker's new passphrase"
+	tests := []struct {
+		name     string
+		change   func(u *domain.User, now time.Time) error
+		wantHash string
+	}{
+		{"PasswordReset", func(u *domain.User, now time.Time) error { return u.ChangePassword("hash:the owner's reset", now) }, "hash:the owner's reset"},
+		{"Disabled", func(u *domain.User, now time.Time) error { u.Disable(now); return nil }, "hash:" + goodPassword},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newSessionFixture(t)
+			s := f.open(t)
+			f.clock.advance(time.Second)
+			f.hasher.onVerify = func() {
+				f.hasher.onVerify = nil
+				if err := f.users.UpdateUser(context.Background(), adaID, func(u *domain.User) error { return tt.change(u, f.clock.Now()) }); err != nil {
+					t.Errorf("change the account: %v", err)
+				}
+			}
+			_, err := f.change.Handle(context.Background(), handlers.ChangePassword{
+				AccessToken: s.AccessToken.Token, CurrentPassword: goodPassword, NewPassword: attackers,
+			})
+			if domain.ErrorCode(err) != domain.CodeUnauthorized {
+				t.Errorf("change = %v, want unauthorized", err)
+			}
+			if u, _ := f.users.UserByID(context.Background(), adaID); u.PasswordHash() != tt.wantHash {
+				t.Errorf("stored hash %q, want %q", u.PasswordHash(), tt.wantHash)
+			}
+			if len(f.notifier.sent) != 0 {
+				t.Errorf("notifications %+v, want none", f.notifier.sent)
+			}
+		})
+	}
+}

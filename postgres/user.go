@@ -123,7 +123,9 @@ func (r *UserRepository) EraseUser(ctx context.Context, id domain.UserID, now ti
 }
 
 // UpdateUser implements domain.UserRepository. The row stays locked (SELECT
-// ... FOR UPDATE) from load to commit, so concurrent updates of one user run
+// ... FOR NO KEY UPDATE: the id, which other rows reference, never changes,
+// so their inserts' key-share checks need not wait) from load to commit,
+// so concurrent updates of one user run
 // one after the other, each seeing the last one's result. Nothing is written
 // when update leaves the user unchanged. An id that is not a UUID names no
 // user: CodeNotFound.
@@ -140,7 +142,7 @@ func (r *UserRepository) UpdateUser(ctx context.Context, id domain.UserID, updat
 	return r.db.InTx(ctx, func(ctx context.Context) error { // a savepoint in a transaction
 		q := r.db.conn(ctx)
 		u, err := scanUser(q.QueryRow(ctx,
-			`SELECT `+userColumns+` FROM users WHERE id = $1 AND status <> 'erased' FOR UPDATE`, string(id)))
+			`SELECT `+userColumns+` FROM users WHERE id = $1 AND status <> 'erased' FOR NO KEY UPDATE`, string(id)))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errUserNotFound()
 		}

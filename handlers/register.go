@@ -106,12 +106,20 @@ func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterRes
 	attempt := domain.Notification{
 		ID: h.deps.NewID(), Kind: domain.NotifyRegistrationAttempt, ClientID: cmd.Client.ID, OccurredAt: now,
 	}
+	var tell *bool // whether the owner may be told, decided once: a retried unit of work spends no more of the budget
 	return Commit(ctx, h.deps.Work, func(ctx context.Context) (RegisterResult, error) {
 		err := h.deps.Users.CreateUser(ctx, user)
 		if domain.ErrorCode(err) == domain.CodeConflict && !h.cfg.RevealConflict {
 			// The id names no account: the caller learns nothing, and the
 			// owner learns of the attempt.
 			h.deps.Logger.Info("registration for an address that has an account")
+			if tell == nil {
+				ok := h.mayTell(ctx, email)
+				tell = &ok
+			}
+			if !*tell {
+				return RegisterResult{UserID: user.ID()}, nil
+			}
 			return RegisterResult{UserID: user.ID()}, h.tellOwner(ctx, email, attempt)
 		}
 		if err != nil {
@@ -122,20 +130,30 @@ func (h *RegisterHandler) Handle(ctx context.Context, cmd Register) (RegisterRes
 	})
 }
 
-// tellOwner notifies the owner of email of a registration attempt, unless
-// the owner was told of too many lately. An address without an owner (the
-// conflict was on the id, or the owner was erased since) notifies nobody.
-func (h *RegisterHandler) tellOwner(ctx context.Context, email domain.Email, n domain.Notification) error {
-	if h.deps.AccountLimiter != nil {
-		wait, err := h.deps.AccountLimiter.Allow(ctx, "notice:"+email.String())
-		if err != nil {
-			return err
-		}
-		if wait > 0 {
-			h.deps.Logger.Info("registration attempt not told: too many for the address")
-			return nil
-		}
+// mayTell reports whether the owner of email may be told of one more
+// registration attempt. When the limiter cannot tell (its store is down),
+// the owner is not told: the caller's reply is the same either way, and
+// the registration does not fail for a notice.
+func (h *RegisterHandler) mayTell(ctx context.Context, email domain.Email) bool {
+	if h.deps.AccountLimiter == nil {
+		return true
 	}
+	wait, err := h.deps.AccountLimiter.Allow(ctx, "notice:"+email.String())
+	if err != nil {
+		h.deps.Logger.Warn("registration attempt not told: the notice limit is unavailable", "err", err)
+		return false
+	}
+	if wait > 0 {
+		h.deps.Logger.Info("registration attempt not told: too many for the address")
+		return false
+	}
+	return true
+}
+
+// tellOwner notifies the owner of email of a registration attempt. An
+// address without an owner (the conflict was on the id, or the owner was
+// erased since) notifies nobody.
+func (h *RegisterHandler) tellOwner(ctx context.Context, email domain.Email, n domain.Notification) error {
 	owner, err := h.deps.Users.UserByEmail(ctx, email)
 	if domain.ErrorCode(err) == domain.CodeNotFound {
 		return nil

@@ -95,3 +95,55 @@ func TestRegisterNoticesLimitedPerAddress(t *testing.T) {
 		t.Errorf("%d notices to the owner, want %d", got, limit)
 	}
 }
+
+// TestRegisterNoticeLimitOnce: the notice budget is spent once per
+// registration, however often its unit of work runs (a retry after a
+// store failed), and a limiter that is down tells the owner nothing but
+// fails nothing: the caller's reply is the same either way.
+func TestRegisterNoticeLimitOnce(t *testing.T) {
+	tests := []struct {
+		name        string
+		limiter     domain.RateLimiter
+		wantNotices int
+	}{
+		{"Retried", &fakeLimiter{limit: 1}, 1},
+		{"LimiterDown", failingLimiter{}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			work := &twiceWork{}
+			notifier := &recordingNotifier{work: &work.fakeWork}
+			work.rollback = func() { notifier.sent, notifier.inWork = nil, nil } // the first attempt's notice rolls back
+			h := handlers.NewRegisterHandler(handlers.RegisterDeps{
+				Work: work, Users: existingUsers(), Policy: fakePolicy{}, Hasher: &fakeHasher{},
+				Limiter: &fakeLimiter{limit: 100}, AccountLimiter: tt.limiter, Notifier: notifier,
+				Events: &recordingEvents{work: &work.fakeWork}, NewID: sequentialIDs(), Now: fixedClock,
+			}, handlers.RegisterConfig{})
+			res, err := h.Handle(context.Background(), handlers.Register{
+				Email: "bob@example.com", Password: goodPassword, Client: domain.Client{ID: "web", IP: "192.0.2.1"},
+			})
+			if err != nil || !domain.ValidID(string(res.UserID)) {
+				t.Fatalf("registration: %+v, %v; want an id as for a new account", res, err)
+			}
+			if work.calls != 2 {
+				t.Fatalf("unit of work ran %d times, want 2", work.calls)
+			}
+			if got := len(notifier.notifications()); got != tt.wantNotices {
+				t.Errorf("%d notices, want %d", got, tt.wantNotices)
+			}
+		})
+	}
+}
+
+// twiceWork runs fn twice, as a unit of work retried after its first
+// attempt failed to commit: rollback undoes what the first recorded.
+type twiceWork struct {
+	fakeWork
+	rollback func()
+}
+
+func (w *twiceWork) Atomically(ctx context.Context, fn func(context.Context) (any, error)) (any, error) {
+	_, _ = w.fakeWork.Atomically(ctx, fn)
+	w.rollback()
+	return w.fakeWork.Atomically(ctx, fn)
+}

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/authworker/authworker/app"
 	"github.com/authworker/authworker/domain"
 	"github.com/authworker/authworker/handlers"
@@ -86,7 +84,7 @@ func TestLoginRacingAnAccountChangeOnPostgres(t *testing.T) {
 			if r.Status != schemas.StatusUnauthorized {
 				t.Errorf("login verified before the change, committed after it: %s, want UNAUTHORIZED", r.Status)
 			}
-			if live := liveSessions(t, url, first.UserID); live != tt.wantSessions {
+			if live := countRows(t, url, `SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, first.UserID); live != tt.wantSessions {
 				t.Errorf("%d live sessions, want %d", live, tt.wantSessions)
 			}
 		})
@@ -103,19 +101,4 @@ func ask(t *testing.T, f *fixture, s *app.Service, client, id string, op schemas
 		return &schemas.Response{}
 	}
 	return f.decode(t, rep)
-}
-
-func liveSessions(t *testing.T, url, user string) int {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var n int
-	if err := conn.QueryRow(context.Background(),
-		`SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, user).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

@@ -186,7 +186,7 @@ func TestConcurrentDeliveriesOnPostgres(t *testing.T) {
 	}
 }
 
-func countRows(t *testing.T, url, query string) int {
+func countRows(t *testing.T, url, query string, args ...any) int {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
@@ -194,7 +194,7 @@ func countRows(t *testing.T, url, query string) int {
 	}
 	defer conn.Close(context.Background())
 	var n int
-	if err := conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+	if err := conn.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
